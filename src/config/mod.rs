@@ -1,0 +1,263 @@
+//! Configuration: the validated, typed `Config` and `load(path)`.
+//!
+//! Owns reading TOML (the main file and its includes) and turning it into typed values with
+//! defaults applied. Must never start I/O other than reading config files, and never accept a
+//! value it does not understand: every mistake is reported as `FILE:LINE:COL: message`.
+
+mod error;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::matcher::WatchlistSpec;
+use crate::schedule::Cadence;
+
+pub use error::{ConfigError, Location};
+pub use validate::default_user_agent;
+
+/// The default config path when neither `--config` nor `$FEEDWATCH_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/feedwatch/config.toml";
+
+/// A fully validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main config file.
+    pub path: PathBuf,
+    /// `[general]`, with defaults applied.
+    pub general: General,
+    /// Feeds in file order (main file first, then includes in sorted order).
+    pub feeds: Vec<FeedConfig>,
+    /// Watchlists in file order.
+    pub watchlists: Vec<WatchlistConfig>,
+    /// Notifiers by name.
+    pub notifiers: BTreeMap<NotifierName, NotifierConfig>,
+}
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone)]
+pub struct General {
+    /// SQLite database path.
+    pub database: PathBuf,
+    /// Default poll interval.
+    pub interval: Duration,
+    /// Whether a newly added feed's existing items alert.
+    pub alert_on_first_fetch: bool,
+    /// Time zone for cron schedules.
+    pub timezone: Tz,
+    /// Requests in flight at once, over all hosts.
+    pub concurrency: usize,
+    /// Requests in flight at once to one host.
+    pub per_host_concurrency: usize,
+    /// The User-Agent header sent to feeds.
+    pub user_agent: String,
+    /// Total time allowed for one feed request.
+    pub timeout: Duration,
+    /// Default cap on a feed body after decompression.
+    pub max_body_size: u64,
+    /// Notifiers told when a feed breaks or recovers (empty: nobody).
+    pub admin_notify: Vec<NotifierName>,
+    /// How long a feed must fail before it counts as broken.
+    pub feed_broken_after: Duration,
+}
+
+/// One `[[feeds]]` entry.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// Where to fetch it: `http(s)://` or `file://`.
+    pub url: Url,
+    /// The configured name, if any (else the feed's own title is shown).
+    pub name: Option<String>,
+    /// When to poll it.
+    pub cadence: Cadence,
+    /// Free-form tags for watchlist scoping.
+    pub tags: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Cap on the decompressed body.
+    pub max_body_size: u64,
+    /// Optional proxy URL for this feed.
+    pub proxy: Option<Url>,
+    /// Whether this feed's first fetch alerts.
+    pub alert_on_first_fetch: bool,
+}
+
+impl FeedConfig {
+    /// A name to show before the feed's own title is known.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.url.as_str())
+    }
+}
+
+/// Which feeds a watchlist looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedSelector {
+    /// `tag:NAME`.
+    Tag(String),
+    /// A feed's configured name, its own title, or its URL.
+    Name(String),
+}
+
+/// One `[[watchlists]]` entry.
+#[derive(Debug, Clone)]
+pub struct WatchlistConfig {
+    /// Matching rules, compiled into the matcher.
+    pub spec: WatchlistSpec,
+    /// Scope; empty means every feed.
+    pub feeds: Vec<FeedSelector>,
+    /// Notifiers that receive its alerts (already resolved: never empty unless no notifiers exist).
+    pub notify: Vec<NotifierName>,
+}
+
+impl WatchlistConfig {
+    /// The watchlist's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Whether this watchlist applies to a feed with these names and tags.
+    pub fn applies_to(&self, feed: &FeedConfig, feed_title: Option<&str>) -> bool {
+        self.feeds.is_empty()
+            || self.feeds.iter().any(|sel| match sel {
+                FeedSelector::Tag(tag) => feed.tags.iter().any(|t| t == tag),
+                FeedSelector::Name(name) => {
+                    feed.name.as_deref() == Some(name.as_str())
+                        || feed_title == Some(name.as_str())
+                        || feed.url.as_str() == name
+                }
+            })
+    }
+}
+
+/// The name of a notifier (`[notifiers.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NotifierName(pub String);
+
+impl fmt::Display for NotifierName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// Its name.
+    pub name: NotifierName,
+    /// How long one delivery may take.
+    pub timeout: Duration,
+    /// What kind it is.
+    pub kind: NotifierKind,
+}
+
+/// The kinds of notifier.
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    /// SMTP email.
+    Email(EmailConfig),
+    /// JSON POST.
+    Webhook(WebhookConfig),
+    /// Print to standard output.
+    Stdout(StdoutFormat),
+}
+
+impl NotifierKind {
+    /// `email`, `webhook` or `stdout`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NotifierKind::Email(_) => "email",
+            NotifierKind::Webhook(_) => "webhook",
+            NotifierKind::Stdout(_) => "stdout",
+        }
+    }
+}
+
+/// Email settings.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// lettre SMTP URL (user in the URL, password kept apart).
+    pub smtp: Secret,
+    /// Where the password comes from, if anywhere.
+    pub password: Option<PasswordSource>,
+    /// From mailbox.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+}
+
+/// Where an SMTP password is read from at send time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (first line).
+    File(PathBuf),
+}
+
+/// Webhook settings.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Target URL (may carry a token, so masked in `Debug`).
+    pub url: Secret,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// How the stdout notifier prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (the webhook payload).
+    Json,
+}
+
+/// A string that may hold a credential; `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The value itself, for use (never for logging).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates `path` and its includes.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        validate::load(path)
+    }
+
+    /// Parses a config held in memory (the embedded demo, tests). Includes resolve against `dir`.
+    pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        validate::load_text(text.to_owned(), path)
+    }
+
+    /// The watchlist specs in order, for compiling the matcher.
+    pub fn watchlist_specs(&self) -> Vec<WatchlistSpec> {
+        self.watchlists.iter().map(|w| w.spec.clone()).collect()
+    }
+
+    /// Looks a feed up by its URL.
+    pub fn feed_by_url(&self, url: &str) -> Option<&FeedConfig> {
+        self.feeds.iter().find(|f| f.url.as_str() == url)
+    }
+}

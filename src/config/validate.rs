@@ -1,0 +1,677 @@
+//! Raw config → validated `Config`: defaults, durations, cron, URLs, names, includes.
+//!
+//! Owns every rule about what a valid config is. Must never let a value through unchecked: each
+//! error names the file, line and column of the value at fault and says what to write instead.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use toml::Spanned;
+use url::Url;
+
+use super::error::{ConfigError, Source};
+use super::raw::{RawFeed, RawFile, RawGeneral, RawNotifier, RawTerm, RawWatchlist};
+use super::*;
+use crate::matcher::{TermPattern, TermSpec};
+use crate::model::Field;
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_BODY: u64 = 10 << 20;
+const DEFAULT_CONCURRENCY: usize = 16;
+const DEFAULT_PER_HOST: usize = 2;
+const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Polling more often than this is impolite to the sites and never needed for news.
+const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+pub(super) fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    load_text(text, path)
+}
+
+pub(super) fn load_text(text: String, path: &Path) -> Result<Config, ConfigError> {
+    let main = Source {
+        path: path.to_path_buf(),
+        text,
+    };
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let raw: RawFile = toml::from_str(&main.text).map_err(|e| main.toml_error(&e))?;
+    let general_raw = raw.general.as_ref().map(|g| g.get_ref());
+    let default_general = RawGeneral::default();
+    let general = general(&main, general_raw.unwrap_or(&default_general), &dir)?;
+
+    let includes: Vec<Spanned<String>> = general_raw.map(|g| g.include.clone()).unwrap_or_default();
+    let mut files = vec![(main.clone(), raw)];
+    for pattern in &includes {
+        for included in expand_include(&main, pattern, &dir)? {
+            let text = std::fs::read_to_string(&included).map_err(|source| ConfigError::Read {
+                file: included.clone(),
+                source,
+            })?;
+            let source = Source {
+                path: included,
+                text,
+            };
+            let raw: RawFile = toml::from_str(&source.text).map_err(|e| source.toml_error(&e))?;
+            if let Some(g) = &raw.general {
+                return Err(source.error(
+                    g.span(),
+                    "[general] is only allowed in the main config file; move it there",
+                ));
+            }
+            files.push((source, raw));
+        }
+    }
+
+    let mut builder = Builder {
+        general,
+        dir,
+        feeds: Vec::new(),
+        feed_urls: HashSet::new(),
+        watchlists: Vec::new(),
+        raw_watchlists: Vec::new(),
+        notifiers: BTreeMap::new(),
+    };
+    for (source, raw) in &files {
+        for feed in &raw.feeds {
+            builder.feed(source, feed)?;
+        }
+        for (name, notifier) in &raw.notifiers {
+            builder.notifier(source, name, notifier)?;
+        }
+    }
+    for (source, raw) in &files {
+        for watchlist in &raw.watchlists {
+            builder.watchlist(source, watchlist)?;
+        }
+    }
+    builder.finish(&main)
+}
+
+struct Builder<'a> {
+    general: General,
+    dir: PathBuf,
+    feeds: Vec<FeedConfig>,
+    feed_urls: HashSet<String>,
+    watchlists: Vec<WatchlistConfig>,
+    raw_watchlists: Vec<(&'a Source, &'a Spanned<RawWatchlist>)>,
+    notifiers: BTreeMap<NotifierName, NotifierConfig>,
+}
+
+impl<'a> Builder<'a> {
+    fn feed(&mut self, src: &Source, raw: &Spanned<RawFeed>) -> Result<(), ConfigError> {
+        let f = raw.get_ref();
+        let url = feed_url(src, &f.url, &self.dir)?;
+        if !self.feed_urls.insert(url.to_string()) {
+            return Err(src.error(
+                f.url.span(),
+                format!("feed {url} is listed twice; remove one of the entries"),
+            ));
+        }
+        let cadence = match (&f.interval, &f.schedule) {
+            (Some(i), Some(_)) => {
+                return Err(src.error(
+                    i.span(),
+                    "a feed takes either `interval` or `schedule`, not both",
+                ));
+            }
+            (Some(i), None) => Cadence::Every(duration(src, i, "interval", MIN_INTERVAL)?),
+            (None, Some(s)) => Cadence::cron(s.get_ref(), self.general.timezone)
+                .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}")))?,
+            (None, None) => Cadence::Every(self.general.interval),
+        };
+        let mut headers = Vec::new();
+        for (name, value) in &f.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value.get_ref()).is_err()
+            {
+                return Err(src.error(
+                    value.span(),
+                    format!(
+                        "invalid HTTP header {name:?}: names are tokens, values are visible ASCII"
+                    ),
+                ));
+            }
+            headers.push((name.clone(), value.get_ref().clone()));
+        }
+        let proxy = f
+            .proxy
+            .as_ref()
+            .map(|p| {
+                Url::parse(p.get_ref()).map_err(|e| {
+                    src.error(
+                        p.span(),
+                        format!("invalid proxy URL: {e}; write e.g. \"http://proxy:3128\""),
+                    )
+                })
+            })
+            .transpose()?;
+        let name = match &f.name {
+            Some(n) if n.get_ref().trim().is_empty() => {
+                return Err(src.error(n.span(), "feed name is empty; remove `name` or fill it in"));
+            }
+            n => n.as_ref().map(|n| n.get_ref().trim().to_owned()),
+        };
+        self.feeds.push(FeedConfig {
+            url,
+            name,
+            cadence,
+            tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
+            headers,
+            max_body_size: f
+                .max_body_size
+                .as_ref()
+                .map_or(self.general.max_body_size, |s| s.get_ref().0),
+            proxy,
+            alert_on_first_fetch: f
+                .alert_on_first_fetch
+                .unwrap_or(self.general.alert_on_first_fetch),
+        });
+        Ok(())
+    }
+
+    fn notifier(
+        &mut self,
+        src: &Source,
+        name: &Spanned<String>,
+        raw: &Spanned<RawNotifier>,
+    ) -> Result<(), ConfigError> {
+        let n = raw.get_ref();
+        let key = NotifierName(name.get_ref().clone());
+        if self.notifiers.contains_key(&key) {
+            return Err(src.error(
+                name.span(),
+                format!("notifier {key:?} is defined twice; rename one"),
+            ));
+        }
+        let kind_name = n.kind.get_ref().as_str();
+        // Keys that belong to another type are errors, not silently ignored settings.
+        let allowed: &[&str] = match kind_name {
+            "email" => &["smtp", "password_env", "password_file", "from", "to"],
+            "webhook" => &["url", "headers"],
+            "stdout" => &["format"],
+            other => {
+                return Err(src.error(
+                    n.kind.span(),
+                    format!(
+                        "unknown notifier type {other:?}; use \"email\", \"webhook\" or \"stdout\""
+                    ),
+                ));
+            }
+        };
+        let present: [(&str, Option<std::ops::Range<usize>>); 8] = [
+            ("smtp", n.smtp.as_ref().map(|v| v.span())),
+            ("password_env", n.password_env.as_ref().map(|v| v.span())),
+            ("password_file", n.password_file.as_ref().map(|v| v.span())),
+            ("from", n.from.as_ref().map(|v| v.span())),
+            ("to", n.to.as_ref().map(|v| v.span())),
+            ("url", n.url.as_ref().map(|v| v.span())),
+            ("headers", n.headers.as_ref().map(|v| v.span())),
+            ("format", n.format.as_ref().map(|v| v.span())),
+        ];
+        for (k, span) in present {
+            if let Some(span) = span
+                && !allowed.contains(&k)
+            {
+                return Err(src.error(
+                    span,
+                    format!("`{k}` does not apply to a {kind_name} notifier; remove it"),
+                ));
+            }
+        }
+        let missing = |what: &str| {
+            src.error(
+                raw.span(),
+                format!("notifier {key:?} ({kind_name}) needs `{what}`"),
+            )
+        };
+        let kind = match kind_name {
+            "email" => {
+                let smtp = n.smtp.as_ref().ok_or_else(|| missing("smtp"))?;
+                let url = Url::parse(smtp.get_ref()).map_err(|e| {
+                    src.error(
+                        smtp.span(),
+                        format!("invalid SMTP URL: {e}; write e.g. \"smtp://mail.example.org:587?tls=required\""),
+                    )
+                })?;
+                if !matches!(url.scheme(), "smtp" | "smtps") {
+                    return Err(
+                        src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://")
+                    );
+                }
+                let password = match (&n.password_env, &n.password_file) {
+                    (Some(e), Some(_)) => {
+                        return Err(src.error(
+                            e.span(),
+                            "use either `password_env` or `password_file`, not both",
+                        ));
+                    }
+                    (Some(e), None) => Some(PasswordSource::Env(e.get_ref().clone())),
+                    (None, Some(f)) => Some(PasswordSource::File(self.dir.join(f.get_ref()))),
+                    (None, None) => None,
+                };
+                if password.is_some() && url.password().is_some() {
+                    return Err(src.error(
+                        smtp.span(),
+                        "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
+                    ));
+                }
+                let from = n.from.as_ref().ok_or_else(|| missing("from"))?;
+                mailbox(src, from)?;
+                let to = n.to.as_ref().ok_or_else(|| missing("to"))?;
+                if to.get_ref().is_empty() {
+                    return Err(src.error(to.span(), "`to` is empty; list at least one address"));
+                }
+                for addr in to.get_ref() {
+                    mailbox(src, addr)?;
+                }
+                NotifierKind::Email(EmailConfig {
+                    smtp: Secret::new(smtp.get_ref().clone()),
+                    password,
+                    from: from.get_ref().clone(),
+                    to: to.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
+                })
+            }
+            "webhook" => {
+                let url = n.url.as_ref().ok_or_else(|| missing("url"))?;
+                match Url::parse(url.get_ref()) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(src.error(
+                            url.span(),
+                            "webhook `url` must be an http:// or https:// URL",
+                        ));
+                    }
+                }
+                let headers = n.headers.as_ref().map_or_else(Vec::new, |h| {
+                    h.get_ref()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                });
+                NotifierKind::Webhook(WebhookConfig {
+                    url: Secret::new(url.get_ref().clone()),
+                    headers,
+                })
+            }
+            _ => {
+                let format = match n.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+                    None | Some(("text", _)) => StdoutFormat::Text,
+                    Some(("json", _)) => StdoutFormat::Json,
+                    Some((other, span)) => {
+                        return Err(src.error(
+                            span,
+                            format!("unknown format {other:?}; use \"text\" or \"json\""),
+                        ));
+                    }
+                };
+                NotifierKind::Stdout(format)
+            }
+        };
+        let timeout = n
+            .timeout
+            .as_ref()
+            .map(|t| duration(src, t, "timeout", Duration::from_secs(1)))
+            .transpose()?
+            .unwrap_or(DEFAULT_NOTIFIER_TIMEOUT);
+        self.notifiers.insert(
+            key.clone(),
+            NotifierConfig {
+                name: key,
+                timeout,
+                kind,
+            },
+        );
+        Ok(())
+    }
+
+    fn watchlist(
+        &mut self,
+        src: &'a Source,
+        raw: &'a Spanned<RawWatchlist>,
+    ) -> Result<(), ConfigError> {
+        let w = raw.get_ref();
+        let name = w.name.get_ref().trim();
+        if name.is_empty() {
+            return Err(src.error(w.name.span(), "watchlist name is empty"));
+        }
+        if let Some((prev_src, prev)) = self
+            .raw_watchlists
+            .iter()
+            .find(|(_, p)| p.get_ref().name.get_ref().trim() == name)
+        {
+            let first = Location::at(
+                &prev_src.path,
+                &prev_src.text,
+                prev.get_ref().name.span().start,
+            );
+            return Err(src.error(
+                w.name.span(),
+                format!("watchlist {name:?} is already defined at {first}; watchlist names must be unique"),
+            ));
+        }
+        self.raw_watchlists.push((src, raw));
+        if w.terms.get_ref().is_empty() {
+            return Err(src.error(
+                w.terms.span(),
+                format!("watchlist {name:?} has no terms; list at least one"),
+            ));
+        }
+        let terms = terms_of(src, w.terms.get_ref())?;
+        let require = w
+            .require
+            .iter()
+            .map(|group| {
+                if group.get_ref().is_empty() {
+                    Err(src.error(
+                        group.span(),
+                        "an empty `require` group can never match; remove it",
+                    ))
+                } else {
+                    terms_of(src, group.get_ref())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let exclude = terms_of(src, &w.exclude)?;
+        let mut fields = Vec::new();
+        for f in &w.fields {
+            let field = Field::parse(f.get_ref()).ok_or_else(|| {
+                src.error(
+                    f.span(),
+                    format!(
+                        "unknown field {:?}; use title, summary, content, author or categories",
+                        f.get_ref()
+                    ),
+                )
+            })?;
+            if !fields.contains(&field) {
+                fields.push(field);
+            }
+        }
+        let feeds = w
+            .feeds
+            .iter()
+            .map(|s| {
+                let s = s.get_ref().trim();
+                match s.strip_prefix("tag:") {
+                    Some(tag) => FeedSelector::Tag(tag.trim().to_owned()),
+                    None => FeedSelector::Name(s.to_owned()),
+                }
+            })
+            .collect();
+        let mut notify = Vec::new();
+        for n in &w.notify {
+            let key = NotifierName(n.get_ref().clone());
+            if !self.notifiers.contains_key(&key) {
+                let known: Vec<&str> = self.notifiers.keys().map(|k| k.0.as_str()).collect();
+                return Err(src.error(
+                    n.span(),
+                    format!(
+                        "watchlist {name:?} notifies {:?}, which is not defined; defined notifiers: {}",
+                        key.0,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
+                ));
+            }
+            if !notify.contains(&key) {
+                notify.push(key);
+            }
+        }
+        if notify.is_empty() {
+            notify = self.notifiers.keys().cloned().collect();
+        }
+        self.watchlists.push(WatchlistConfig {
+            spec: WatchlistSpec {
+                name: name.to_owned(),
+                terms,
+                require,
+                exclude,
+                fields,
+            },
+            feeds,
+            notify,
+        });
+        Ok(())
+    }
+
+    fn finish(self, main: &Source) -> Result<Config, ConfigError> {
+        if !self.watchlists.is_empty() && self.notifiers.is_empty() {
+            return Err(ConfigError::File {
+                file: main.path.clone(),
+                message: "watchlists are defined but no notifier is: add e.g. [notifiers.console] with type = \"stdout\"".into(),
+            });
+        }
+        for admin in &self.general.admin_notify {
+            if !self.notifiers.contains_key(admin) {
+                return Err(ConfigError::File {
+                    file: main.path.clone(),
+                    message: format!(
+                        "general.admin_notify names notifier {:?}, which is not defined",
+                        admin.0
+                    ),
+                });
+            }
+        }
+        Ok(Config {
+            path: main.path.clone(),
+            general: self.general,
+            feeds: self.feeds,
+            watchlists: self.watchlists,
+            notifiers: self.notifiers,
+        })
+    }
+}
+
+fn terms_of(src: &Source, raw: &[Spanned<RawTerm>]) -> Result<Vec<TermSpec>, ConfigError> {
+    raw.iter().map(|t| term(src, t)).collect()
+}
+
+fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
+    let spec = match raw.get_ref() {
+        RawTerm::Plain(s) => TermSpec::phrase(s),
+        RawTerm::Table(t) => {
+            let pattern = match (&t.term, &t.regex) {
+                (Some(p), None) => TermPattern::Phrase(p.clone()),
+                (None, Some(r)) => {
+                    if let Err(e) = regex::Regex::new(r) {
+                        let detail = e.to_string().replace('\n', " ");
+                        return Err(src.error(raw.span(), format!("invalid regex: {detail}")));
+                    }
+                    TermPattern::Regex(r.clone())
+                }
+                _ => {
+                    return Err(src.error(
+                        raw.span(),
+                        "a term table needs exactly one of `term` or `regex`",
+                    ));
+                }
+            };
+            TermSpec {
+                pattern,
+                case_sensitive: t.case_sensitive,
+                accent_sensitive: t.accent_sensitive,
+            }
+        }
+    };
+    if let TermPattern::Phrase(p) = &spec.pattern
+        && !p.chars().any(char::is_alphanumeric)
+    {
+        return Err(src.error(
+            raw.span(),
+            format!("term {p:?} has no letters or digits and would match nothing; remove it"),
+        ));
+    }
+    Ok(spec)
+}
+
+fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigError> {
+    let database = match &g.database {
+        Some(d) if d.get_ref() == ":memory:" => PathBuf::from(":memory:"),
+        Some(d) => dir.join(d.get_ref()),
+        None => std::env::var_os("STATE_DIRECTORY")
+            .and_then(|s| std::env::split_paths(&s).next())
+            .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
+    };
+    let interval = g
+        .interval
+        .as_ref()
+        .map(|i| duration(src, i, "interval", MIN_INTERVAL))
+        .transpose()?
+        .unwrap_or(DEFAULT_INTERVAL);
+    let timezone = match &g.timezone {
+        Some(tz) => Tz::from_str(tz.get_ref()).map_err(|_| {
+            src.error(
+                tz.span(),
+                format!(
+                    "unknown time zone {:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                    tz.get_ref()
+                ),
+            )
+        })?,
+        None => Tz::UTC,
+    };
+    let count = |v: &Option<Spanned<i64>>, key: &str, default: usize| match v {
+        None => Ok(default),
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => Err(src.error(n.span(), format!("`{key}` must be between 1 and 1024"))),
+        },
+    };
+    let user_agent = match &g.user_agent {
+        Some(ua) if reqwest::header::HeaderValue::from_str(ua.get_ref()).is_err() => {
+            return Err(src.error(ua.span(), "user_agent must be visible ASCII"));
+        }
+        Some(ua) => ua.get_ref().clone(),
+        None => default_user_agent(),
+    };
+    let admin_notify = g.admin_notify.as_ref().map_or_else(Vec::new, |a| {
+        a.get_ref()
+            .iter()
+            .map(|n| NotifierName(n.get_ref().clone()))
+            .collect()
+    });
+    Ok(General {
+        database,
+        interval,
+        alert_on_first_fetch: g.alert_on_first_fetch.unwrap_or(false),
+        timezone,
+        concurrency: count(&g.concurrency, "concurrency", DEFAULT_CONCURRENCY)?,
+        per_host_concurrency: count(
+            &g.per_host_concurrency,
+            "per_host_concurrency",
+            DEFAULT_PER_HOST,
+        )?,
+        user_agent,
+        timeout: g
+            .timeout
+            .as_ref()
+            .map(|t| duration(src, t, "timeout", Duration::from_secs(1)))
+            .transpose()?
+            .unwrap_or(DEFAULT_TIMEOUT),
+        max_body_size: g
+            .max_body_size
+            .as_ref()
+            .map_or(DEFAULT_MAX_BODY, |s| s.get_ref().0),
+        admin_notify,
+        feed_broken_after: g
+            .feed_broken_after
+            .as_ref()
+            .map(|t| duration(src, t, "feed_broken_after", Duration::from_secs(60)))
+            .transpose()?
+            .unwrap_or(DEFAULT_BROKEN_AFTER),
+    })
+}
+
+/// The User-Agent sent when none is configured: names feedwatch and its version.
+pub fn default_user_agent() -> String {
+    format!(
+        "feedwatch/{} (+https://crates.io/crates/feedwatch)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn duration(
+    src: &Source,
+    raw: &Spanned<String>,
+    key: &str,
+    min: Duration,
+) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(raw.get_ref()).map_err(|e| {
+        src.error(
+            raw.span(),
+            format!("invalid duration for `{key}` ({e}); write e.g. \"90s\", \"15m\" or \"1h\""),
+        )
+    })?;
+    if d < min {
+        return Err(src.error(
+            raw.span(),
+            format!(
+                "`{key}` must be at least {}",
+                humantime::format_duration(min)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<(), ConfigError> {
+    lettre::message::Mailbox::from_str(raw.get_ref())
+        .map(|_| ())
+        .map_err(|e| {
+            src.error(
+                raw.span(),
+                format!("invalid email address {:?}: {e}; write e.g. \"feedwatch <alerts@example.org>\"", raw.get_ref()),
+            )
+        })
+}
+
+/// A feed location: an http(s) or file URL, or a path (relative to the config file).
+fn feed_url(src: &Source, raw: &Spanned<String>, dir: &Path) -> Result<Url, ConfigError> {
+    let s = raw.get_ref().trim();
+    let bad = |why: &str| {
+        src.error(
+            raw.span(),
+            format!("invalid feed url {s:?}: {why}; write \"https://…\", \"file:///abs/path.xml\" or a path relative to this file"),
+        )
+    };
+    match Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+        Ok(u) if u.scheme() == "file" => Ok(u),
+        // A Windows-style drive letter parses as a scheme; anything else with a scheme is unknown.
+        Ok(u) if u.scheme().len() > 1 => Err(bad(&format!("unsupported scheme {:?}", u.scheme()))),
+        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let path = dir.join(s);
+            let abs = std::path::absolute(&path).map_err(|e| bad(&e.to_string()))?;
+            Url::from_file_path(&abs).map_err(|()| bad("not a usable file path"))
+        }
+        Err(e) => Err(bad(&e.to_string())),
+    }
+}
+
+fn expand_include(
+    src: &Source,
+    pattern: &Spanned<String>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ConfigError> {
+    let full = dir.join(pattern.get_ref());
+    let full_str = full.to_string_lossy();
+    let is_glob = pattern.get_ref().contains(['*', '?', '[']);
+    let paths = glob::glob(&full_str)
+        .map_err(|e| src.error(pattern.span(), format!("invalid include pattern: {e}")))?;
+    let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+    found.sort();
+    if found.is_empty() && !is_glob {
+        return Err(src.error(
+            pattern.span(),
+            format!("included file {} does not exist", full.display()),
+        ));
+    }
+    Ok(found)
+}
