@@ -1,0 +1,297 @@
+//! When each feed is next due: interval with jitter, crontab schedules, error backoff and
+//! server-requested delays (Retry-After, max-age).
+//!
+//! Owns time arithmetic only. Must never do I/O; callers pass "now" in, so every rule here is
+//! testable without a clock.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use rand::Rng;
+
+/// Longest wait between two polls of a failing feed.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+/// Upper bound on a server's own request to be polled less often (max-age, Retry-After).
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(6 * 3600);
+
+/// How often a feed is polled.
+#[derive(Clone)]
+pub enum Cadence {
+    /// A fixed interval, spread with jitter.
+    Every(Duration),
+    /// A crontab schedule in a time zone.
+    Cron {
+        /// The parsed expression.
+        cron: Box<Cron>,
+        /// The zone its fields are read in.
+        tz: Tz,
+    },
+}
+
+impl fmt::Debug for Cadence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cadence::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Cadence::Cron { cron, tz } => write!(f, "cron {:?} in {tz}", cron.pattern.to_string()),
+        }
+    }
+}
+
+/// A cron expression that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; write crontab syntax such as \"*/15 * * * *\" or \"0 7 * * 1-5\"")]
+pub struct CronError(String);
+
+impl Cadence {
+    /// Parses standard crontab syntax (5 fields, or 6 with leading seconds; Sunday is 0 or 7).
+    ///
+    /// croner rather than the `cron` crate: `cron` numbers weekdays from 1 = Sunday (so `1-5`
+    /// would mean Sunday–Thursday) and fires twice or not at all around DST changes.
+    pub fn cron(expr: &str, tz: Tz) -> Result<Cadence, CronError> {
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(expr.trim())
+            .map_err(|e| CronError(e.to_string()))?;
+        Ok(Cadence::Cron {
+            cron: Box::new(cron),
+            tz,
+        })
+    }
+
+    /// The typical gap between polls, used for backoff and "silent feed" judgements.
+    pub fn typical_gap(&self, now: DateTime<Utc>) -> Duration {
+        match self {
+            Cadence::Every(d) => *d,
+            Cadence::Cron { .. } => {
+                let first = self.next_regular(now, 0.0);
+                let second = self.next_regular(first, 0.0);
+                (second - first)
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(3600))
+            }
+        }
+    }
+
+    /// The next regular poll after `now`. `jitter` in [0, 1) spreads interval feeds over the
+    /// last tenth of their interval so hundreds of feeds never fire in the same second; cron
+    /// schedules fire when the user said.
+    pub fn next_regular(&self, now: DateTime<Utc>, jitter: f64) -> DateTime<Utc> {
+        match self {
+            Cadence::Every(d) => {
+                let spread = d.mul_f64(0.1 * jitter.clamp(0.0, 1.0));
+                now + chrono_duration(d.saturating_sub(spread))
+            }
+            Cadence::Cron { cron, tz } => {
+                let local = now.with_timezone(tz);
+                cron.find_next_occurrence(&local, false)
+                    .map(|t| t.with_timezone(&Utc))
+                    // An expression that never fires again (e.g. a past date) polls daily.
+                    .unwrap_or(now + chrono_duration(MAX_BACKOFF))
+            }
+        }
+    }
+}
+
+/// What happened on the last poll, as far as timing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PollResult {
+    /// Fetched (new content or 304); `min_gap` is the server's max-age/Expires hint, if any.
+    Ok {
+        /// Lower bound the server asked for.
+        min_gap: Option<Duration>,
+    },
+    /// Failed for the `failures`-th time in a row; `retry_after` if the server said so.
+    Failed {
+        /// Consecutive failures including this one (≥ 1).
+        failures: u32,
+        /// Server's Retry-After, if given.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// When to poll next after a poll that ended at `now`.
+pub fn next_due(cadence: &Cadence, result: PollResult, now: DateTime<Utc>) -> DateTime<Utc> {
+    let jitter: f64 = rand::rng().random();
+    next_due_with(cadence, result, now, jitter)
+}
+
+/// [`next_due`] with the random jitter supplied, for tests.
+pub fn next_due_with(
+    cadence: &Cadence,
+    result: PollResult,
+    now: DateTime<Utc>,
+    jitter: f64,
+) -> DateTime<Utc> {
+    let regular = cadence.next_regular(now, jitter);
+    match result {
+        PollResult::Ok { min_gap: None } => regular,
+        PollResult::Ok { min_gap: Some(gap) } => {
+            regular.max(now + chrono_duration(gap.min(MAX_SERVER_DELAY)))
+        }
+        PollResult::Failed {
+            failures,
+            retry_after,
+        } => {
+            let base = cadence.typical_gap(now).max(Duration::from_secs(60));
+            let exp = failures.saturating_sub(1).min(16);
+            let backoff = base.saturating_mul(1 << exp).min(MAX_BACKOFF);
+            // ±20% so feeds on one failing host do not retry in lock-step.
+            let backoff = backoff.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0));
+            let wait = match retry_after {
+                Some(r) => backoff.max(r.min(MAX_BACKOFF)),
+                None => backoff,
+            };
+            now + chrono_duration(wait)
+        }
+    }
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn interval_jitter_stays_within_last_tenth() {
+        let c = Cadence::Every(Duration::from_secs(600));
+        let now = utc("2026-01-01T00:00:00Z");
+        assert_eq!(c.next_regular(now, 0.0), utc("2026-01-01T00:10:00Z"));
+        assert_eq!(
+            c.next_regular(now, 0.999_999).timestamp(),
+            now.timestamp() + 540
+        );
+    }
+
+    #[test]
+    fn weekdays_follow_crontab_numbering() {
+        // 2026-11-27 is a Friday; 1-5 means Monday to Friday, so the next run after Friday
+        // 08:00 is Monday 07:00 — not Saturday as the `cron` crate's numbering would give.
+        let c = Cadence::cron("0 7 * * 1-5", Tz::UTC).unwrap();
+        assert_eq!(
+            c.next_regular(utc("2026-11-27T08:00:00Z"), 0.0),
+            utc("2026-11-30T07:00:00Z")
+        );
+        let sunday = Cadence::cron("0 7 * * 0", Tz::UTC).unwrap();
+        let seven = Cadence::cron("0 7 * * 7", Tz::UTC).unwrap();
+        let now = utc("2026-11-27T08:00:00Z");
+        assert_eq!(sunday.next_regular(now, 0.0), utc("2026-11-29T07:00:00Z"));
+        assert_eq!(seven.next_regular(now, 0.0), utc("2026-11-29T07:00:00Z"));
+    }
+
+    #[test]
+    fn daily_job_fires_once_when_clocks_go_back() {
+        // Europe/Berlin leaves DST on 2026-10-25 at 03:00 → 02:00; 02:30 happens twice.
+        let tz = chrono_tz::Europe::Berlin;
+        let c = Cadence::cron("30 2 * * *", tz).unwrap();
+        let start = tz
+            .with_ymd_and_hms(2026, 10, 24, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let first = c.next_regular(start, 0.0);
+        let second = c.next_regular(first, 0.0);
+        assert_eq!(
+            first.with_timezone(&tz).format("%d %H:%M").to_string(),
+            "25 02:30"
+        );
+        assert_eq!(
+            second.with_timezone(&tz).format("%d %H:%M").to_string(),
+            "26 02:30"
+        );
+    }
+
+    #[test]
+    fn daily_job_is_not_skipped_when_clocks_go_forward() {
+        // Europe/Berlin enters DST on 2026-03-29: 02:00 → 03:00, so 02:30 does not exist.
+        let tz = chrono_tz::Europe::Berlin;
+        let c = Cadence::cron("30 2 * * *", tz).unwrap();
+        let start = tz
+            .with_ymd_and_hms(2026, 3, 28, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let next = c.next_regular(start, 0.0);
+        let day = next.with_timezone(&tz).format("%d").to_string();
+        assert_eq!(
+            day, "29",
+            "the job must still run on the day of the change, got {next}"
+        );
+        let after = c.next_regular(next, 0.0);
+        assert_eq!(
+            after.with_timezone(&tz).format("%d %H:%M").to_string(),
+            "30 02:30"
+        );
+    }
+
+    #[test]
+    fn half_hourly_schedule_never_steps_backwards_across_dst() {
+        let tz = chrono_tz::Europe::Berlin;
+        let c = Cadence::cron("*/30 * * * *", tz).unwrap();
+        let mut t = tz
+            .with_ymd_and_hms(2026, 10, 24, 22, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        for _ in 0..20 {
+            let next = c.next_regular(t, 0.0);
+            assert!(next > t, "{next} is not after {t}");
+            assert!((next - t).num_minutes() <= 30);
+            t = next;
+        }
+    }
+
+    #[test]
+    fn bad_cron_is_an_error() {
+        assert!(Cadence::cron("61 * * * *", Tz::UTC).is_err());
+        assert!(Cadence::cron("every day", Tz::UTC).is_err());
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_a_day() {
+        let c = Cadence::Every(Duration::from_secs(900));
+        let now = utc("2026-01-01T00:00:00Z");
+        let wait = |failures| {
+            let r = PollResult::Failed {
+                failures,
+                retry_after: None,
+            };
+            (next_due_with(&c, r, now, 0.5) - now).num_seconds()
+        };
+        assert_eq!(wait(1), 900);
+        assert_eq!(wait(2), 1800);
+        assert_eq!(wait(3), 3600);
+        assert_eq!(wait(30), 24 * 3600);
+    }
+
+    #[test]
+    fn retry_after_and_max_age_are_lower_bounds() {
+        let c = Cadence::Every(Duration::from_secs(300));
+        let now = utc("2026-01-01T00:00:00Z");
+        let r = PollResult::Failed {
+            failures: 1,
+            retry_after: Some(Duration::from_secs(7200)),
+        };
+        assert_eq!((next_due_with(&c, r, now, 0.5) - now).num_seconds(), 7200);
+        let ok = PollResult::Ok {
+            min_gap: Some(Duration::from_secs(1200)),
+        };
+        assert_eq!((next_due_with(&c, ok, now, 0.0) - now).num_seconds(), 1200);
+        let huge = PollResult::Ok {
+            min_gap: Some(Duration::from_secs(90 * 24 * 3600)),
+        };
+        assert_eq!(
+            (next_due_with(&c, huge, now, 0.0) - now).num_seconds(),
+            MAX_SERVER_DELAY.as_secs() as i64
+        );
+    }
+}
