@@ -1,0 +1,422 @@
+//! Fetching feed bytes: conditional GET over reqwest, or a local file.
+//!
+//! Owns HTTP: validators, redirects, timeouts, body caps, server timing hints. Returns an
+//! explicit [`FetchOutcome`]. Must never parse feeds, touch the database, or read an unbounded
+//! body: every byte read counts against the feed's cap.
+
+mod limits;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+use crate::config::{FeedConfig, General};
+
+pub use limits::{BodyLimits, read_capped};
+
+/// How many redirects one fetch follows before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// Cache validators remembered between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, sent back as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+}
+
+/// A successfully fetched body.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The body after decompression.
+    pub body: Vec<u8>,
+    /// `Content-Type`, for the charset.
+    pub content_type: Option<String>,
+    /// Validators to store for the next poll.
+    pub validators: Validators,
+    /// HTTP status (200 for files).
+    pub status: u16,
+    /// The URL the body came from after redirects (base for relative links).
+    pub final_url: Url,
+    /// Set when every redirect on the way was permanent: the feed has moved.
+    pub moved_to: Option<Url>,
+    /// The server's `max-age`/`Expires` hint.
+    pub min_gap: Option<Duration>,
+}
+
+/// The result of one fetch.
+#[derive(Debug)]
+pub enum FetchOutcome {
+    /// New content.
+    Fresh(Fetched),
+    /// `304 Not Modified`: nothing to parse.
+    NotModified {
+        /// The server's `max-age`/`Expires` hint.
+        min_gap: Option<Duration>,
+    },
+    /// The fetch failed; the feed's error is recorded and it is retried later.
+    Failed(FetchError),
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Non-success HTTP status.
+    #[error("fetch: HTTP {status}{}", retry_after.map(|d| format!(" (server asks to retry after {})", humantime::format_duration(d))).unwrap_or_default())]
+    Status {
+        /// The status code.
+        status: StatusCode,
+        /// `Retry-After`, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// Too many redirects or a redirect loop.
+    #[error("fetch: too many redirects (more than {MAX_REDIRECTS}); last location {0}")]
+    Redirects(String),
+    /// A redirect without a usable Location.
+    #[error("fetch: redirect without a valid Location header")]
+    BadRedirect,
+    /// Body larger than the cap.
+    #[error("fetch: body larger than {} after decompression; raise `max_body_size` for this feed if it is genuine", limits::format_size(*.0))]
+    TooLarge(u64),
+    /// Timed out or too slow.
+    #[error("fetch: {0}")]
+    Timeout(String),
+    /// Network, TLS or protocol error.
+    #[error("fetch: {0}")]
+    Transport(String),
+    /// Local file unreadable.
+    #[error("fetch: cannot read {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The feed's URL scheme is not supported.
+    #[error("fetch: unsupported URL scheme {0:?}")]
+    Scheme(String),
+}
+
+impl FetchError {
+    /// The server's requested delay, if it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::Status { status, .. } => Some(status.as_u16()),
+            _ => None,
+        }
+    }
+}
+
+/// Fetches feeds; holds one HTTP client per distinct proxy.
+#[derive(Clone)]
+pub struct Fetcher {
+    default: reqwest::Client,
+    proxied: HashMap<Url, reqwest::Client>,
+    limits: BodyLimits,
+}
+
+/// A client could not be built (bad proxy, TLS setup).
+#[derive(Debug, thiserror::Error)]
+#[error("fetch: cannot build HTTP client{}: {source}", proxy.as_ref().map(|p| format!(" for proxy {p}")).unwrap_or_default())]
+pub struct ClientError {
+    proxy: Option<Url>,
+    #[source]
+    source: reqwest::Error,
+}
+
+impl Fetcher {
+    /// Builds clients for the general settings and every proxy the feeds use.
+    pub fn new(general: &General, feeds: &[FeedConfig]) -> Result<Fetcher, ClientError> {
+        let build = |proxy: Option<&Url>| -> Result<reqwest::Client, ClientError> {
+            let mut b = reqwest::Client::builder()
+                .user_agent(general.user_agent.clone())
+                .connect_timeout(Duration::from_secs(10).min(general.timeout))
+                .timeout(general.timeout)
+                // Redirects are followed by hand to spot permanent moves and loops.
+                .redirect(reqwest::redirect::Policy::none());
+            if let Some(p) = proxy {
+                let proxy = reqwest::Proxy::all(p.as_str()).map_err(|source| ClientError {
+                    proxy: Some(p.clone()),
+                    source,
+                })?;
+                b = b.proxy(proxy);
+            }
+            b.build().map_err(|source| ClientError {
+                proxy: proxy.cloned(),
+                source,
+            })
+        };
+        let mut proxied = HashMap::new();
+        for p in feeds.iter().filter_map(|f| f.proxy.as_ref()) {
+            if !proxied.contains_key(p) {
+                proxied.insert(p.clone(), build(Some(p))?);
+            }
+        }
+        Ok(Fetcher {
+            default: build(None)?,
+            proxied,
+            limits: BodyLimits::for_timeout(general.timeout),
+        })
+    }
+
+    /// Fetches one feed, conditionally when validators are known.
+    pub async fn fetch(&self, feed: &FeedConfig, validators: &Validators) -> FetchOutcome {
+        match feed.url.scheme() {
+            "file" => self.fetch_file(feed).await,
+            "http" | "https" => self.fetch_http(feed, validators).await,
+            other => FetchOutcome::Failed(FetchError::Scheme(other.to_owned())),
+        }
+    }
+
+    async fn fetch_file(&self, feed: &FeedConfig) -> FetchOutcome {
+        let path = match feed.url.to_file_path() {
+            Ok(p) => p,
+            Err(()) => return FetchOutcome::Failed(FetchError::Scheme("file".into())),
+        };
+        let file_err = |source| FetchError::File {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) => return FetchOutcome::Failed(file_err(e)),
+        };
+        match limits::read_file_capped(file, feed.max_body_size).await {
+            Ok(body) => FetchOutcome::Fresh(Fetched {
+                body,
+                content_type: None,
+                validators: Validators::default(),
+                status: 200,
+                final_url: feed.url.clone(),
+                moved_to: None,
+                min_gap: None,
+            }),
+            Err(limits::ReadError::TooLarge(cap)) => {
+                FetchOutcome::Failed(FetchError::TooLarge(cap))
+            }
+            Err(limits::ReadError::Io(e)) => FetchOutcome::Failed(file_err(e)),
+            Err(e) => FetchOutcome::Failed(FetchError::Transport(e.to_string())),
+        }
+    }
+
+    async fn fetch_http(&self, feed: &FeedConfig, validators: &Validators) -> FetchOutcome {
+        let client = feed
+            .proxy
+            .as_ref()
+            .and_then(|p| self.proxied.get(p))
+            .unwrap_or(&self.default);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(
+                "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+            ),
+        );
+        for (k, v) in &feed.headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        if let Some(etag) = validators
+            .etag
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.insert(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = validators
+            .last_modified
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.insert(header::IF_MODIFIED_SINCE, lm);
+        }
+
+        let mut url = feed.url.clone();
+        let mut all_permanent = true;
+        let mut hops = 0;
+        let response = loop {
+            let resp = match client
+                .get(url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return FetchOutcome::Failed(transport_error(&e)),
+            };
+            let status = resp.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break resp;
+            }
+            hops += 1;
+            let next = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            let Some(next) = next else {
+                return FetchOutcome::Failed(FetchError::BadRedirect);
+            };
+            if hops > MAX_REDIRECTS {
+                return FetchOutcome::Failed(FetchError::Redirects(next.to_string()));
+            }
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            url = next;
+        };
+
+        let status = response.status();
+        let now = Utc::now();
+        let min_gap = cache_lifetime(response.headers(), now);
+        if status == StatusCode::NOT_MODIFIED {
+            return FetchOutcome::NotModified { min_gap };
+        }
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, now));
+            return FetchOutcome::Failed(FetchError::Status {
+                status,
+                retry_after,
+            });
+        }
+        let header_str = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header_str(header::CONTENT_TYPE);
+        let new_validators = Validators {
+            etag: header_str(header::ETAG),
+            last_modified: header_str(header::LAST_MODIFIED),
+        };
+        let final_url = response.url().clone();
+        match read_capped(response, feed.max_body_size, &self.limits).await {
+            Ok(body) => FetchOutcome::Fresh(Fetched {
+                body,
+                content_type,
+                validators: new_validators,
+                status: status.as_u16(),
+                moved_to: (hops > 0 && all_permanent).then(|| final_url.clone()),
+                final_url,
+                min_gap,
+            }),
+            Err(limits::ReadError::TooLarge(cap)) => {
+                FetchOutcome::Failed(FetchError::TooLarge(cap))
+            }
+            Err(limits::ReadError::TooSlow(why)) => FetchOutcome::Failed(FetchError::Timeout(why)),
+            Err(limits::ReadError::Http(e)) => FetchOutcome::Failed(transport_error(&e)),
+            Err(limits::ReadError::Io(e)) => {
+                FetchOutcome::Failed(FetchError::Transport(e.to_string()))
+            }
+        }
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> FetchError {
+    // The full source chain says what actually happened (DNS, refused, TLS …).
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        FetchError::Timeout(msg)
+    } else {
+        FetchError::Transport(msg)
+    }
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = DateTime::parse_from_rfc2822(value).ok()?;
+    (when.with_timezone(&Utc) - now).to_std().ok()
+}
+
+/// The server's freshness lifetime: `Cache-Control: max-age`, else `Expires`.
+pub fn cache_lifetime(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(cc) = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+    {
+        for directive in cc.split(',') {
+            let directive = directive.trim();
+            if let Some(v) = directive.strip_prefix("max-age=") {
+                return v
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs);
+            }
+        }
+    }
+    let expires = headers.get(header::EXPIRES)?.to_str().ok()?;
+    let when = DateTime::parse_from_rfc2822(expires).ok()?;
+    (when.with_timezone(&Utc) - now).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:10:00 GMT", now),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn max_age_wins_over_expires() {
+        let now = Utc::now();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=900"),
+        );
+        h.insert(
+            header::EXPIRES,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        assert_eq!(cache_lifetime(&h, now), Some(Duration::from_secs(900)));
+    }
+}
