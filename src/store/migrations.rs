@@ -1,0 +1,68 @@
+//! The schema, as an append-only list of steps keyed by `PRAGMA user_version`.
+//!
+//! Owns the database layout. Must never edit a step that has shipped: add a new one instead, so
+//! every existing database upgrades the same way.
+
+/// Step N (1-based) brings a database from `user_version` N-1 to N.
+pub const STEPS: &[&str] = &[
+    // 1: feeds, their items, alerts and the delivery outbox.
+    "
+    CREATE TABLE feeds (
+        id                   INTEGER PRIMARY KEY,
+        url                  TEXT NOT NULL UNIQUE,
+        title                TEXT,
+        etag                 TEXT,
+        last_modified        TEXT,
+        last_fetch_at        INTEGER,
+        last_status          TEXT,
+        last_error           TEXT,
+        last_success_at      INTEGER,
+        failing_since        INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_due_at          INTEGER,
+        items_seen           INTEGER NOT NULL DEFAULT 0,
+        first_fetch_done     INTEGER NOT NULL DEFAULT 0,
+        moved_to             TEXT,
+        last_new_item_at     INTEGER,
+        broken_notified      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE items (
+        id             INTEGER PRIMARY KEY,
+        feed_id        INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        key            TEXT NOT NULL,
+        guid           TEXT,
+        title          TEXT NOT NULL,
+        link           TEXT,
+        canonical_link TEXT,
+        published_at   INTEGER,
+        seen_at        INTEGER NOT NULL,
+        UNIQUE (feed_id, key)
+    );
+    CREATE TABLE alerts (
+        id             INTEGER PRIMARY KEY,
+        public_id      TEXT NOT NULL UNIQUE,
+        watchlist      TEXT NOT NULL,
+        item_id        INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        canonical_link TEXT,
+        created_at     INTEGER NOT NULL,
+        payload        TEXT NOT NULL,
+        UNIQUE (watchlist, item_id)
+    );
+    -- One alert per story and watchlist, even when several feeds syndicate the story.
+    CREATE UNIQUE INDEX alerts_story ON alerts (watchlist, canonical_link)
+        WHERE canonical_link IS NOT NULL;
+    CREATE INDEX alerts_created ON alerts (created_at);
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY,
+        alert_id        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        notifier        TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        sent_at         INTEGER,
+        UNIQUE (alert_id, notifier)
+    );
+    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    ",
+];

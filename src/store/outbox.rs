@@ -1,0 +1,369 @@
+//! Seen items, alerts and the delivery outbox.
+//!
+//! Owns dedup and the outbox. New items, their alerts and one pending delivery per notifier are
+//! written in one transaction, so a crash never leaves an alert without its deliveries or an
+//! item marked seen whose alert was lost. Must never send anything: delivery reads this table
+//! later, outside any transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Db, FeedId, StoreError, from_ts, to_ts};
+use crate::fetch::Validators;
+
+/// An item not seen before, to record.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    /// Per-feed dedup key.
+    pub key: String,
+    /// The feed's own guid, if any.
+    pub guid: Option<String>,
+    /// Plain-text title.
+    pub title: String,
+    /// Link as published.
+    pub link: Option<String>,
+    /// Link with tracking parameters and fragment removed, for cross-feed dedup.
+    pub canonical_link: Option<String>,
+    /// Published time.
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// An alert to create with the item it is about.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    /// Key of the item (in this poll's `items`).
+    pub item_key: String,
+    /// Stable public id (also the webhook's `alert_id`).
+    pub public_id: String,
+    /// Watchlist name.
+    pub watchlist: String,
+    /// Canonical link for cross-feed dedup.
+    pub canonical_link: Option<String>,
+    /// Serialized alert, as notifiers will read it.
+    pub payload: String,
+    /// Notifiers that get a delivery.
+    pub notifiers: Vec<String>,
+}
+
+/// The result of a successful fetch and parse, to commit at once.
+#[derive(Debug, Clone)]
+pub struct FreshPoll {
+    /// The feed.
+    pub feed: FeedId,
+    /// When the poll finished.
+    pub now: DateTime<Utc>,
+    /// The feed's own title.
+    pub title: Option<String>,
+    /// Validators to send next time.
+    pub validators: Validators,
+    /// HTTP status.
+    pub status: u16,
+    /// New location after permanent redirects.
+    pub moved_to: Option<String>,
+    /// Next poll.
+    pub next_due: DateTime<Utc>,
+    /// Items not seen before (a superset is fine: seen ones are ignored).
+    pub items: Vec<NewItem>,
+    /// Alerts for those items.
+    pub alerts: Vec<NewAlert>,
+}
+
+/// What a commit changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollCounts {
+    /// Items recorded for the first time.
+    pub new_items: usize,
+    /// Alerts created (after cross-feed dedup).
+    pub alerts: usize,
+}
+
+/// Delivery states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not yet delivered; retried until it is, or until it expires.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up.
+    Failed,
+}
+
+impl DeliveryState {
+    fn parse(s: &str) -> DeliveryState {
+        match s {
+            "sent" => DeliveryState::Sent,
+            "failed" => DeliveryState::Failed,
+            _ => DeliveryState::Pending,
+        }
+    }
+
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// A delivery that is due now.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    /// Row id.
+    pub id: i64,
+    /// Notifier name.
+    pub notifier: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the alert was created.
+    pub created_at: DateTime<Utc>,
+    /// The alert, serialized.
+    pub payload: String,
+}
+
+/// One delivery's state, for `feedwatch alerts`.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    /// Notifier name.
+    pub notifier: String,
+    /// State.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One alert with its deliveries, for `feedwatch alerts`.
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    /// Public id.
+    pub public_id: String,
+    /// Watchlist.
+    pub watchlist: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Item title.
+    pub title: String,
+    /// Item link.
+    pub link: Option<String>,
+    /// Feed URL.
+    pub feed_url: String,
+    /// Deliveries by notifier.
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+impl Db {
+    /// Of `keys`, those never recorded for this feed.
+    pub fn unseen_keys(
+        &mut self,
+        feed: FeedId,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND key = ?2")?;
+        let mut unseen = HashSet::new();
+        for key in keys {
+            if !stmt.exists(params![feed.0, key])? {
+                unseen.insert(key.clone());
+            }
+        }
+        Ok(unseen)
+    }
+
+    /// Commits a successful poll: feed state, new items, alerts and their deliveries, at once.
+    pub fn commit_fresh(&mut self, poll: &FreshPoll) -> Result<PollCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        let now = to_ts(poll.now);
+        let mut counts = PollCounts::default();
+        let mut inserted: HashMap<&str, i64> = HashMap::new();
+        {
+            let mut insert_item = tx.prepare_cached(
+                "INSERT OR IGNORE INTO items
+                     (feed_id, key, guid, title, link, canonical_link, published_at, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for item in &poll.items {
+                let n = insert_item.execute(params![
+                    poll.feed.0,
+                    item.key,
+                    item.guid,
+                    item.title,
+                    item.link,
+                    item.canonical_link,
+                    item.published.map(to_ts),
+                    now
+                ])?;
+                if n == 1 {
+                    inserted.insert(&item.key, tx.last_insert_rowid());
+                }
+            }
+            counts.new_items = inserted.len();
+            let mut insert_alert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts
+                     (public_id, watchlist, item_id, canonical_link, created_at, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut insert_delivery = tx.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (alert_id, notifier, state, next_attempt_at)
+                 VALUES (?1, ?2, 'pending', ?3)",
+            )?;
+            for alert in &poll.alerts {
+                // Only items first recorded by this very commit may alert: an item another
+                // poll already recorded had its chance then.
+                let Some(&item_id) = inserted.get(alert.item_key.as_str()) else {
+                    continue;
+                };
+                let n = insert_alert.execute(params![
+                    alert.public_id,
+                    alert.watchlist,
+                    item_id,
+                    alert.canonical_link,
+                    now,
+                    alert.payload
+                ])?;
+                if n == 0 {
+                    continue; // same story already alerted via another feed
+                }
+                counts.alerts += 1;
+                let alert_id = tx.last_insert_rowid();
+                for notifier in &alert.notifiers {
+                    insert_delivery.execute(params![alert_id, notifier, now])?;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE feeds SET title = COALESCE(?2, title), etag = ?3, last_modified = ?4,
+                 last_fetch_at = ?5, last_status = ?6, last_error = NULL, last_success_at = ?5,
+                 failing_since = NULL, consecutive_failures = 0, next_due_at = ?7,
+                 items_seen = items_seen + ?8, first_fetch_done = 1, moved_to = ?9,
+                 last_new_item_at = CASE WHEN ?8 > 0 THEN ?5 ELSE last_new_item_at END
+             WHERE id = ?1",
+            params![
+                poll.feed.0,
+                poll.title,
+                poll.validators.etag,
+                poll.validators.last_modified,
+                now,
+                poll.status.to_string(),
+                to_ts(poll.next_due),
+                counts.new_items as i64,
+                poll.moved_to
+            ],
+        )?;
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Pending deliveries due at `now`, oldest first.
+    pub fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, d.notifier, d.attempts, a.created_at, a.payload
+             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![to_ts(now), limit as i64], |r| {
+            Ok(DueDelivery {
+                id: r.get(0)?,
+                notifier: r.get(1)?,
+                attempts: r.get(2)?,
+                created_at: from_ts(r.get(3)?),
+                payload: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The earliest time a pending delivery becomes due, if any.
+    pub fn next_delivery_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<i64> = self.conn.query_row(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(t.map(from_ts))
+    }
+
+    /// Marks a delivery sent.
+    pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                 last_error = NULL
+             WHERE id = ?1",
+            params![id, to_ts(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or given up when it is `None`.
+    pub fn mark_attempt_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let (state, next) = match retry_at {
+            Some(t) => ("pending", Some(to_ts(t))),
+            None => ("failed", None),
+        };
+        self.conn.execute(
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3,
+                 next_attempt_at = COALESCE(?4, next_attempt_at)
+             WHERE id = ?1",
+            params![id, state, error, next],
+        )?;
+        Ok(())
+    }
+
+    /// Alerts created since `since`, newest first, with their deliveries.
+    pub fn alerts_since(&mut self, since: DateTime<Utc>) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT a.id, a.public_id, a.watchlist, a.created_at, i.title, i.link, f.url
+             FROM alerts a JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
+             WHERE a.created_at >= ?1 ORDER BY a.created_at DESC, a.id DESC",
+        )?;
+        let rows = stmt.query_map([to_ts(since)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                AlertRow {
+                    public_id: r.get(1)?,
+                    watchlist: r.get(2)?,
+                    created_at: from_ts(r.get(3)?),
+                    title: r.get(4)?,
+                    link: r.get(5)?,
+                    feed_url: r.get(6)?,
+                    deliveries: Vec::new(),
+                },
+            ))
+        })?;
+        let mut alerts: Vec<(i64, AlertRow)> = rows.collect::<Result<_, _>>()?;
+        let mut deliveries = self.conn.prepare_cached(
+            "SELECT notifier, state, attempts, last_error, sent_at FROM deliveries
+             WHERE alert_id = ?1 ORDER BY notifier",
+        )?;
+        for (id, alert) in &mut alerts {
+            let rows = deliveries.query_map([*id], |r| {
+                Ok(DeliveryRow {
+                    notifier: r.get(0)?,
+                    state: DeliveryState::parse(&r.get::<_, String>(1)?),
+                    attempts: r.get(2)?,
+                    last_error: r.get(3)?,
+                    sent_at: r.get::<_, Option<i64>>(4)?.map(from_ts),
+                })
+            })?;
+            alert.deliveries = rows.collect::<Result<_, _>>()?;
+        }
+        Ok(alerts.into_iter().map(|(_, a)| a).collect())
+    }
+}
