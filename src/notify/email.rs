@@ -1,0 +1,204 @@
+//! The email notifier: multipart plain text + HTML over SMTP with lettre.
+//!
+//! Owns the message format. Must never put feed text in a header unencoded (lettre encodes the
+//! subject, and titles are flattened to one line first), and never put it in HTML unescaped.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::NotifyError;
+use crate::alert::{Alert, one_line};
+use crate::config::{EmailConfig, NotifierName, PasswordSource};
+
+/// Sends alerts by email.
+pub struct EmailNotifier {
+    name: String,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    timeout: Duration,
+}
+
+impl EmailNotifier {
+    /// A notifier for `cfg`; reads the password now so a missing secret fails at start-up.
+    pub fn new(
+        name: &NotifierName,
+        cfg: &EmailConfig,
+        timeout: Duration,
+    ) -> Result<EmailNotifier, NotifyError> {
+        let err = |message: String| NotifyError::Email {
+            notifier: name.0.clone(),
+            message,
+        };
+        let url = cfg.smtp.expose();
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| err(format!("invalid smtp URL: {e}")))?
+            .timeout(Some(timeout));
+        if let Some(source) = &cfg.password {
+            let user = url::Url::parse(url)
+                .ok()
+                .map(|u| percent_decode(u.username()))
+                .unwrap_or_default();
+            let password = match source {
+                PasswordSource::Env(var) => std::env::var(var).map_err(|_| {
+                    err(format!(
+                        "environment variable {var} (password_env) is not set"
+                    ))
+                })?,
+                PasswordSource::File(path) => std::fs::read_to_string(path)
+                    .map_err(|e| err(format!("cannot read password_file {}: {e}", path.display())))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        let parse = |s: &str| {
+            s.parse::<Mailbox>()
+                .map_err(|e| err(format!("invalid address {s:?}: {e}")))
+        };
+        Ok(EmailNotifier {
+            name: name.0.clone(),
+            transport: builder.build(),
+            from: parse(&cfg.from)?,
+            to: cfg.to.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
+            timeout,
+        })
+    }
+
+    /// Sends one alert. lettre's own timeout covers only connecting, so the whole send is
+    /// bounded here as well.
+    pub async fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        let message = self.message(alert)?;
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Err(_) => Err(NotifyError::Timeout {
+                kind: "email",
+                notifier: self.name.clone(),
+                timeout: self.timeout,
+            }),
+            Ok(Err(e)) => Err(NotifyError::Email {
+                notifier: self.name.clone(),
+                message: format!("SMTP: {e}; will retry"),
+            }),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    fn message(&self, alert: &Alert) -> Result<Message, NotifyError> {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(subject(alert))
+            // Derived from the alert id, so a resend after a crash is recognisably the same.
+            .message_id(Some(format!(
+                "<{}.{}@feedwatch>",
+                alert.alert_id, self.name
+            )));
+        for to in &self.to {
+            b = b.to(to.clone());
+        }
+        b.multipart(MultiPart::alternative_plain_html(
+            plain_body(alert),
+            html_body(alert),
+        ))
+        .map_err(|e| NotifyError::Email {
+            notifier: self.name.clone(),
+            message: format!("cannot build message: {e}"),
+        })
+    }
+}
+
+/// `[feedwatch] <watchlist>: <item title>`, on one line.
+pub fn subject(alert: &Alert) -> String {
+    one_line(&format!(
+        "[feedwatch] {}: {}",
+        alert.watchlist, alert.item.title
+    ))
+}
+
+/// The text/plain part.
+pub fn plain_body(alert: &Alert) -> String {
+    let mut s = format!("{}\n\n", alert.item.title);
+    if let Some(link) = &alert.item.link {
+        s.push_str(&format!("Link:      {link}\n"));
+    }
+    s.push_str(&format!("Feed:      {}\n", alert.feed.name));
+    if let Some(p) = alert.item.published {
+        s.push_str(&format!("Published: {}\n", p.to_rfc3339()));
+    }
+    s.push_str(&format!("Watchlist: {}\n\nMatches:\n", alert.watchlist));
+    for m in &alert.matches {
+        s.push_str(&format!(
+            "- {} (in {}): {}\n",
+            m.term,
+            m.field,
+            m.marked_text()
+        ));
+    }
+    if !alert.item.summary.is_empty() {
+        s.push_str(&format!("\n{}\n", alert.item.summary));
+    }
+    s
+}
+
+/// The text/html part; every piece of feed text is escaped.
+pub fn html_body(alert: &Alert) -> String {
+    let e = |s: &str| html_escape::encode_text(s).into_owned();
+    let title = match &alert.item.link {
+        Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
+            "<a href=\"{}\">{}</a>",
+            html_escape::encode_double_quoted_attribute(link),
+            e(&alert.item.title)
+        ),
+        _ => e(&alert.item.title),
+    };
+    let mut s = format!("<!DOCTYPE html><html><body>\n<h2>{title}</h2>\n<p>");
+    s.push_str(&format!("Feed: {}<br>\n", e(&alert.feed.name)));
+    if let Some(p) = alert.item.published {
+        s.push_str(&format!("Published: {}<br>\n", e(&p.to_rfc3339())));
+    }
+    s.push_str(&format!("Watchlist: {}</p>\n<ul>\n", e(&alert.watchlist)));
+    for m in &alert.matches {
+        let snippet = match m.parts() {
+            Some((a, b, c)) => format!("{}<mark>{}</mark>{}", e(a), e(b), e(c)),
+            None => e(&m.snippet),
+        };
+        s.push_str(&format!(
+            "<li><b>{}</b> in {}: {snippet}</li>\n",
+            e(&m.term),
+            m.field
+        ));
+    }
+    s.push_str("</ul>\n");
+    if !alert.item.summary.is_empty() {
+        s.push_str(&format!("<p>{}</p>\n", e(&alert.item.summary)));
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_alert;
+
+    #[test]
+    fn feed_text_cannot_break_out_of_headers_or_html() {
+        let mut a = test_alert();
+        a.item.title = "Hello\r\nBcc: victim@example.org <script>x</script>".into();
+        assert!(!subject(&a).contains('\n'));
+        assert!(!subject(&a).contains('\r'));
+        let html = html_body(&a);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+    }
+}

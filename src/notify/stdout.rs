@@ -1,0 +1,63 @@
+//! The stdout notifier: prints each alert, as text or as the webhook's JSON.
+//!
+//! Owns console output of alerts. Must never print anything else on stdout (logs go to stderr).
+
+use std::io::Write;
+
+use super::{NotifyError, WebhookPayload};
+use crate::alert::Alert;
+use crate::config::{NotifierName, StdoutFormat};
+
+/// Prints alerts to standard output.
+pub struct StdoutNotifier {
+    name: String,
+    format: StdoutFormat,
+}
+
+impl StdoutNotifier {
+    /// A notifier printing in `format`.
+    pub fn new(name: &NotifierName, format: StdoutFormat) -> StdoutNotifier {
+        StdoutNotifier {
+            name: name.0.clone(),
+            format,
+        }
+    }
+
+    /// Prints one alert.
+    pub fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        let text = match self.format {
+            StdoutFormat::Json => {
+                serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default() + "\n"
+            }
+            StdoutFormat::Text => render_text(alert),
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| NotifyError::Stdout {
+                notifier: self.name.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// The human-readable form of an alert.
+pub fn render_text(alert: &Alert) -> String {
+    let mut s = format!("[{}] {}\n", alert.watchlist, alert.item.title);
+    s.push_str(&format!("  feed: {}\n", alert.feed.name));
+    if let Some(link) = &alert.item.link {
+        s.push_str(&format!("  link: {link}\n"));
+    }
+    if let Some(p) = alert.item.published {
+        s.push_str(&format!("  published: {}\n", p.to_rfc3339()));
+    }
+    for m in &alert.matches {
+        s.push_str(&format!(
+            "  {} in {}: {}\n",
+            m.term,
+            m.field,
+            m.marked_text()
+        ));
+    }
+    s
+}

@@ -1,0 +1,151 @@
+//! The webhook notifier: one JSON `POST` per alert; any 2xx is success.
+//!
+//! Owns the wire payload (kept apart from the stored `Alert` so the outbox format can change
+//! without breaking receivers). Must never follow a redirect to resend the body elsewhere.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::NotifyError;
+use crate::alert::Alert;
+use crate::config::{NotifierName, WebhookConfig};
+
+/// The JSON body of a webhook call.
+#[derive(Debug, Serialize)]
+pub struct WebhookPayload<'a> {
+    alert_id: &'a str,
+    watchlist: &'a str,
+    feed: WireFeed<'a>,
+    item: WireItem<'a>,
+    matches: Vec<WireMatch<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireFeed<'a> {
+    name: &'a str,
+    url: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct WireItem<'a> {
+    guid: &'a str,
+    title: &'a str,
+    link: Option<&'a str>,
+    published: Option<String>,
+    summary: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct WireMatch<'a> {
+    term: &'a str,
+    field: &'static str,
+    snippet: String,
+}
+
+impl<'a> From<&'a Alert> for WebhookPayload<'a> {
+    fn from(a: &'a Alert) -> Self {
+        WebhookPayload {
+            alert_id: &a.alert_id,
+            watchlist: &a.watchlist,
+            feed: WireFeed {
+                name: &a.feed.name,
+                url: &a.feed.url,
+            },
+            item: WireItem {
+                guid: &a.item.guid,
+                title: &a.item.title,
+                link: a.item.link.as_deref(),
+                published: a.item.published.map(|p| p.to_rfc3339()),
+                summary: &a.item.summary,
+            },
+            matches: a
+                .matches
+                .iter()
+                .map(|m| WireMatch {
+                    term: &m.term,
+                    field: m.field.as_str(),
+                    snippet: m.marked_text(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Posts alerts as JSON.
+pub struct WebhookNotifier {
+    name: String,
+    url: String,
+    client: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl WebhookNotifier {
+    /// A notifier for `cfg`.
+    pub fn new(
+        name: &NotifierName,
+        cfg: &WebhookConfig,
+        timeout: Duration,
+    ) -> Result<WebhookNotifier, NotifyError> {
+        let err = |message: String| NotifyError::Webhook {
+            notifier: name.0.clone(),
+            message,
+        };
+        let client = reqwest::Client::builder()
+            .user_agent(crate::config::default_user_agent())
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let k = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| err(format!("header {k:?}: {e}")))?;
+            let v = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|e| err(format!("header {k:?}: {e}")))?;
+            headers.insert(k, v);
+        }
+        Ok(WebhookNotifier {
+            name: name.0.clone(),
+            url: cfg.url.expose().to_owned(),
+            client,
+            headers,
+        })
+    }
+
+    /// Posts one alert.
+    pub async fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        let err = |message: String| NotifyError::Webhook {
+            notifier: self.name.clone(),
+            message,
+        };
+        let resp = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .json(&WebhookPayload::from(alert))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    err("no answer in time; will retry".into())
+                } else {
+                    // Without the URL: it often carries a token.
+                    err(format!("request failed: {}", e.without_url()))
+                }
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let body: String = resp
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            Err(err(format!("HTTP {status}: {}", body.trim())))
+        }
+    }
+}
