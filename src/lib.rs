@@ -1,3 +1,39 @@
-//! feedwatch: watches feeds for the names on your watchlists and alerts once per story.
+//! feedwatch watches RSS, Atom and JSON feeds for the names on your watchlists and sends one
+//! alert per story and watchlist, by email, webhook or on stdout.
+//!
+//! # Layout
+//!
+//! The pipeline, in order (read [`pipeline`] first: it is the spine that calls each stage):
+//!
+//! ```text
+//! config ─► schedule ─► fetch ─► parse ─► store (dedupe) ─► matcher ─► alert ─► store (outbox)
+//!                                                                               │
+//!                                                       notify (dispatcher) ◄───┘
+//! ```
+//!
+//! - [`config`]: the TOML file, validated into typed values; errors carry `FILE:LINE:COL`.
+//! - [`schedule`]: when each feed is due: intervals with jitter, crontab, backoff.
+//! - [`fetch`]: conditional GET with caps on size, time and redirects.
+//! - [`parse`]: bytes to items, tolerant of real-world feeds, with stable dedup keys.
+//! - [`store`]: SQLite: feed state, seen items, alerts, the delivery outbox.
+//! - [`matcher`]: all watchlists compiled into one automaton; HTML and Unicode normalisation.
+//! - [`alert`]: one alert per (watchlist, story), with a stable id and canonical link.
+//! - [`notify`]: email, webhook and stdout notifiers, and the dispatcher draining the outbox.
+//! - [`pipeline`]: one poll of one feed, stage by stage.
+//! - [`daemon`]: scheduling, concurrency limits, signals and systemd.
+//! - [`cli`]: the subcommands.
 
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod fetch;
+pub mod logging;
+pub mod matcher;
 pub mod model;
+pub mod notify;
+pub mod parse;
+pub mod pipeline;
+pub mod schedule;
+pub mod store;
+mod systemd;

@@ -1,1 +1,17 @@
-fn main() {}
+//! The `feedwatch` binary: parse the command line, set up logging, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = feedwatch::cli::Cli::parse();
+    feedwatch::logging::init(cli.verbosity());
+    match feedwatch::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("feedwatch: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

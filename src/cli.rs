@@ -1,0 +1,614 @@
+//! The command line: `run`, `once`, `check`, `test-match`, `inspect`, `feeds`, `alerts`,
+//! `notify-test`.
+//!
+//! Owns argument parsing, human and JSON output, and exit codes (0 ok, 1 "nothing matched" or
+//! "something failed but was recorded", 2 usage or config error). Must never contain pipeline
+//! logic; each command calls the same code the daemon runs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, DEFAULT_PATH, NotifierName};
+use crate::daemon::Daemon;
+use crate::fetch::{FetchOutcome, Fetcher, Validators};
+use crate::matcher::{ItemText, Matcher, WatchlistMatch, html_to_text};
+use crate::model::{Field, Item};
+use crate::parse::{self, ParsedFeed};
+use crate::store::Store;
+
+/// Watches RSS, Atom and JSON feeds for the names on your watchlists.
+#[derive(Debug, Parser)]
+#[command(name = "feedwatch", version, about)]
+pub struct Cli {
+    /// Config file [default: $FEEDWATCH_CONFIG, else /etc/feedwatch/config.toml]
+    #[arg(long, short = 'c', global = true, env = "FEEDWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (-q warnings only, -qq errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// `-v` count minus `-q` count.
+    pub fn verbosity(&self) -> i8 {
+        (self.verbose.min(8) as i8) - (self.quiet.min(8) as i8)
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every feed on its schedule and deliver alerts until SIGTERM/SIGINT.
+    Run,
+    /// One pass: fetch due feeds, match, deliver pending alerts, exit.
+    Once {
+        /// Fetch every feed, not only those due.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Validate the config and watchlists and print a summary (exit 2 on error).
+    Check,
+    /// Show which watchlists would alert on a text, a file or a feed URL; stores and sends nothing.
+    TestMatch(TestMatchArgs),
+    /// Fetch or read one feed and show what feedwatch sees in it.
+    Inspect {
+        /// A feed file or URL.
+        source: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One line per feed: last fetch, status or error, items seen, next due.
+    Feeds,
+    /// Recent alerts and their delivery state per notifier.
+    Alerts {
+        /// How far back (e.g. 24h, 7d).
+        #[arg(long, default_value = "7d")]
+        since: String,
+    },
+    /// Send a test alert through one notifier and report the result.
+    NotifyTest {
+        /// The notifier's name (`[notifiers.NAME]`).
+        notifier: String,
+    },
+}
+
+/// Arguments of `test-match`.
+#[derive(Debug, Args)]
+pub struct TestMatchArgs {
+    /// Match this text instead of a file or URL.
+    #[arg(long, conflicts_with = "source")]
+    pub text: Option<String>,
+    /// A feed or HTML/text file, or a feed URL.
+    #[arg(required_unless_present = "text")]
+    pub source: Option<String>,
+    /// Only this watchlist.
+    #[arg(long)]
+    pub watchlist: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the normalized text and why each watchlist did or did not alert.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let path = cli.config_path();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Check => Ok(check(&path)),
+        Command::Inspect { source, json } => runtime.block_on(inspect(&path, &source, json)),
+        Command::Run => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            runtime.block_on(run_daemon(config))
+        }
+        Command::Once { all } => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            runtime.block_on(once(config, all))
+        }
+        Command::TestMatch(args) => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            runtime.block_on(test_match(&config, &args))
+        }
+        Command::Feeds => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            feeds(&config)
+        }
+        Command::Alerts { since } => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            alerts(&config, &since)
+        }
+        Command::NotifyTest { notifier } => {
+            let Some(config) = load(&path) else {
+                return Ok(ExitCode::from(2));
+            };
+            runtime.block_on(notify_test(config, &notifier))
+        }
+    }
+}
+
+/// Loads the config, printing `FILE:LINE:COL: message` on failure.
+fn load(path: &Path) -> Option<Config> {
+    match Config::load(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let Some(config) = load(path) else {
+        return ExitCode::from(2);
+    };
+    let matcher = match Matcher::compile(&config.watchlist_specs()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}: ok", path.display());
+    println!(
+        "  {} feeds, {} watchlists, {} terms, {} notifiers ({})",
+        config.feeds.len(),
+        config.watchlists.len(),
+        matcher.term_count(),
+        config.notifiers.len(),
+        config
+            .notifiers
+            .values()
+            .map(|n| format!("{}: {}", n.name, n.kind.type_name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  database: {}", config.general.database.display());
+    for w in &config.watchlists {
+        let scope = if w.feeds.is_empty() {
+            "all feeds".to_owned()
+        } else {
+            format!("{} feed selectors", w.feeds.len())
+        };
+        let notify: Vec<&str> = w.notify.iter().map(|n| n.0.as_str()).collect();
+        println!(
+            "  watchlist {:?}: {} terms, {scope}, notifies {}",
+            w.name(),
+            w.spec.terms.len(),
+            notify.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_daemon(config: Config) -> Result<ExitCode> {
+    let daemon = Daemon::new(config)?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone())?;
+    daemon.run(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM and SIGINT both start an orderly stop; a second signal is left to the default.
+fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+async fn once(config: Config, all: bool) -> Result<ExitCode> {
+    let daemon = Daemon::new(config)?;
+    let feeds = daemon.due_feeds(all).await?;
+    let report = daemon.once(feeds).await?;
+    tracing::info!(
+        polled = report.polled,
+        failed_feeds = report.failed_feeds,
+        alerts = report.alerts,
+        sent = report.delivery.sent,
+        retrying = report.delivery.retrying,
+        "pass complete"
+    );
+    if report.delivery.retrying > 0 || report.delivery.given_up > 0 {
+        eprintln!(
+            "feedwatch: {} deliveries failed and stay pending; see `feedwatch alerts`",
+            report.delivery.retrying + report.delivery.given_up
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
+    let key = NotifierName(name.to_owned());
+    if !config.notifiers.contains_key(&key) {
+        let known: Vec<&str> = config.notifiers.keys().map(|k| k.0.as_str()).collect();
+        bail!("no notifier named {name:?}; defined: {}", known.join(", "));
+    }
+    let daemon = Daemon::new(config)?;
+    match daemon.dispatcher.send_test(&key).await {
+        Ok(()) => {
+            eprintln!("notifier {name}: test alert sent");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("notifier {name}: FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Reads a feed from a URL or a path, exactly as a poll would.
+async fn read_source(
+    source: &str,
+    config: Option<&Config>,
+) -> Result<(Vec<u8>, Option<String>, String)> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let url = url::Url::parse(source).with_context(|| format!("invalid URL {source:?}"))?;
+        let general = match config {
+            Some(c) => c.general.clone(),
+            None => Config::from_str_at("", Path::new("inline.toml"))?.general,
+        };
+        let feed = config
+            .and_then(|c| c.feed_by_url(url.as_str()).cloned())
+            .unwrap_or_else(|| crate::config::FeedConfig {
+                url: url.clone(),
+                name: None,
+                cadence: crate::schedule::Cadence::Every(general.interval),
+                tags: Vec::new(),
+                headers: Vec::new(),
+                max_body_size: general.max_body_size,
+                proxy: None,
+                alert_on_first_fetch: false,
+            });
+        let fetcher = Fetcher::new(&general, std::slice::from_ref(&feed))?;
+        match fetcher.fetch(&feed, &Validators::default()).await {
+            FetchOutcome::Fresh(f) => Ok((f.body, f.content_type, f.final_url.to_string())),
+            FetchOutcome::NotModified { .. } => {
+                bail!("fetch: server answered 304 to an unconditional request")
+            }
+            FetchOutcome::Failed(e) => Err(e.into()),
+        }
+    } else {
+        let path = source.strip_prefix("file://").unwrap_or(source);
+        let body = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|p| url::Url::from_file_path(p).ok())
+            .map_or_else(String::new, |u| u.to_string());
+        Ok((body, None, base))
+    }
+}
+
+async fn inspect(config_path: &Path, source: &str, json: bool) -> Result<ExitCode> {
+    // The config is optional here: it only lends its HTTP settings when it exists.
+    let config = Config::load(config_path).ok();
+    let parsed = match read_source(source, config.as_ref()).await {
+        Ok((body, ct, base)) => {
+            parse::parse_feed(&body, ct.as_deref(), Some(&base)).map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e),
+    };
+    match (parsed, json) {
+        (Ok(feed), true) => {
+            println!("{}", serde_json::to_string(&inspect_json(&feed))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        (Ok(feed), false) => {
+            print_inspect(&feed);
+            Ok(ExitCode::SUCCESS)
+        }
+        (Err(e), true) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "error": format!("{e:#}")})
+            );
+            Ok(ExitCode::from(1))
+        }
+        (Err(e), false) => {
+            eprintln!("feedwatch: {e:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn inspect_json(feed: &ParsedFeed) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = feed
+        .items
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "id": i.key,
+                "title": i.title,
+                "link": i.link,
+                "published": i.published.map(|p| p.to_rfc3339()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "ok": true,
+        "format": feed.format.to_string(),
+        "title": feed.title,
+        "encoding": feed.encoding,
+        "warnings": feed.warnings,
+        "entries": feed.items.len(),
+        "items": items,
+    })
+}
+
+fn print_inspect(feed: &ParsedFeed) {
+    println!("format:   {}", feed.format);
+    println!("title:    {}", feed.title.as_deref().unwrap_or("(none)"));
+    println!("encoding: {}", feed.encoding);
+    for w in &feed.warnings {
+        println!("warning:  {w}");
+    }
+    println!("entries:  {}", feed.items.len());
+    for item in &feed.items {
+        let text = ItemText::from_item(item);
+        println!();
+        println!("- id:        {}", item.key);
+        println!("  title:     {}", text.plain(Field::Title));
+        println!("  link:      {}", item.link.as_deref().unwrap_or("(none)"));
+        println!(
+            "  published: {}",
+            item.published
+                .map_or_else(|| "(none)".to_owned(), |p| p.to_rfc3339())
+        );
+        for field in [
+            Field::Summary,
+            Field::Content,
+            Field::Author,
+            Field::Categories,
+        ] {
+            let t = text.plain(field);
+            if !t.is_empty() {
+                let short: String = t.chars().take(300).collect();
+                let more = if t.chars().count() > 300 { " …" } else { "" };
+                println!("  {field}: {}{more}", short.replace('\n', " ⏎ "));
+            }
+        }
+    }
+}
+
+async fn test_match(config: &Config, args: &TestMatchArgs) -> Result<ExitCode> {
+    let matcher = Matcher::compile(&config.watchlist_specs())?;
+    let only = match &args.watchlist {
+        Some(name) => Some(
+            config
+                .watchlists
+                .iter()
+                .position(|w| w.name() == name)
+                .with_context(|| format!("no watchlist named {name:?}"))?,
+        ),
+        None => None,
+    };
+    let items: Vec<Item> = match (&args.text, &args.source) {
+        (Some(text), _) => vec![Item {
+            key: "text".into(),
+            title: text.clone(),
+            ..Item::default()
+        }],
+        (None, Some(source)) => {
+            let (body, ct, base) = read_source(source, Some(config)).await?;
+            match parse::parse_feed(&body, ct.as_deref(), Some(&base)) {
+                Ok(feed) => feed.items,
+                // Not a feed: match the document itself (an article page, a text file).
+                Err(_) => vec![Item {
+                    key: source.clone(),
+                    content: String::from_utf8_lossy(&body).into_owned(),
+                    ..Item::default()
+                }],
+            }
+        }
+        (None, None) => bail!("give --text TEXT, a file or a URL"),
+    };
+    let applies = |i: usize| only.is_none_or(|o| o == i);
+    let mut any = false;
+    let mut out = Vec::new();
+    for item in &items {
+        let text = ItemText::from_item(item);
+        let matches = matcher.match_item(&text, applies);
+        any |= !matches.is_empty();
+        if args.json {
+            out.push(serde_json::json!({
+                "title": html_to_text(&item.title),
+                "link": item.link,
+                "matches": matches,
+                "explain": args.explain.then(|| matcher.explain(&text, applies)),
+            }));
+            continue;
+        }
+        if args.explain {
+            print_explain(item, &text, &matcher, &applies);
+        } else if !matches.is_empty() {
+            print_matches(item, &matches);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if !any && !args.explain {
+        eprintln!("no watchlist matched ({} items checked)", items.len());
+    }
+    Ok(if any {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_matches(item: &Item, matches: &[WatchlistMatch]) {
+    let title = html_to_text(&item.title);
+    println!(
+        "{}",
+        if title.is_empty() {
+            "(untitled)"
+        } else {
+            title.as_str()
+        }
+    );
+    for m in matches {
+        println!("  watchlist {}:", m.name);
+        for h in &m.hits {
+            println!("    {} in {}: {}", h.term, h.field, h.snippet.marked_text());
+        }
+    }
+}
+
+fn print_explain(item: &Item, text: &ItemText, matcher: &Matcher, applies: &dyn Fn(usize) -> bool) {
+    println!("item: {}", html_to_text(&item.title));
+    for field in Field::ALL {
+        let n = text.normalized(field);
+        if !n.is_empty() {
+            println!("  normalized {field}: {n}");
+        }
+    }
+    for e in matcher.explain(text, applies) {
+        let verdict = if e.alerted { "ALERT" } else { "no alert" };
+        println!("  watchlist {}: {verdict}: {}", e.watchlist, e.reason);
+    }
+}
+
+fn feeds(config: &Config) -> Result<ExitCode> {
+    let store = Store::open(&config.general.database)?;
+    let now = Utc::now();
+    println!(
+        "{:<32} {:<10} {:<28} {:>6} {:<10} URL",
+        "FEED", "LAST", "STATUS", "ITEMS", "NEXT"
+    );
+    for feed in &config.feeds {
+        let url = feed.url.to_string();
+        let state = store
+            .with_sync(|db| db.find_feed(&url))?
+            .unwrap_or_default();
+        let name = feed
+            .name
+            .clone()
+            .or(state.title.clone())
+            .unwrap_or_else(|| "-".into());
+        let status = match (&state.last_error, &state.last_status) {
+            (Some(err), _) => format!("FAILING x{}: {err}", state.consecutive_failures),
+            (None, Some(s)) => format!("ok ({s})"),
+            (None, None) => "never fetched".into(),
+        };
+        println!(
+            "{:<32} {:<10} {:<28} {:>6} {:<10} {url}",
+            truncate(&name, 32),
+            ago(state.last_fetch_at, now),
+            status,
+            state.items_seen,
+            until(state.next_due_at, now),
+        );
+        if let Some(moved) = &state.moved_to {
+            println!("  ↳ permanently moved to {moved}: update the feed's url");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
+    let span = humantime::parse_duration(since)
+        .with_context(|| format!("invalid --since {since:?}; write e.g. 24h or 7d"))?;
+    let store = Store::open(&config.general.database)?;
+    let since_t = Utc::now() - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+    let rows = store.with_sync(|db| db.alerts_since(since_t))?;
+    if rows.is_empty() {
+        println!("no alerts in the last {}", humantime::format_duration(span));
+    }
+    for a in rows {
+        println!(
+            "{}  {}  [{}] {}",
+            a.created_at.format("%Y-%m-%d %H:%M"),
+            a.public_id,
+            a.watchlist,
+            a.title
+        );
+        if let Some(link) = &a.link {
+            println!("    {link}");
+        }
+        for d in &a.deliveries {
+            let detail = match (&d.sent_at, &d.last_error) {
+                (Some(t), _) => format!("at {}", t.format("%Y-%m-%d %H:%M:%S")),
+                (None, Some(e)) => format!("after {} attempts: {e}", d.attempts),
+                (None, None) => String::new(),
+            };
+            println!("    {} {} {detail}", d.notifier, d.state.as_str());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map_or_else(
+        || "never".into(),
+        |t| format!("{} ago", short((now - t).to_std().unwrap_or_default())),
+    )
+}
+
+fn until(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match t {
+        None => "now".into(),
+        Some(t) if t <= now => "now".into(),
+        Some(t) => format!("in {}", short((t - now).to_std().unwrap_or_default())),
+    }
+}
+
+fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}

@@ -1,0 +1,271 @@
+//! The spine: one poll of one feed, fetch → parse → dedupe → match → commit to the outbox.
+//!
+//! Owns the order of the stages and nothing else; each step is a call into its module. Must
+//! never send alerts (the dispatcher does, later) or hold a database transaction across the
+//! network: the fetch happens before the single commit.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tracing::{debug, info, warn};
+
+use crate::alert::{Alert, canonical_link, one_line};
+use crate::config::{Config, FeedConfig};
+use crate::fetch::{FetchOutcome, Fetched, Fetcher};
+use crate::matcher::{ItemText, Matcher, html_to_text};
+use crate::model::Item;
+use crate::parse::{self, ParsedFeed};
+use crate::schedule::{self, PollResult};
+use crate::store::{FeedState, FreshPoll, NewAlert, NewItem, Store, StoreError};
+
+/// Everything a poll needs, built once at start-up.
+pub struct Pipeline {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// The HTTP client(s).
+    pub fetcher: Fetcher,
+    /// All watchlists, compiled.
+    pub matcher: Arc<Matcher>,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollReport {
+    /// `304 Not Modified`.
+    NotModified,
+    /// New content was parsed and committed.
+    Fresh {
+        /// Items in the document.
+        items: usize,
+        /// Items never seen before.
+        new_items: usize,
+        /// Alerts created.
+        alerts: usize,
+        /// Whether this was the feed's first successful fetch.
+        first_fetch: bool,
+    },
+    /// The fetch or parse failed; recorded on the feed.
+    Failed {
+        /// The error, as recorded.
+        error: String,
+    },
+}
+
+/// When the feed should next be polled, alongside the report.
+pub type PollDone = (PollReport, chrono::DateTime<Utc>);
+
+impl Pipeline {
+    /// Polls one feed end to end.
+    pub async fn poll_feed(&self, feed: &FeedConfig) -> Result<PollDone, StoreError> {
+        let url = feed.url.to_string();
+        let state = self.store.with(move |db| db.feed_state(&url)).await?;
+        let mut fetched = match self.fetcher.fetch(feed, &state.validators).await {
+            FetchOutcome::Fresh(f) => f,
+            FetchOutcome::NotModified { min_gap } => {
+                return self.not_modified(feed, &state, min_gap).await;
+            }
+            FetchOutcome::Failed(e) => {
+                let status = e
+                    .status()
+                    .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}"));
+                return self
+                    .failed(feed, &state, status, e.to_string(), e.retry_after())
+                    .await;
+            }
+        };
+        let body = std::mem::take(&mut fetched.body);
+        let parsed = match parse_off_thread(body, &fetched).await {
+            Ok(p) => p,
+            Err(error) => {
+                return self
+                    .failed(feed, &state, "parse error".into(), error, None)
+                    .await;
+            }
+        };
+        for w in &parsed.warnings {
+            debug!(feed = %feed.url, warning = %w, "parse warning");
+        }
+        let fresh = self
+            .dedupe_and_match(feed, &state, &fetched, parsed)
+            .await?;
+        let counts = self
+            .store
+            .with({
+                let fresh = fresh.clone();
+                move |db| db.commit_fresh(&fresh)
+            })
+            .await?;
+        let first_fetch = !state.first_fetch_done;
+        if counts.alerts > 0 || counts.new_items > 0 {
+            info!(feed = %feed.url, new_items = counts.new_items, alerts = counts.alerts, first_fetch, "polled");
+        }
+        Ok((
+            PollReport::Fresh {
+                items: fresh.items.len(),
+                new_items: counts.new_items,
+                alerts: counts.alerts,
+                first_fetch,
+            },
+            fresh.next_due,
+        ))
+    }
+
+    /// Keeps the unseen items, matches them, and prepares the single commit.
+    async fn dedupe_and_match(
+        &self,
+        feed: &FeedConfig,
+        state: &FeedState,
+        fetched: &Fetched,
+        parsed: ParsedFeed,
+    ) -> Result<FreshPoll, StoreError> {
+        let id = state.id;
+        let keys: Vec<String> = parsed.items.iter().map(|i| i.key.clone()).collect();
+        let unseen = self.store.with(move |db| db.unseen_keys(id, &keys)).await?;
+        let title = parsed
+            .title
+            .as_deref()
+            .map(|t| one_line(&html_to_text(t)))
+            .filter(|t| !t.is_empty());
+        let feed_name = feed
+            .name
+            .clone()
+            .or_else(|| title.clone())
+            .unwrap_or_else(|| feed.url.to_string());
+        // A new feed's backlog is recorded, not alerted: the user wants news, not history.
+        let alerting = state.first_fetch_done || feed.alert_on_first_fetch;
+        let scope: Vec<bool> = self
+            .config
+            .watchlists
+            .iter()
+            .map(|w| w.applies_to(feed, title.as_deref()))
+            .collect();
+        let mut items = Vec::new();
+        let mut alerts = Vec::new();
+        let mut seen_now = std::collections::HashSet::new();
+        for item in parsed.items.iter().filter(|i| unseen.contains(&i.key)) {
+            // A feed may list the same entry twice; the first copy is the one recorded.
+            if !seen_now.insert(item.key.as_str()) {
+                continue;
+            }
+            let canonical = item.link.as_deref().and_then(canonical_link);
+            if alerting {
+                alerts.extend(self.alerts_for(
+                    feed,
+                    &feed_name,
+                    item,
+                    &scope,
+                    canonical.as_deref(),
+                ));
+            }
+            items.push(NewItem {
+                key: item.key.clone(),
+                guid: item.guid.clone(),
+                title: one_line(&html_to_text(&item.title)),
+                link: item.link.clone(),
+                canonical_link: canonical,
+                published: item.published,
+            });
+        }
+        let now = Utc::now();
+        Ok(FreshPoll {
+            feed: id,
+            now,
+            title,
+            validators: fetched.validators.clone(),
+            status: fetched.status,
+            moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
+            next_due: schedule::next_due(
+                &feed.cadence,
+                PollResult::Ok {
+                    min_gap: fetched.min_gap,
+                },
+                now,
+            ),
+            items,
+            alerts,
+        })
+    }
+
+    fn alerts_for(
+        &self,
+        feed: &FeedConfig,
+        feed_name: &str,
+        item: &Item,
+        scope: &[bool],
+        canonical: Option<&str>,
+    ) -> Vec<NewAlert> {
+        let text = ItemText::from_item(item);
+        self.matcher
+            .match_item(&text, |i| scope.get(i).copied().unwrap_or(false))
+            .into_iter()
+            .filter_map(|m| {
+                let watchlist = self.config.watchlists.get(m.watchlist)?;
+                let alert = Alert::new(feed_name, feed.url.as_str(), item, &m);
+                Some(NewAlert {
+                    item_key: item.key.clone(),
+                    public_id: alert.alert_id.clone(),
+                    watchlist: m.name.clone(),
+                    canonical_link: canonical.map(str::to_owned),
+                    payload: alert.to_payload(),
+                    notifiers: watchlist.notify.iter().map(|n| n.0.clone()).collect(),
+                })
+            })
+            .collect()
+    }
+
+    async fn not_modified(
+        &self,
+        feed: &FeedConfig,
+        state: &FeedState,
+        min_gap: Option<std::time::Duration>,
+    ) -> Result<PollDone, StoreError> {
+        let id = state.id;
+        let now = Utc::now();
+        let next = schedule::next_due(&feed.cadence, PollResult::Ok { min_gap }, now);
+        self.store
+            .with(move |db| db.record_not_modified(id, now, next))
+            .await?;
+        debug!(feed = %feed.url, "not modified");
+        Ok((PollReport::NotModified, next))
+    }
+
+    async fn failed(
+        &self,
+        feed: &FeedConfig,
+        state: &FeedState,
+        status: String,
+        error: String,
+        retry_after: Option<std::time::Duration>,
+    ) -> Result<PollDone, StoreError> {
+        let id = state.id;
+        let now = Utc::now();
+        let failures = state.consecutive_failures.saturating_add(1);
+        let next = schedule::next_due(
+            &feed.cadence,
+            PollResult::Failed {
+                failures,
+                retry_after,
+            },
+            now,
+        );
+        warn!(feed = %feed.url, failures, retry_at = %next, error = %error, "feed failed");
+        let recorded = error.clone();
+        self.store
+            .with(move |db| db.record_failure(id, &status, &recorded, now, next))
+            .await?;
+        Ok((PollReport::Failed { error }, next))
+    }
+}
+
+/// Parsing is CPU-bound and may meet a pathological document: keep it off the async workers.
+async fn parse_off_thread(body: Vec<u8>, fetched: &Fetched) -> Result<ParsedFeed, String> {
+    let content_type = fetched.content_type.clone();
+    let base = fetched.final_url.to_string();
+    tokio::task::spawn_blocking(move || {
+        parse::parse_feed(&body, content_type.as_deref(), Some(&base)).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("parse: parser crashed: {e}")))
+}
