@@ -222,7 +222,7 @@ impl<'a> Builder<'a> {
             {
                 return Err(src.error(
                     span,
-                    format!("`{k}` does not apply to a {kind_name} notifier; remove it"),
+                    format!("`{k}` does not apply to notifiers of type {kind_name:?}; remove it"),
                 ));
             }
         }
@@ -481,7 +481,7 @@ fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
                 (Some(p), None) => TermPattern::Phrase(p.clone()),
                 (None, Some(r)) => {
                     if let Err(e) = regex::Regex::new(r) {
-                        let detail = e.to_string().replace('\n', " ");
+                        let detail = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
                         return Err(src.error(raw.span(), format!("invalid regex: {detail}")));
                     }
                     TermPattern::Regex(r.clone())
