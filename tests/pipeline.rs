@@ -1,0 +1,403 @@
+//! End to end through the real binary: feeds served over loopback HTTP, alerts received by a
+//! real SMTP server and a webhook endpoint.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
+
+const RUN: Duration = Duration::from_secs(60);
+
+fn rss(items: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Loopback News</title><link>http://news.test/</link>",
+    );
+    for (guid, title, link) in items {
+        s.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>\
+             <pubDate>Thu, 26 Nov 2026 09:00:00 GMT</pubDate>\
+             <description>Report about {title}</description></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+const BACKLOG: (&str, &str, &str) = (
+    "g1",
+    "Kabul market reopens after ISIS-K attack last year",
+    "http://news.test/1",
+);
+const FRESH: (&str, &str, &str) = (
+    "g2",
+    "Officials blame ISIS-K for border attack",
+    "http://news.test/2?utm_source=rss",
+);
+
+struct World {
+    sandbox: Sandbox,
+    http: HttpServer,
+    smtp: SmtpServer,
+    config: std::path::PathBuf,
+}
+
+impl World {
+    /// A config with the given feed paths, an email and a webhook notifier.
+    fn new(feeds: &[&str], smtp_url: Option<String>) -> World {
+        let sandbox = Sandbox::new();
+        let http = HttpServer::start();
+        let smtp = SmtpServer::start();
+        let smtp_url = smtp_url.unwrap_or_else(|| smtp.url());
+        let mut cfg = format!(
+            "[general]\ndatabase = \"state/feedwatch.db\"\ninterval = \"10s\"\ntimeout = \"5s\"\n\n"
+        );
+        for (i, f) in feeds.iter().enumerate() {
+            cfg.push_str(&format!(
+                "[[feeds]]\nurl = \"{}\"\nname = \"Feed {i}\"\n\n",
+                http.url(f)
+            ));
+        }
+        cfg.push_str(&format!(
+            r#"[[watchlists]]
+name = "isis-k"
+terms = ["ISIS-K", "Islamic State Khorasan"]
+
+[notifiers.desk]
+type = "email"
+smtp = "{smtp_url}"
+from = "feedwatch <alerts@example.org>"
+to = ["desk@example.org"]
+timeout = "5s"
+
+[notifiers.chat]
+type = "webhook"
+url = "{}"
+timeout = "5s"
+"#,
+            http.url("/hook")
+        ));
+        let config = sandbox.write("config.toml", &cfg);
+        World {
+            sandbox,
+            http,
+            smtp,
+            config,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.sandbox.cmd(&self.config);
+        c.args(args);
+        c
+    }
+
+    fn once(&self) -> common::RunOutput {
+        let out = run_with_timeout(&mut self.cmd(&["once"]), RUN);
+        assert!(!out.timed_out(), "once hung: {}", out.stderr);
+        out
+    }
+
+    fn hooks(&self) -> Vec<serde_json::Value> {
+        self.http
+            .requests("/hook")
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).expect("webhook body is JSON"))
+            .collect()
+    }
+}
+
+#[test]
+fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
+    let w = World::new(&["/feed.xml"], None);
+    w.http
+        .set("/feed.xml", Route::rss(&rss(&[BACKLOG])).with_etag("v1"));
+
+    // First pass: the backlog is recorded, not alerted.
+    let out = w.once();
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(w.smtp.messages().len(), 0, "backlog must not alert");
+    assert_eq!(w.hooks().len(), 0, "backlog must not alert");
+
+    // A new item naming a watched term.
+    w.http.set(
+        "/feed.xml",
+        Route::rss(&rss(&[FRESH, BACKLOG])).with_etag("v2"),
+    );
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+
+    let mails = w.smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(mails.len(), 1, "exactly one email");
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["desk@example.org".to_string()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("[feedwatch] isis-k: Officials blame ISIS-K for border attack")
+    );
+    let text = mail.text_body();
+    assert!(text.contains("http://news.test/2?utm_source=rss"), "{text}");
+    assert!(text.contains("Feed 0"), "{text}");
+    assert!(text.contains("2026-11-26T09:00:00"), "{text}");
+    assert!(text.contains("**ISIS-K**"), "{text}");
+    let html = mail.html_body();
+    assert!(html.contains("<mark>ISIS-K</mark>"), "{html}");
+
+    let hooks = w.hooks();
+    assert_eq!(hooks.len(), 1, "exactly one webhook POST");
+    let req = &w.http.requests("/hook")[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    let h = &hooks[0];
+    let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["alert_id", "feed", "item", "matches", "watchlist"]);
+    assert_eq!(h["watchlist"], "isis-k");
+    assert_eq!(h["feed"]["name"], "Feed 0");
+    assert_eq!(h["feed"]["url"], w.http.url("/feed.xml"));
+    assert_eq!(h["item"]["guid"], "g2");
+    assert_eq!(
+        h["item"]["title"],
+        "Officials blame ISIS-K for border attack"
+    );
+    assert_eq!(h["item"]["link"], "http://news.test/2?utm_source=rss");
+    assert_eq!(h["item"]["published"], "2026-11-26T09:00:00+00:00");
+    assert!(
+        h["item"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Report about")
+    );
+    assert!(h["alert_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let matches = h["matches"].as_array().unwrap();
+    assert!(!matches.is_empty());
+    assert_eq!(matches[0]["term"], "ISIS-K");
+    assert_eq!(matches[0]["field"], "title");
+    assert!(matches[0]["snippet"].as_str().unwrap().contains("ISIS-K"));
+    let terms: Vec<&str> = matches
+        .iter()
+        .map(|m| m["term"].as_str().unwrap())
+        .collect();
+    let mut dedup = terms.clone();
+    dedup.dedup();
+    assert_eq!(terms, dedup, "each term listed once");
+
+    // The conditional GET: the second request carried the first ETag.
+    let reqs = w.http.requests("/feed.xml");
+    assert_eq!(reqs[1].header("if-none-match"), Some("\"v1\""));
+
+    // Another pass, and another after a 304: nothing new.
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(
+        w.http
+            .requests("/feed.xml")
+            .last()
+            .unwrap()
+            .header("if-none-match"),
+        Some("\"v2\"")
+    );
+    w.http.set(
+        "/feed.xml",
+        Route::rss(&rss(&[FRESH, BACKLOG])).with_header("ETag", "\"v3\""),
+    );
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(w.smtp.messages().len(), 1, "re-polls never re-alert");
+    assert_eq!(w.hooks().len(), 1, "re-polls never re-alert");
+
+    // `alerts` shows it delivered to both notifiers.
+    let out = run_with_timeout(&mut w.cmd(&["alerts"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Officials blame ISIS-K"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("desk sent"), "{}", out.stdout);
+    assert!(out.stdout.contains("chat sent"), "{}", out.stdout);
+}
+
+#[test]
+fn the_same_story_in_two_feeds_alerts_once() {
+    let w = World::new(&["/a.xml", "/b.xml"], None);
+    w.http.set("/a.xml", Route::rss(&rss(&[BACKLOG])));
+    w.http.set(
+        "/b.xml",
+        Route::rss(&rss(&[("b-1", "Other news", "http://news.test/other")])),
+    );
+    assert!(w.once().success());
+
+    // Both feeds carry the story, with different guids and tracking parameters.
+    w.http.set(
+        "/a.xml",
+        Route::rss(&rss(&[(
+            "a-9",
+            "ISIS-K claims attack",
+            "http://NEWS.test/story?utm_medium=rss#top",
+        )])),
+    );
+    w.http.set(
+        "/b.xml",
+        Route::rss(&rss(&[(
+            "b-9",
+            "ISIS-K claims attack (wire)",
+            "http://news.test/story?fbclid=xyz",
+        )])),
+    );
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(w.hooks().len(), 1, "one alert per story and watchlist");
+}
+
+#[test]
+fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
+    let w = World::new(&["/good.xml", "/broken.xml"], None);
+    w.http.set("/good.xml", Route::rss(&rss(&[BACKLOG])));
+    w.http.set("/broken.xml", Route::status(500));
+    assert!(w.once().success());
+
+    w.http.set("/good.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert!(
+        out.success(),
+        "a failing feed is reported, not fatal: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("broken.xml"),
+        "the failing feed is named: {}",
+        out.stderr
+    );
+    assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(w.hooks().len(), 1);
+
+    let out = run_with_timeout(&mut w.cmd(&["feeds"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    let broken = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("broken.xml"))
+        .expect("broken feed listed");
+    assert!(
+        broken.contains("FAILING") && broken.contains("500"),
+        "{}",
+        out.stdout
+    );
+    let good = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("good.xml"))
+        .expect("good feed listed");
+    assert!(good.contains("ok (200)"), "{}", out.stdout);
+}
+
+#[test]
+fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
+    let down = format!("smtp://127.0.0.1:{}", dead_port());
+    let w = World::new(&["/feed.xml"], Some(down));
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+    w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "an undelivered alert is reported: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("desk"), "{}", out.stderr);
+    assert_eq!(
+        w.hooks().len(),
+        1,
+        "the webhook is not held back by the mail server"
+    );
+
+    let out = run_with_timeout(&mut w.cmd(&["alerts"]), RUN);
+    assert!(out.stdout.contains("desk pending"), "{}", out.stdout);
+
+    // The server comes back: point the config at it; the pending delivery goes out once its
+    // retry time has come (forced here by rewriting the retry time in the database).
+    let cfg = std::fs::read_to_string(&w.config).unwrap();
+    let cfg = cfg.replace(
+        &cfg[cfg.find("smtp://").unwrap()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string(),
+        &w.smtp.url(),
+    );
+    std::fs::write(&w.config, cfg).unwrap();
+    let db = rusqlite::Connection::open(w.sandbox.path("state/feedwatch.db")).unwrap();
+    db.execute(
+        "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = w.once();
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(w.hooks().len(), 1, "the webhook is not sent twice");
+}
+
+#[test]
+fn sigterm_during_run_exits_0_and_loses_nothing() {
+    let down = format!("smtp://127.0.0.1:{}", dead_port());
+    let w = World::new(&["/feed.xml"], Some(down));
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+    w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
+    // A slow webhook: SIGTERM arrives while the daemon is in the middle of delivering.
+    w.http.set(
+        "/hook",
+        Route::status(200).with_delay(Duration::from_millis(1500)),
+    );
+
+    let mut child = w
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the poll to fetch the new item and the delivery to begin.
+    let started = w.http.wait_for("/hook", 1, Duration::from_secs(30));
+    assert_eq!(started.len(), 1, "the daemon should start delivering");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = common::wait_timeout(&mut child, Duration::from_secs(15))
+        .expect("exits within seconds of SIGTERM");
+    assert_eq!(status.code(), Some(0));
+
+    // Nothing lost: the alert is recorded, and what was not delivered is still pending.
+    let db = rusqlite::Connection::open(w.sandbox.path("state/feedwatch.db")).unwrap();
+    let alerts: i64 = db
+        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(alerts, 1);
+    let pending_mail: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE notifier = 'desk' AND state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending_mail, 1, "the undelivered email stays in the outbox");
+    let chat: String = db
+        .query_row(
+            "SELECT state FROM deliveries WHERE notifier = 'chat'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        chat == "sent" || chat == "pending",
+        "chat delivery is {chat}"
+    );
+}
