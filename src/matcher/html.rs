@@ -1,0 +1,308 @@
+//! HTML to plain text, for matching and for showing feed text to people.
+//!
+//! Owns tag removal, entity decoding (including feeds that escape twice) and whitespace
+//! collapsing. Must never fold case, remove accents or otherwise change the words themselves:
+//! its output is what snippets quote.
+
+use std::borrow::Cow;
+
+/// How many rounds of entity decoding to apply: feeds escape twice (`&amp;eacute;`), and
+/// sometimes three times, but never meaningfully more.
+const MAX_DECODE_ROUNDS: usize = 3;
+
+/// Elements whose content is not text at all.
+const SKIPPED_ELEMENTS: [&str; 5] = ["script", "style", "template", "noscript", "svg"];
+
+/// Elements that start a new line of text.
+const BLOCK_ELEMENTS: [&str; 38] = [
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "caption",
+    "dd",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+    "title",
+    "body",
+];
+
+/// HTML → plain text: tags removed, `<script>`/`<style>`/comments dropped, block elements and
+/// `<br>` become "\n", named and numeric entities decoded (also when escaped twice), whitespace
+/// runs collapsed.
+pub fn html_to_text(s: &str) -> String {
+    let text = strip_and_decode(s);
+    // A feed that escaped its markup once more than it should ("&lt;b&gt;John&lt;/b&gt;") has
+    // markup again after decoding; strip it so the words come together.
+    if !s.contains('<') && has_tag(&text) {
+        strip_and_decode(&text)
+    } else {
+        text
+    }
+}
+
+fn strip_and_decode(s: &str) -> String {
+    let stripped = strip_tags(s);
+    let decoded = decode_entities(&stripped);
+    collapse_whitespace(&decoded)
+}
+
+/// Whether `s` contains something that `strip_tags` would remove as a tag.
+fn has_tag(s: &str) -> bool {
+    s.match_indices('<').any(|(i, _)| {
+        matches!(
+            parse_markup(s, i),
+            Markup::Tag { .. } | Markup::Comment { .. }
+        )
+    })
+}
+
+/// What a `<` at some position starts.
+enum Markup<'a> {
+    /// Not markup: a literal `<`.
+    Literal,
+    /// A comment, declaration or processing instruction, ending before `end`.
+    Comment { end: usize },
+    /// A CDATA section whose text is `text`, ending before `end`.
+    Cdata { text: &'a str, end: usize },
+    /// An element tag, ending before `end`.
+    Tag {
+        name: &'a str,
+        closing: bool,
+        end: usize,
+    },
+}
+
+fn parse_markup(s: &str, lt: usize) -> Markup<'_> {
+    let Some(rest) = s.get(lt + 1..) else {
+        return Markup::Literal;
+    };
+    if let Some(body) = rest.strip_prefix("!--") {
+        let end = body
+            .find("-->")
+            .map_or(s.len(), |i| lt + 4 + i + 3)
+            .min(s.len());
+        return Markup::Comment { end };
+    }
+    if let Some(body) = rest.strip_prefix("![CDATA[") {
+        let (text, end) = match body.find("]]>") {
+            Some(i) => (&body[..i], lt + 9 + i + 3),
+            None => (body, s.len()),
+        };
+        return Markup::Cdata { text, end };
+    }
+    let bytes = rest.as_bytes();
+    match bytes.first() {
+        Some(b'!' | b'?') => match rest.find('>') {
+            Some(i) => Markup::Comment {
+                end: lt + 1 + i + 1,
+            },
+            None => Markup::Literal,
+        },
+        Some(b) if b.is_ascii_alphabetic() || *b == b'/' => {
+            let closing = *b == b'/';
+            let name_start = usize::from(closing);
+            let name_len = bytes[name_start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if name_len == 0 {
+                return Markup::Literal;
+            }
+            let name = &rest[name_start..name_start + name_len];
+            match find_tag_end(&rest[name_start + name_len..]) {
+                Some(i) => Markup::Tag {
+                    name,
+                    closing,
+                    end: lt + 1 + name_start + name_len + i + 1,
+                },
+                None => Markup::Literal,
+            }
+        }
+        _ => Markup::Literal,
+    }
+}
+
+/// Position of the `>` that ends a tag, skipping quoted attribute values.
+fn find_tag_end(attrs: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in attrs.bytes().enumerate() {
+        match (quote, b) {
+            (None, b'>') => return Some(i),
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), b) if q == b => quote = None,
+            _ => {}
+        }
+    }
+    // An unbalanced quote: fall back to the first '>' rather than swallowing the document.
+    attrs.find('>')
+}
+
+/// Removes markup, keeping text and turning block boundaries into newlines.
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut text_start = 0;
+    let mut pos = 0;
+    while let Some(rel) = s.get(pos..).and_then(|r| r.find('<')) {
+        let lt = pos + rel;
+        match parse_markup(s, lt) {
+            Markup::Literal => {
+                pos = lt + 1;
+                continue;
+            }
+            Markup::Comment { end } => {
+                out.push_str(&s[text_start..lt]);
+                pos = end;
+            }
+            Markup::Cdata { text, end } => {
+                out.push_str(&s[text_start..lt]);
+                out.push_str(text);
+                pos = end;
+            }
+            Markup::Tag { name, closing, end } => {
+                out.push_str(&s[text_start..lt]);
+                pos = end;
+                if !closing
+                    && SKIPPED_ELEMENTS
+                        .iter()
+                        .any(|e| name.eq_ignore_ascii_case(e))
+                {
+                    pos = skip_element(s, end, name);
+                }
+                if BLOCK_ELEMENTS.iter().any(|e| name.eq_ignore_ascii_case(e)) {
+                    out.push('\n');
+                }
+            }
+        }
+        text_start = pos;
+    }
+    out.push_str(s.get(text_start..).unwrap_or(""));
+    out
+}
+
+/// Position after the closing tag of element `name` whose content starts at `from`.
+fn skip_element(s: &str, from: usize, name: &str) -> usize {
+    let mut pos = from;
+    while let Some(rel) = s.get(pos..).and_then(|r| r.find("</")) {
+        let at = pos + rel;
+        if let Markup::Tag {
+            name: n,
+            closing: true,
+            end,
+        } = parse_markup(s, at)
+            && n.eq_ignore_ascii_case(name)
+        {
+            return end;
+        }
+        pos = at + 2;
+    }
+    s.len()
+}
+
+/// Decodes character references, repeatedly for text that was escaped more than once.
+fn decode_entities(s: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(s);
+    for _ in 0..MAX_DECODE_ROUNDS {
+        if !text.contains('&') {
+            break;
+        }
+        match html_escape::decode_html_entities(text.as_ref()) {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(decoded) => text = Cow::Owned(decoded),
+        }
+    }
+    text
+}
+
+/// Collapses whitespace runs: to "\n" when the run contains a line break, else to one space.
+/// Leading and trailing whitespace is dropped.
+fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending: Option<char> = None;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            let brk = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+            pending = match pending {
+                Some('\n') => Some('\n'),
+                _ if brk => Some('\n'),
+                _ => Some(' '),
+            };
+        } else {
+            if let Some(p) = pending.take()
+                && !out.is_empty()
+            {
+                out.push(p);
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_to_text;
+
+    #[test]
+    fn strips_tags_and_keeps_words_together() {
+        assert_eq!(html_to_text("<b>John</b> Kirby"), "John Kirby");
+        assert_eq!(html_to_text("Jo<i>hn</i>"), "John");
+        assert_eq!(html_to_text("<p>One</p><p>Two</p>"), "One\nTwo");
+        assert_eq!(html_to_text("a<br/>b"), "a\nb");
+    }
+
+    #[test]
+    fn drops_scripts_styles_and_comments() {
+        let html =
+            "x<script type=\"a\">if (a<b) alert('<p>')</script><style>p{}</style><!-- c -->y";
+        assert_eq!(html_to_text(html), "xy");
+    }
+
+    #[test]
+    fn decodes_entities_also_double_escaped() {
+        assert_eq!(html_to_text("Caf&eacute; &amp; bar"), "Café & bar");
+        assert_eq!(html_to_text("Caf&amp;eacute;"), "Café");
+        assert_eq!(html_to_text("AT&amp;amp;T"), "AT&T");
+        assert_eq!(html_to_text("&#x4E2D;&#22269;"), "中国");
+        assert_eq!(html_to_text("a&nbsp;b"), "a b");
+    }
+
+    #[test]
+    fn literal_angle_brackets_stay() {
+        assert_eq!(html_to_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(html_to_text("x <3 y"), "x <3 y");
+    }
+
+    #[test]
+    fn escaped_markup_is_stripped() {
+        assert_eq!(html_to_text("&lt;b&gt;John&lt;/b&gt; Kirby"), "John Kirby");
+    }
+}

@@ -1,0 +1,445 @@
+//! Text normalization for matching: turns plain text into the comparable forms that terms are
+//! searched in, and maps positions in those forms back to the plain text.
+//!
+//! Owns the character classes the matcher relies on (separators, invisible characters, word
+//! characters, scripts written without spaces) and the whole-word check. Must never look at
+//! HTML (that is `html`'s job) and must never decide whether a watchlist alerts.
+//!
+//! Every form is built the same way for watch terms and for item text, so a term matches exactly
+//! when its normalized text occurs in the item's normalized text:
+//! 1. NFKC (full-width letters, ligatures, NBSP and the like become their plain equivalents);
+//! 2. invisible characters (soft hyphen, zero-width characters, bidi marks, BOM, Arabic tatweel)
+//!    are removed;
+//! 3. typographic apostrophes and quotes become ASCII `'` and `"`;
+//! 4. every run of whitespace, hyphens and dashes becomes one ASCII space;
+//! 5. unless the term is case-sensitive, full Unicode case folding (`ß` → `ss`);
+//! 6. unless the term is accent-sensitive, NFD and removal of diacritical marks.
+
+use caseless::Caseless;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Which comparable form of a text a term is searched in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Form {
+    /// Fold case (case-insensitive terms).
+    fold_case: bool,
+    /// Remove diacritics (accent-insensitive terms).
+    strip_accents: bool,
+}
+
+impl Form {
+    /// The default form: case and accents ignored.
+    pub(crate) const DEFAULT: Form = Form::new(false, false);
+    /// Case and accents kept; regex terms run in this form.
+    pub(crate) const EXACT: Form = Form::new(true, true);
+    /// How many distinct forms exist.
+    pub(crate) const COUNT: usize = 4;
+
+    /// The form for a term with the given sensitivity flags.
+    pub(crate) const fn new(case_sensitive: bool, accent_sensitive: bool) -> Form {
+        Form {
+            fold_case: !case_sensitive,
+            strip_accents: !accent_sensitive,
+        }
+    }
+
+    /// A dense index in `0..Form::COUNT`, for per-form tables.
+    pub(crate) fn index(self) -> usize {
+        usize::from(!self.fold_case) | (usize::from(!self.strip_accents) << 1)
+    }
+}
+
+/// One stretch of normalized text and where it came from in the plain text.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    /// Byte offset in the normalized text where this chunk starts.
+    out: usize,
+    /// Byte offset in the plain text where the source of this chunk starts.
+    plain: usize,
+    /// Length in bytes of the source in the plain text.
+    plain_len: usize,
+    /// Source and output are byte-for-byte aligned (ASCII copied or lowercased), so offsets
+    /// inside the chunk map by simple addition.
+    linear: bool,
+}
+
+/// A text in one comparable form, with a map back to the plain text it was made from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Normalized {
+    text: String,
+    chunks: Vec<Chunk>,
+}
+
+impl Normalized {
+    /// Normalizes `plain` into `form`.
+    pub(crate) fn new(plain: &str, form: Form) -> Normalized {
+        let mut b = Builder {
+            out: String::with_capacity(plain.len()),
+            chunks: Vec::with_capacity(16),
+            sep: None,
+            need_chunk: true,
+        };
+        let bytes = plain.as_bytes();
+        let mut scratch = String::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = bytes[i];
+            // ASCII fast path, unless a combining mark follows and must join this character.
+            if byte.is_ascii() && bytes.get(i + 1).is_none_or(|n| n.is_ascii()) {
+                if byte.is_ascii_whitespace() || byte == b'-' {
+                    b.extend_separator(i, i + 1);
+                } else {
+                    let c = if form.fold_case {
+                        byte.to_ascii_lowercase()
+                    } else {
+                        byte
+                    };
+                    b.push_ascii(char::from(c), i);
+                }
+                i += 1;
+                continue;
+            }
+            // A cluster: one character and the combining marks that follow it, so that
+            // composition and mark removal see the whole unit.
+            let start = i;
+            let mut chars = plain[start..].char_indices();
+            let mut end = plain.len();
+            if let Some((_, first)) = chars.next() {
+                end = start + first.len_utf8();
+                for (off, c) in chars {
+                    if !is_combining_mark(c) {
+                        break;
+                    }
+                    end = start + off + c.len_utf8();
+                }
+            }
+            let cluster = &plain[start..end];
+            scratch.clear();
+            normalize_cluster(cluster, form, &mut scratch);
+            b.need_chunk = true;
+            for c in scratch.chars() {
+                if is_separator(c) {
+                    b.extend_separator(start, end);
+                } else {
+                    b.push_char(c, start, end - start);
+                }
+            }
+            i = end;
+        }
+        b.flush_separator();
+        Normalized {
+            text: b.out,
+            chunks: b.chunks,
+        }
+    }
+
+    /// The normalized text.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Maps a byte range of the normalized text to the byte range of plain text it came from.
+    pub(crate) fn to_plain(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        if end <= start {
+            return None;
+        }
+        let first = self.chunk_at(start)?;
+        let last = self.chunk_at(end - 1)?;
+        let plain_start = if first.linear {
+            first.plain + (start - first.out)
+        } else {
+            first.plain
+        };
+        let plain_end = if last.linear {
+            last.plain + (end - last.out)
+        } else {
+            last.plain + last.plain_len
+        };
+        Some((plain_start, plain_end.max(plain_start)))
+    }
+
+    fn chunk_at(&self, pos: usize) -> Option<&Chunk> {
+        let idx = self.chunks.partition_point(|c| c.out <= pos);
+        self.chunks.get(idx.checked_sub(1)?)
+    }
+}
+
+/// Accumulates normalized output and its chunk map.
+struct Builder {
+    out: String,
+    chunks: Vec<Chunk>,
+    /// Plain range of a separator run not yet written.
+    sep: Option<(usize, usize)>,
+    /// The next non-separator output must start a new chunk.
+    need_chunk: bool,
+}
+
+impl Builder {
+    fn extend_separator(&mut self, start: usize, end: usize) {
+        self.sep = Some(match self.sep {
+            Some((s, _)) => (s, end),
+            None => (start, end),
+        });
+    }
+
+    fn flush_separator(&mut self) {
+        if let Some((s, e)) = self.sep.take() {
+            self.chunks.push(Chunk {
+                out: self.out.len(),
+                plain: s,
+                plain_len: e - s,
+                linear: false,
+            });
+            self.out.push(' ');
+            self.need_chunk = true;
+        }
+    }
+
+    fn push_ascii(&mut self, c: char, plain: usize) {
+        self.flush_separator();
+        let out = self.out.len();
+        match self.chunks.last_mut() {
+            Some(last)
+                if !self.need_chunk
+                    && last.linear
+                    && last.plain + last.plain_len == plain
+                    && last.out + last.plain_len == out =>
+            {
+                last.plain_len += 1;
+            }
+            _ => self.chunks.push(Chunk {
+                out,
+                plain,
+                plain_len: 1,
+                linear: true,
+            }),
+        }
+        self.need_chunk = false;
+        self.out.push(c);
+    }
+
+    fn push_char(&mut self, c: char, plain: usize, plain_len: usize) {
+        self.flush_separator();
+        if self.need_chunk {
+            self.chunks.push(Chunk {
+                out: self.out.len(),
+                plain,
+                plain_len,
+                linear: false,
+            });
+            // Further output of the same cluster belongs to this chunk; the caller resets
+            // `need_chunk` when the cluster ends.
+            self.need_chunk = false;
+        }
+        self.out.push(c);
+    }
+}
+
+/// Normalizes one cluster (a character and its combining marks) into `out`.
+fn normalize_cluster(cluster: &str, form: Form, out: &mut String) {
+    let base = cluster
+        .chars()
+        .nfkc()
+        .filter(|&c| !is_invisible(c))
+        .map(unify_punctuation);
+    match (form.fold_case, form.strip_accents) {
+        (true, true) => out.extend(
+            base.default_case_fold()
+                .nfd()
+                .filter(|&c| !is_diacritic(c))
+                .nfc(),
+        ),
+        (true, false) => out.extend(base.default_case_fold().nfc()),
+        (false, true) => out.extend(base.nfd().filter(|&c| !is_diacritic(c)).nfc()),
+        (false, false) => out.extend(base),
+    }
+}
+
+/// Normalizes a whole string into `form` without keeping the position map (used for terms).
+pub(crate) fn normalize(s: &str, form: Form) -> String {
+    Normalized::new(s, form).text
+}
+
+/// Characters that carry no letter and only affect rendering; removed before matching.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' // soft hyphen
+            | '\u{0640}' // Arabic tatweel (kashida), a stretching mark
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner and invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}' // BOM / zero-width no-break space
+    )
+}
+
+/// Typographic apostrophes and quotes become their ASCII forms.
+fn unify_punctuation(c: char) -> char {
+    match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{02BC}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => '"',
+        c => c,
+    }
+}
+
+/// Whitespace, hyphens and dashes: any run of them is one separator.
+pub(crate) fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '\u{058A}' // Armenian hyphen
+                | '\u{05BE}' // Hebrew maqaf
+                | '\u{1806}'
+                | '\u{2010}'
+                ..='\u{2015}' // hyphen, non-breaking hyphen, figure/en/em dash, bar
+                | '\u{2212}' // minus sign
+                | '\u{2E17}'
+                | '\u{2E1A}'
+                | '\u{2E3A}'
+                | '\u{2E3B}'
+                | '\u{301C}'
+                | '\u{3030}'
+                | '\u{30A0}'
+                | '\u{FE31}'
+                | '\u{FE32}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FF0D}'
+        )
+}
+
+/// Diacritical marks removed for accent-insensitive matching.
+///
+/// Deliberately not every combining mark: vowel signs of Indic, Thai and similar scripts are
+/// letters in all but encoding, and dropping them would make unrelated words equal.
+fn is_diacritic(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0300}'..='\u{036F}' // combining diacritical marks (Latin, Greek, Cyrillic)
+            | '\u{0483}'..='\u{0489}' // Cyrillic combining marks
+            | '\u{0591}'..='\u{05BD}' // Hebrew cantillation and points
+            | '\u{05BF}'
+            | '\u{05C1}'
+            | '\u{05C2}'
+            | '\u{05C4}'
+            | '\u{05C5}'
+            | '\u{05C7}'
+            | '\u{0610}'..='\u{061A}' // Arabic honorifics and small marks
+            | '\u{064B}'..='\u{065F}' // Arabic harakat
+            | '\u{0670}'
+            | '\u{06D6}'..='\u{06DC}'
+            | '\u{06DF}'..='\u{06E4}'
+            | '\u{06E7}'
+            | '\u{06E8}'
+            | '\u{06EA}'..='\u{06ED}'
+            | '\u{1AB0}'..='\u{1AFF}'
+            | '\u{1DC0}'..='\u{1DFF}'
+            | '\u{20D0}'..='\u{20FF}'
+            | '\u{FE20}'..='\u{FE2F}'
+    )
+}
+
+/// A character that makes up words, for the whole-word check.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || is_combining_mark(c)
+}
+
+/// Scripts written without spaces between words, where a term is found as a substring.
+pub(crate) fn is_unspaced(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0E00}'..='\u{0EFF}' // Thai, Lao
+            | '\u{1000}'..='\u{109F}' // Myanmar
+            | '\u{1780}'..='\u{17FF}' // Khmer
+            | '\u{19E0}'..='\u{19FF}' // Khmer symbols
+            | '\u{2E80}'..='\u{2FDF}' // CJK radicals, Kangxi radicals
+            | '\u{3005}'..='\u{3007}'
+            | '\u{3021}'..='\u{3029}'
+            | '\u{3038}'..='\u{303B}'
+            | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
+            | '\u{31F0}'..='\u{31FF}' // Katakana phonetic extensions
+            | '\u{3400}'..='\u{4DBF}' // CJK extension A
+            | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+            | '\u{A9E0}'..='\u{A9FF}' // Myanmar extended-B
+            | '\u{AA60}'..='\u{AA7F}' // Myanmar extended-A
+            | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
+            | '\u{FF66}'..='\u{FF9F}' // half-width Katakana
+            | '\u{20000}'..='\u{3FFFF}' // CJK extensions B and later
+    )
+}
+
+/// Whether `text[start..end]` stands as whole words: no word character continues it on either
+/// side, except where one side of the edge is in a script written without spaces.
+pub(crate) fn is_whole_word(text: &str, start: usize, end: usize) -> bool {
+    let (Some(before), Some(hit), Some(after)) =
+        (text.get(..start), text.get(start..end), text.get(end..))
+    else {
+        return false;
+    };
+    edge_ok(before.chars().next_back(), hit.chars().next())
+        && edge_ok(after.chars().next(), hit.chars().next_back())
+}
+
+fn edge_ok(outside: Option<char>, inside: Option<char>) -> bool {
+    match (outside, inside) {
+        (Some(o), Some(i)) => {
+            !(is_word_char(o) && is_word_char(i)) || is_unspaced(o) || is_unspaced(i)
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize(s, Form::DEFAULT)
+    }
+
+    #[test]
+    fn folds_case_accents_and_width() {
+        assert_eq!(norm("Zürich"), "zurich");
+        assert_eq!(norm("Zu\u{0308}rich"), "zurich");
+        assert_eq!(norm("ＩＳＩＳ"), "isis");
+        assert_eq!(norm("STRASSE"), norm("straße"));
+        assert_eq!(norm("Inter\u{00AD}pol"), "interpol");
+    }
+
+    #[test]
+    fn separators_collapse_to_one_space() {
+        assert_eq!(norm("ISIS\u{2013}K"), "isis k");
+        assert_eq!(norm("John \u{00A0}\n Kirby"), "john kirby");
+        assert_eq!(norm("a - b"), "a b");
+    }
+
+    #[test]
+    fn keeps_accents_and_case_when_asked() {
+        assert_eq!(
+            normalize("Zu\u{0308}rich", Form::new(false, true)),
+            "zürich"
+        );
+        assert_eq!(normalize("Zürich", Form::new(true, false)), "Zurich");
+        assert_eq!(normalize("O’Brien", Form::EXACT), "O'Brien");
+    }
+
+    #[test]
+    fn maps_back_to_plain() {
+        let plain = "Da Zürich\u{00A0}\u{00A0}Ost!";
+        let n = Normalized::new(plain, Form::DEFAULT);
+        assert_eq!(n.text(), "da zurich ost!");
+        let s = n.text().find("zurich ost").unwrap_or(0);
+        let (ps, pe) = n.to_plain(s, s + "zurich ost".len()).unwrap_or((0, 0));
+        assert_eq!(&plain[ps..pe], "Zürich\u{00A0}\u{00A0}Ost");
+    }
+
+    #[test]
+    fn whole_word_edges() {
+        assert!(!is_whole_word("crisis", 2, 6));
+        assert!(is_whole_word("isis's men", 0, 4));
+        assert!(is_whole_word("在isis的", 3, 7));
+    }
+}
