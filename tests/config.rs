@@ -7,7 +7,9 @@ use std::process::Command;
 use feedwatch::config::Config;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -30,7 +32,8 @@ fn valid_fixtures_load() {
 
 #[test]
 fn includes_contribute_feeds_and_watchlists() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/with-include.toml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/with-include.toml");
     let config = Config::load(&path).unwrap();
     assert_eq!(config.feeds.len(), 1);
     assert_eq!(config.watchlists[0].name(), "from-include");
@@ -55,7 +58,11 @@ fn invalid_fixtures_fail_with_their_position_and_message() {
             "{}: the error must start with the file name: {err}",
             path.display()
         );
-        assert!(err.contains(expect), "{}:\n  expected: {expect}\n  got:      {err}", path.display());
+        assert!(
+            err.contains(expect),
+            "{}:\n  expected: {expect}\n  got:      {err}",
+            path.display()
+        );
     }
 }
 
@@ -65,9 +72,16 @@ fn example_config_and_demo_load() {
     let example = Config::load(&root.join("config.example.toml")).unwrap();
     assert!(example.feeds.len() >= 3);
     assert!(example.watchlists.iter().any(|w| w.spec.terms.len() >= 3));
-    let kinds: Vec<&str> = example.notifiers.values().map(|n| n.kind.type_name()).collect();
+    let kinds: Vec<&str> = example
+        .notifiers
+        .values()
+        .map(|n| n.kind.type_name())
+        .collect();
     for kind in ["email", "webhook", "stdout"] {
-        assert!(kinds.contains(&kind), "config.example.toml lacks a {kind} notifier");
+        assert!(
+            kinds.contains(&kind),
+            "config.example.toml lacks a {kind} notifier"
+        );
     }
     let demo = Config::load(&root.join("examples/demo.toml")).unwrap();
     for feed in &demo.feeds {
@@ -78,7 +92,8 @@ fn example_config_and_demo_load() {
 
 #[test]
 fn check_exits_2_with_the_line_of_a_bad_duration() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/invalid/bad-duration.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/invalid/bad-duration.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
         .args(["--config"])
         .arg(&path)
@@ -100,7 +115,12 @@ fn check_prints_a_summary_for_a_good_config() {
         .arg("check")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("4 feeds, 3 watchlists"), "{stdout}");
 }
@@ -110,5 +130,8 @@ fn secrets_are_masked_in_debug_output() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let example = Config::load(&root.join("config.example.toml")).unwrap();
     let debug = format!("{example:?}");
-    assert!(!debug.contains("hooks.example.org/services"), "webhook URL leaked into Debug");
+    assert!(
+        !debug.contains("hooks.example.org/services"),
+        "webhook URL leaked into Debug"
+    );
 }

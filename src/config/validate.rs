@@ -481,7 +481,11 @@ fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
                 (Some(p), None) => TermPattern::Phrase(p.clone()),
                 (None, Some(r)) => {
                     if let Err(e) = regex::Regex::new(r) {
-                        let detail = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                        let detail = e
+                            .to_string()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ");
                         return Err(src.error(raw.span(), format!("invalid regex: {detail}")));
                     }
                     TermPattern::Regex(r.clone())
