@@ -50,8 +50,8 @@ impl World {
         let http = HttpServer::start();
         let smtp = SmtpServer::start();
         let smtp_url = smtp_url.unwrap_or_else(|| smtp.url());
-        let mut cfg = format!(
-            "[general]\ndatabase = \"state/feedwatch.db\"\ninterval = \"10s\"\ntimeout = \"5s\"\n\n"
+        let mut cfg = String::from(
+            "[general]\ndatabase = \"state/feedwatch.db\"\ninterval = \"10s\"\ntimeout = \"5s\"\n\n",
         );
         for (i, f) in feeds.iter().enumerate() {
             cfg.push_str(&format!(

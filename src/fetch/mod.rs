@@ -53,7 +53,7 @@ pub struct Fetched {
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// New content.
-    Fresh(Fetched),
+    Fresh(Box<Fetched>),
     /// `304 Not Modified`: nothing to parse.
     NotModified {
         /// The server's `max-age`/`Expires` hint.
@@ -196,7 +196,7 @@ impl Fetcher {
             Err(e) => return FetchOutcome::Failed(file_err(e)),
         };
         match limits::read_file_capped(file, feed.max_body_size).await {
-            Ok(body) => FetchOutcome::Fresh(Fetched {
+            Ok(body) => FetchOutcome::Fresh(Box::new(Fetched {
                 body,
                 content_type: None,
                 validators: Validators::default(),
@@ -204,7 +204,7 @@ impl Fetcher {
                 final_url: feed.url.clone(),
                 moved_to: None,
                 min_gap: None,
-            }),
+            })),
             Err(limits::ReadError::TooLarge(cap)) => {
                 FetchOutcome::Failed(FetchError::TooLarge(cap))
             }
@@ -316,7 +316,7 @@ impl Fetcher {
         };
         let final_url = response.url().clone();
         match read_capped(response, feed.max_body_size, &self.limits).await {
-            Ok(body) => FetchOutcome::Fresh(Fetched {
+            Ok(body) => FetchOutcome::Fresh(Box::new(Fetched {
                 body,
                 content_type,
                 validators: new_validators,
@@ -324,7 +324,7 @@ impl Fetcher {
                 moved_to: (hops > 0 && all_permanent).then(|| final_url.clone()),
                 final_url,
                 min_gap,
-            }),
+            })),
             Err(limits::ReadError::TooLarge(cap)) => {
                 FetchOutcome::Failed(FetchError::TooLarge(cap))
             }
