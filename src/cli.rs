@@ -539,6 +539,20 @@ fn feeds(config: &Config) -> Result<ExitCode> {
             state.items_seen,
             until(state.next_due_at, now),
         );
+        let id = state.id;
+        let rhythm = if state.last_success_at.is_some() {
+            store.with_sync(|db| db.item_rhythm(id))?
+        } else {
+            None
+        };
+        if let Some(quiet) = rhythm.and_then(|r| {
+            crate::schedule::silent_for(r.first_seen, r.last_new, r.new_since_first, now)
+        }) {
+            println!(
+                "  ↳ silent: nothing new for {}; has the site moved its feed?",
+                short(quiet)
+            );
+        }
         if let Some(moved) = &state.moved_to {
             println!("  ↳ permanently moved to {moved}: update the feed's url");
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use crate::alert::{Alert, canonical_link, one_line};
+use crate::alert::{Alert, FeedHealth, canonical_link, one_line};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::matcher::{ItemText, Matcher, html_to_text};
@@ -97,6 +97,7 @@ impl Pipeline {
                 move |db| db.commit_fresh(&fresh)
             })
             .await?;
+        self.report_health(feed, &state, None).await?;
         let first_fetch = !state.first_fetch_done;
         if counts.alerts > 0 || counts.new_items > 0 {
             info!(feed = %feed.url, new_items = counts.new_items, alerts = counts.alerts, first_fetch, "polled");
@@ -255,7 +256,59 @@ impl Pipeline {
         self.store
             .with(move |db| db.record_failure(id, &status, &recorded, now, next))
             .await?;
+        self.report_health(feed, state, Some(&error)).await?;
         Ok((PollReport::Failed { error }, next))
+    }
+}
+
+impl Pipeline {
+    /// Tells the admin, once, when a feed has failed for longer than `feed_broken_after`, and
+    /// once when it works again. `error` is `None` after a successful poll.
+    async fn report_health(
+        &self,
+        feed: &FeedConfig,
+        state: &FeedState,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let general = &self.config.general;
+        let now = Utc::now();
+        let health = match error {
+            None if state.broken_notified => FeedHealth::Recovered,
+            None => return Ok(()),
+            Some(_) if state.broken_notified || general.admin_notify.is_empty() => return Ok(()),
+            Some(error) => {
+                let since = state.failing_since.unwrap_or(now);
+                let failing_for = (now - since).to_std().unwrap_or_default();
+                if failing_for < general.feed_broken_after {
+                    return Ok(());
+                }
+                FeedHealth::Broken {
+                    since,
+                    failures: state.consecutive_failures.saturating_add(1),
+                    error: error.to_owned(),
+                }
+            }
+        };
+        let broken = matches!(health, FeedHealth::Broken { .. });
+        let name = feed
+            .name
+            .clone()
+            .or_else(|| state.title.clone())
+            .unwrap_or_else(|| feed.url.to_string());
+        let notice = Alert::feed_notice(&name, feed.url.as_str(), health, now);
+        warn!(feed = %feed.url, broken, "telling the admin about the feed's health");
+        let new = NewAlert {
+            item_key: String::new(),
+            public_id: notice.alert_id.clone(),
+            watchlist: notice.watchlist.clone(),
+            canonical_link: None,
+            payload: notice.to_payload(),
+            notifiers: general.admin_notify.iter().map(|n| n.0.clone()).collect(),
+        };
+        let id = state.id;
+        self.store
+            .with(move |db| db.enqueue_feed_notice(id, &new, broken, now))
+            .await
     }
 }
 

@@ -151,6 +151,26 @@ pub fn next_due_with(
     }
 }
 
+/// A feed is silent when it has brought nothing new for far longer than usual (ten times its
+/// average gap between new items, and at least a week; a month for a feed with no history):
+/// often a site that moved its feed without a redirect.
+pub fn silent_for(
+    first_seen: DateTime<Utc>,
+    last_new: DateTime<Utc>,
+    new_since_first: u64,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+    let quiet = (now - last_new).to_std().ok()?;
+    let usual = if new_since_first == 0 {
+        WEEK * 4
+    } else {
+        let span = (last_new - first_seen).to_std().unwrap_or_default();
+        (span / new_since_first.min(u64::from(u32::MAX)) as u32 * 10).max(WEEK)
+    };
+    (quiet > usual).then_some(quiet)
+}
+
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -248,6 +268,20 @@ mod tests {
             assert!((next - t).num_minutes() <= 30);
             t = next;
         }
+    }
+
+    #[test]
+    fn silence_is_judged_against_the_feeds_own_rhythm() {
+        let now = utc("2026-06-01T00:00:00Z");
+        let days = |n: i64| now - chrono::Duration::days(n);
+        // A daily feed (30 new items over 30 days) quiet for 12 days: silent.
+        assert!(silent_for(days(42), days(12), 30, now).is_some());
+        // The same feed quiet for 3 days: not yet.
+        assert!(silent_for(days(33), days(3), 30, now).is_none());
+        // A monthly feed quiet for 12 days: normal.
+        assert!(silent_for(days(400), days(12), 12, now).is_none());
+        // Nothing new since it was added 40 days ago: silent.
+        assert!(silent_for(days(40), days(40), 0, now).is_some());
     }
 
     #[test]

@@ -291,3 +291,49 @@ fn requests_name_feedwatch_and_send_configured_headers() {
     );
     assert_eq!(req.header("authorization"), Some("Bearer t0ken"));
 }
+
+#[test]
+fn the_admin_hears_once_when_a_feed_breaks_and_once_when_it_recovers() {
+    let p = Poller::new(&[("/f.xml", "")]);
+    let cfg = std::fs::read_to_string(&p.config).unwrap().replace(
+        "[general]\n",
+        "[general]\nadmin_notify = [\"out\"]\nfeed_broken_after = \"1h\"\n",
+    );
+    std::fs::write(&p.config, cfg).unwrap();
+    p.http.set("/f.xml", Route::status(503));
+    let notices = |out: &common::RunOutput| -> Vec<String> {
+        Poller::alerts(out)
+            .iter()
+            .filter(|a| a["watchlist"] == "feed-health")
+            .map(|a| a["item"]["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        notices(&p.once()).is_empty(),
+        "one failure is not a broken feed"
+    );
+
+    // Pretend the failures began two hours ago.
+    let db = rusqlite::Connection::open(p.sandbox.path("fw.db")).unwrap();
+    db.execute(
+        "UPDATE feeds SET failing_since = strftime('%s','now') - 7200",
+        [],
+    )
+    .unwrap();
+    let out = p.once();
+    let broken = notices(&out);
+    assert_eq!(broken.len(), 1, "{}", out.stdout);
+    assert!(broken[0].contains("is failing"), "{broken:?}");
+    assert!(
+        out.stdout.contains("503"),
+        "the notice carries the error: {}",
+        out.stdout
+    );
+    assert!(notices(&p.once()).is_empty(), "never one notice per poll");
+
+    p.http.set("/f.xml", Route::rss(&rss("Calm news", "1")));
+    let recovered = notices(&p.once());
+    assert_eq!(recovered.len(), 1);
+    assert!(recovered[0].contains("has recovered"), "{recovered:?}");
+    assert!(notices(&p.once()).is_empty());
+}

@@ -12,6 +12,25 @@ use url::Url;
 use crate::matcher::{WatchlistMatch, html_to_text};
 use crate::model::{Field, Item};
 
+/// The pseudo-watchlist name of notices about feeds themselves.
+pub const FEED_HEALTH: &str = "feed-health";
+
+/// A change in a feed's health worth telling the admin about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedHealth {
+    /// Failing for longer than `general.feed_broken_after`.
+    Broken {
+        /// Start of the failure streak.
+        since: DateTime<Utc>,
+        /// Failures in a row.
+        failures: u32,
+        /// The last error.
+        error: String,
+    },
+    /// Working again after a `Broken` notice.
+    Recovered,
+}
+
 /// Longest summary carried in an alert; the link leads to the rest.
 const SUMMARY_CHARS: usize = 600;
 
@@ -122,6 +141,52 @@ impl Alert {
                 })),
             },
             matches,
+        }
+    }
+
+    /// A notice to the admin that a feed has been failing for too long, or has recovered.
+    pub fn feed_notice(
+        feed_name: &str,
+        feed_url: &str,
+        health: FeedHealth,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        let (key, title, summary) = match &health {
+            FeedHealth::Broken {
+                since,
+                failures,
+                error,
+            } => (
+                format!("broken:{}", since.timestamp()),
+                format!("Feed \"{feed_name}\" is failing"),
+                format!(
+                    "Failing since {} ({failures} attempts in a row). Last error: {error}. \
+                     Check the URL with `feedwatch inspect {feed_url}`; `feedwatch feeds` shows every feed's state.",
+                    since.to_rfc3339()
+                ),
+            ),
+            FeedHealth::Recovered => (
+                format!("recovered:{}", now.timestamp()),
+                format!("Feed \"{feed_name}\" has recovered"),
+                "The feed is being fetched and read again.".to_owned(),
+            ),
+        };
+        let alert_id = alert_id(FEED_HEALTH, feed_url, &key);
+        Alert {
+            watchlist: FEED_HEALTH.to_owned(),
+            feed: AlertFeed {
+                name: feed_name.to_owned(),
+                url: feed_url.to_owned(),
+            },
+            item: AlertItem {
+                guid: alert_id.clone(),
+                title: one_line(&title),
+                link: Some(feed_url.to_owned()),
+                published: Some(now),
+                summary: one_line(&summary),
+            },
+            alert_id,
+            matches: Vec::new(),
         }
     }
 

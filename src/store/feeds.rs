@@ -144,13 +144,4 @@ impl Db {
         )?;
         Ok(())
     }
-
-    /// Remembers whether the admin was told this feed is broken.
-    pub fn set_broken_notified(&mut self, id: FeedId, notified: bool) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET broken_notified = ?2 WHERE id = ?1",
-            params![id.0, notified],
-        )?;
-        Ok(())
-    }
 }

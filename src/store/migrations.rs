@@ -42,7 +42,9 @@ pub const STEPS: &[&str] = &[
         id             INTEGER PRIMARY KEY,
         public_id      TEXT NOT NULL UNIQUE,
         watchlist      TEXT NOT NULL,
-        item_id        INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        -- NULL for notices about a feed itself (broken, recovered), which have no item.
+        item_id        INTEGER REFERENCES items(id) ON DELETE CASCADE,
+        feed_id        INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
         canonical_link TEXT,
         created_at     INTEGER NOT NULL,
         payload        TEXT NOT NULL,

@@ -16,7 +16,8 @@ use rusqlite::Connection;
 
 pub use feeds::{FeedId, FeedState};
 pub use outbox::{
-    AlertRow, DeliveryRow, DeliveryState, DueDelivery, FreshPoll, NewAlert, NewItem, PollCounts,
+    AlertRow, DeliveryRow, DeliveryState, DueDelivery, FreshPoll, ItemRhythm, NewAlert, NewItem,
+    PollCounts,
 };
 
 /// Errors from the store.

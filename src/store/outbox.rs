@@ -124,6 +124,17 @@ pub struct DueDelivery {
     pub payload: String,
 }
 
+/// How often a feed brings new items.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ItemRhythm {
+    /// First item recorded (the first fetch).
+    pub first_seen: DateTime<Utc>,
+    /// Last time an item was new.
+    pub last_new: DateTime<Utc>,
+    /// Items that arrived after the first fetch.
+    pub new_since_first: u64,
+}
+
 /// One delivery's state, for `feedwatch alerts`.
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
@@ -207,8 +218,8 @@ impl Db {
             counts.new_items = inserted.len();
             let mut insert_alert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alerts
-                     (public_id, watchlist, item_id, canonical_link, created_at, payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     (public_id, watchlist, item_id, feed_id, canonical_link, created_at, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut insert_delivery = tx.prepare_cached(
                 "INSERT OR IGNORE INTO deliveries (alert_id, notifier, state, next_attempt_at)
@@ -224,6 +235,7 @@ impl Db {
                     alert.public_id,
                     alert.watchlist,
                     item_id,
+                    poll.feed.0,
                     alert.canonical_link,
                     now,
                     alert.payload
@@ -259,6 +271,59 @@ impl Db {
         )?;
         tx.commit()?;
         Ok(counts)
+    }
+
+    /// Queues a notice about a feed itself (broken or recovered) and remembers that the admin
+    /// now knows the feed's state, in one transaction so the notice is sent exactly once.
+    pub fn enqueue_feed_notice(
+        &mut self,
+        feed: FeedId,
+        notice: &NewAlert,
+        broken: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO alerts (public_id, watchlist, item_id, feed_id, created_at, payload)
+             VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+            params![notice.public_id, notice.watchlist, feed.0, to_ts(now), notice.payload],
+        )?;
+        if n == 1 {
+            let alert_id = tx.last_insert_rowid();
+            for notifier in &notice.notifiers {
+                tx.execute(
+                    "INSERT OR IGNORE INTO deliveries (alert_id, notifier, state, next_attempt_at)
+                     VALUES (?1, ?2, 'pending', ?3)",
+                    params![alert_id, notifier, to_ts(now)],
+                )?;
+            }
+        }
+        tx.execute(
+            "UPDATE feeds SET broken_notified = ?2 WHERE id = ?1",
+            params![feed.0, broken],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When this feed's items were first and last new, and how many arrived after the first
+    /// fetch: the feed's usual rhythm, for spotting feeds that went silent.
+    pub fn item_rhythm(&mut self, feed: FeedId) -> Result<Option<ItemRhythm>, StoreError> {
+        let row: (Option<i64>, Option<i64>, i64) = self.conn.query_row(
+            "SELECT MIN(seen_at), MAX(seen_at),
+                    COUNT(*) FILTER (WHERE seen_at > (SELECT MIN(seen_at) FROM items WHERE feed_id = ?1))
+             FROM items WHERE feed_id = ?1",
+            [feed.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(match row {
+            (Some(first), Some(last), later) => Some(ItemRhythm {
+                first_seen: from_ts(first),
+                last_new: from_ts(last),
+                new_since_first: later.max(0) as u64,
+            }),
+            _ => None,
+        })
     }
 
     /// Pending deliveries due at `now`, oldest first.
@@ -329,8 +394,9 @@ impl Db {
     /// Alerts created since `since`, newest first, with their deliveries.
     pub fn alerts_since(&mut self, since: DateTime<Utc>) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT a.id, a.public_id, a.watchlist, a.created_at, i.title, i.link, f.url
-             FROM alerts a JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
+            "SELECT a.id, a.public_id, a.watchlist, a.created_at,
+                    COALESCE(i.title, json_extract(a.payload, '$.item.title')), i.link, f.url
+             FROM alerts a LEFT JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = a.feed_id
              WHERE a.created_at >= ?1 ORDER BY a.created_at DESC, a.id DESC",
         )?;
         let rows = stmt.query_map([to_ts(since)], |r| {
