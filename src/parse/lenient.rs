@@ -1,0 +1,540 @@
+//! The lenient reader: extracts entries from any RSS/RDF/Atom/CDF dialect, well-formed or not.
+//!
+//! Owns recovery from what strict XML rejects: undeclared entities, bare `&`, mismatched or
+//! stray end tags, unclosed CDATA, stray `<`, truncation (every *complete* entry is kept), plus
+//! dialects feed-rs does not read (RSS 0.90, userland namespaces, Atom 0.3, CDF, RSS without a
+//! `<channel>`). Must never recurse on input, resolve DTD entities or fetch anything; nesting is
+//! tracked on an explicit stack bounded by the depth limit.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use quick_xml::Reader;
+use quick_xml::escape::{minimal_escape, resolve_html5_entity, resolve_xml_entity};
+use quick_xml::events::{BytesRef, BytesStart, Event};
+
+use super::{ParseError, date};
+use crate::model::Item;
+
+/// What the lenient reader recovered from a document.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The feed's title.
+    pub title: Option<String>,
+    /// The feed's own link.
+    pub link: Option<String>,
+    /// Every complete entry, in document order (keys not yet assigned).
+    pub items: Vec<Item>,
+    /// Whether parts of the document had to be skipped as unreadable.
+    pub had_errors: bool,
+}
+
+/// Extracts the feed title, link and entries from `doc`.
+pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
+    let mut state = State {
+        max_depth,
+        ..State::default()
+    };
+    let mut offset = 0;
+    // Each syntax error restarts the reader just past the offending byte; bounded by the
+    // document length since every restart moves forward.
+    while offset < doc.len() {
+        let mut reader = Reader::from_str(&doc[offset..]);
+        let config = reader.config_mut();
+        config.check_end_names = false;
+        config.allow_unmatched_ends = true;
+        config.allow_dangling_amp = true;
+        loop {
+            match reader.read_event() {
+                Ok(Event::Eof) => {
+                    offset = doc.len();
+                    break;
+                }
+                Ok(event) => state.event(event)?,
+                Err(quick_xml::Error::IllFormed(_)) => state.out.had_errors = true,
+                Err(_) => {
+                    state.out.had_errors = true;
+                    // The offending markup is kept as text: a stray `<` in a title is content.
+                    let bad = offset + usize::try_from(reader.error_position()).unwrap_or(0);
+                    let mut next = bad + 1;
+                    while next < doc.len() && !doc.is_char_boundary(next) {
+                        next += 1;
+                    }
+                    state.text(doc.get(bad..next).unwrap_or_default(), false);
+                    offset = next.max(offset + 1);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(state.out)
+}
+
+/// Which item field a captured element feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Title,
+    /// Title fallbacks (`dc:title`, `media:title`) used only when there is no `<title>`.
+    AltTitle,
+    Link,
+    Guid,
+    Date,
+    Summary,
+    Content,
+    Author,
+    Category,
+    FeedTitle,
+    FeedLink,
+}
+
+/// An element whose content is being collected.
+#[derive(Debug)]
+struct Capture {
+    target: Target,
+    /// Stack depth of the captured element itself.
+    depth: usize,
+    buf: String,
+    /// The content is base64 (Atom `type="application/octet-stream"`, Atom 0.3 `mode`).
+    base64: bool,
+    /// Name of the child element of an author construct being read, if any; only its `<name>`
+    /// counts as the author.
+    author_child: Option<String>,
+}
+
+/// An entry being read.
+#[derive(Debug, Default)]
+struct Entry {
+    depth: usize,
+    item: Item,
+    alt_title: Option<String>,
+    permalink_guid: bool,
+    authors: Vec<String>,
+    categories: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    max_depth: usize,
+    /// Canonical names of the open elements.
+    stack: Vec<String>,
+    /// Namespace prefix as written → canonical prefix (see [`canonical_prefix`]).
+    prefixes: HashMap<String, String>,
+    entry: Option<Entry>,
+    capture: Option<Capture>,
+    out: Recovered,
+}
+
+impl State {
+    fn event(&mut self, event: Event<'_>) -> Result<(), ParseError> {
+        match event {
+            Event::Start(e) => self.start(&e, false)?,
+            Event::Empty(e) => {
+                let child_of_capture = self.capture.is_some();
+                self.start(&e, true)?;
+                if child_of_capture {
+                    // Already written as `<x/>`; only the stack entry remains to undo.
+                    self.stack.pop();
+                } else {
+                    self.end_at(self.stack.len());
+                }
+            }
+            Event::End(e) => {
+                let name = self.canonical(e.name().as_ref());
+                // A stray end tag closes whatever it matches; if nothing, it is ignored.
+                if let Some(i) = self.stack.iter().rposition(|n| *n == name) {
+                    while self.stack.len() > i {
+                        self.end_at(self.stack.len());
+                    }
+                }
+            }
+            Event::Text(t) => self.text(&t.xml10_content(), false),
+            Event::CData(t) => self.text(&t.xml10_content(), false),
+            Event::GeneralRef(r) => self.reference(&r),
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::Eof => {}
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
+        if self.stack.len() >= self.max_depth {
+            return Err(ParseError::TooDeep(self.max_depth));
+        }
+        let attrs: Vec<(String, String)> = e
+            .html_attributes()
+            .with_checks(false)
+            .filter_map(Result::ok)
+            .map(|a| {
+                let key = a.key.as_ref().to_string();
+                let raw = a.value.to_string();
+                let value = quick_xml::escape::unescape_with(&raw, resolve_entity)
+                    .map(|v| v.into_owned())
+                    .unwrap_or(raw);
+                (key, value)
+            })
+            .collect();
+        for (key, value) in &attrs {
+            if let Some(prefix) = key.strip_prefix("xmlns:") {
+                self.prefixes
+                    .insert(prefix.to_string(), canonical_prefix(value, prefix));
+            }
+        }
+        let name = self.canonical(e.name().as_ref());
+
+        if let Some(cap) = self.capture.as_mut() {
+            // Markup inside a captured element is content (XHTML titles, inline HTML).
+            if cap.target == Target::Author {
+                if !empty {
+                    cap.author_child = Some(name.clone());
+                }
+            } else {
+                cap.buf.push('<');
+                cap.buf.push_str(e);
+                cap.buf.push_str(if empty { "/>" } else { ">" });
+            }
+            self.stack.push(name);
+            return Ok(());
+        }
+
+        self.stack.push(name);
+        let depth = self.stack.len();
+        let name = self.stack[depth - 1].as_str();
+        let attr = |k: &str| {
+            attrs
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
+
+        if matches!(name, "item" | "entry") && self.entry.is_none() {
+            let mut entry = Entry {
+                depth,
+                ..Entry::default()
+            };
+            // RDF identifies items by rdf:about; CDF puts link and date in attributes.
+            entry.item.guid = attr("rdf:about").map(str::to_string);
+            entry.item.link = attr("href").map(str::to_string);
+            entry.item.published = attr("lastmod").and_then(date::parse_date);
+            self.entry = Some(entry);
+            return Ok(());
+        }
+
+        let target = match &self.entry {
+            Some(entry) if depth == entry.depth + 1 => item_target(name),
+            // Atom authors and RSS 2.0 sources nest one level further.
+            Some(entry) if depth == entry.depth + 2 => {
+                let parent = &self.stack[depth - 2];
+                (name == "name" && matches!(parent.as_str(), "author" | "contributor"))
+                    .then_some(Target::Author)
+            }
+            Some(_) => None,
+            None if self.stack.len() >= 2 => {
+                let parent = &self.stack[depth - 2];
+                let feed_level = matches!(parent.as_str(), "channel" | "feed")
+                    || (depth == 2 && parent != "image" && parent != "textinput");
+                match name {
+                    "title" if feed_level && self.out.title.is_none() => Some(Target::FeedTitle),
+                    "link" if feed_level && self.out.link.is_none() => Some(Target::FeedLink),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let Some(target) = target else {
+            return Ok(());
+        };
+
+        // Attribute-only constructs: Atom links and categories.
+        match target {
+            Target::Link | Target::FeedLink if attr("href").is_some() => {
+                let rel = attr("rel").unwrap_or("alternate").trim();
+                if rel == "alternate" {
+                    let href = attr("href").unwrap_or_default().trim().to_string();
+                    match (target, self.entry.as_mut()) {
+                        (Target::Link, Some(entry)) if entry.item.link.is_none() => {
+                            entry.item.link = Some(href);
+                        }
+                        (Target::FeedLink, _) if self.out.link.is_none() => {
+                            self.out.link = Some(href);
+                        }
+                        _ => {}
+                    }
+                }
+                return Ok(());
+            }
+            Target::Category => {
+                if let (Some(term), Some(entry)) = (attr("term"), self.entry.as_mut()) {
+                    if !term.trim().is_empty() {
+                        entry.categories.push(term.trim().to_string());
+                    }
+                    return Ok(());
+                }
+            }
+            Target::Guid => {
+                if let Some(entry) = self.entry.as_mut() {
+                    entry.permalink_guid = name == "guid"
+                        && !attr("ispermalink").is_some_and(|v| v.eq_ignore_ascii_case("false"));
+                }
+            }
+            Target::Content | Target::Summary if attr("src").is_some() => return Ok(()),
+            _ => {}
+        }
+        if !empty {
+            let kind = attr("type").unwrap_or_default().trim().to_ascii_lowercase();
+            let base64 = attr("mode").is_some_and(|m| m.eq_ignore_ascii_case("base64"))
+                || (!kind.is_empty()
+                    && !matches!(kind.as_str(), "text" | "html" | "xhtml")
+                    && !kind.starts_with("text/")
+                    && !kind.ends_with("+xml")
+                    && !kind.ends_with("/xml"));
+            self.capture = Some(Capture {
+                target,
+                depth,
+                buf: String::new(),
+                base64,
+                author_child: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the element at stack depth `depth` (the innermost open one).
+    fn end_at(&mut self, depth: usize) {
+        let Some(name) = self.stack.pop() else {
+            return;
+        };
+        if let Some(cap) = self.capture.as_mut() {
+            if depth > cap.depth {
+                if cap.target == Target::Author {
+                    cap.author_child = None;
+                } else {
+                    cap.buf.push_str("</");
+                    cap.buf.push_str(&name);
+                    cap.buf.push('>');
+                }
+                return;
+            }
+            if depth == cap.depth {
+                if let Some(cap) = self.capture.take() {
+                    self.finish_capture(cap);
+                }
+                return;
+            }
+        }
+        if self.entry.as_ref().is_some_and(|e| e.depth == depth)
+            && let Some(entry) = self.entry.take()
+        {
+            self.out.items.push(finish_entry(entry));
+        }
+    }
+
+    fn text(&mut self, text: &str, escaped: bool) {
+        let Some(cap) = self.capture.as_mut() else {
+            return;
+        };
+        if cap.target == Target::Author
+            && cap
+                .author_child
+                .as_deref()
+                .is_some_and(|child| child != "name")
+        {
+            return;
+        }
+        let in_markup = self.stack.len() > cap.depth && cap.target != Target::Author;
+        if in_markup && !escaped {
+            cap.buf.push_str(&minimal_escape(text));
+        } else {
+            cap.buf.push_str(text);
+        }
+    }
+
+    fn reference(&mut self, r: &BytesRef<'_>) {
+        let name = r.to_string();
+        let resolved = match r.resolve_char_ref() {
+            Ok(Some(c)) => Some(c.to_string()),
+            _ => resolve_entity(&name).map(str::to_string),
+        };
+        match resolved {
+            Some(text) => self.text(&text, false),
+            // Unknown entity: keep it as written so nothing is lost.
+            None => self.text(&format!("&{name};"), true),
+        }
+    }
+
+    fn finish_capture(&mut self, cap: Capture) {
+        let mut value = cap.buf;
+        if cap.base64 {
+            let compact: String = value.split_whitespace().collect();
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact) {
+                value = String::from_utf8_lossy(&bytes).into_owned();
+            }
+        }
+        let value = value.trim().to_string();
+        if cap.target == Target::FeedTitle {
+            self.out.title = Some(value);
+            return;
+        }
+        if cap.target == Target::FeedLink {
+            self.out.link = Some(value).filter(|v| !v.is_empty());
+            return;
+        }
+        let Some(entry) = self.entry.as_mut() else {
+            return;
+        };
+        let item = &mut entry.item;
+        let set = |slot: &mut String, v: String| {
+            if slot.is_empty() {
+                *slot = v;
+            }
+        };
+        match cap.target {
+            Target::Title => set(&mut item.title, value),
+            Target::AltTitle => {
+                entry.alt_title.get_or_insert(value);
+            }
+            Target::Link if item.link.is_none() && !value.is_empty() => item.link = Some(value),
+            Target::Guid => {
+                if item.guid.is_none() && !value.is_empty() {
+                    item.guid = Some(value);
+                } else {
+                    entry.permalink_guid = false;
+                }
+            }
+            Target::Date if item.published.is_none() => item.published = date::parse_date(&value),
+            Target::Summary => set(&mut item.summary, value),
+            Target::Content => set(&mut item.content, value),
+            Target::Author if !value.is_empty() => entry.authors.push(value),
+            Target::Category if !value.is_empty() => entry.categories.push(value),
+            _ => {}
+        }
+    }
+
+    /// The canonical name of an element: lowercased, with a well-known namespace prefix replaced
+    /// by its conventional one and the feed's own namespaces dropped.
+    fn canonical(&self, qname: &str) -> String {
+        let qname = qname.to_ascii_lowercase();
+        match qname.split_once(':') {
+            Some((prefix, local)) => match self.prefixes.get(prefix).map(String::as_str) {
+                Some("") => local.to_string(),
+                Some(canon) => format!("{canon}:{local}"),
+                None => qname,
+            },
+            None => qname,
+        }
+    }
+}
+
+/// The field a direct child of an entry feeds, by canonical name.
+fn item_target(name: &str) -> Option<Target> {
+    Some(match name {
+        "title" => Target::Title,
+        "dc:title" | "media:title" => Target::AltTitle,
+        "link" => Target::Link,
+        "guid" | "id" => Target::Guid,
+        "pubdate" | "published" | "issued" | "dc:date" | "created" | "updated" | "modified"
+        | "dcterms:modified" | "dcterms:issued" | "dcterms:created" => Target::Date,
+        "description" | "summary" | "abstract" | "dc:description" | "itunes:summary" => {
+            Target::Summary
+        }
+        "content:encoded" | "content" | "xhtml:body" | "body" | "fullitem" => Target::Content,
+        "author" | "dc:creator" | "creator" | "itunes:author" | "dc:author" => Target::Author,
+        "category" | "dc:subject" => Target::Category,
+        _ => return None,
+    })
+}
+
+/// Resolves a named entity: the five XML ones, then HTML's (feeds use `&nbsp;` and friends
+/// without declaring them).
+fn resolve_entity(name: &str) -> Option<&'static str> {
+    resolve_xml_entity(name).or_else(|| resolve_html5_entity(name))
+}
+
+/// Maps a namespace URI to the prefix this module uses for it; the feed formats' own
+/// namespaces map to "" so their elements read like unprefixed ones.
+fn canonical_prefix(uri: &str, written: &str) -> String {
+    let uri = uri.trim().trim_end_matches(['/', '#']).to_ascii_lowercase();
+    let canon = match uri.as_str() {
+        "http://www.w3.org/2005/atom"
+        | "http://purl.org/atom/ns"
+        | "http://purl.org/rss/1.0"
+        | "http://my.netscape.com/rdf/simple/0.9"
+        | "http://backend.userland.com/rss2"
+        | "http://backend.userland.com/rss"
+        | "http://blogs.law.harvard.edu/tech/rss" => "",
+        "http://purl.org/dc/elements/1.1" => "dc",
+        "http://purl.org/dc/terms" => "dcterms",
+        "http://purl.org/rss/1.0/modules/content" => "content",
+        "http://search.yahoo.com/mrss" => "media",
+        "http://www.w3.org/1999/02/22-rdf-syntax-ns" => "rdf",
+        "http://www.itunes.com/dtds/podcast-1.0.dtd" => "itunes",
+        "http://www.w3.org/1999/xhtml" => "xhtml",
+        _ => return written.to_ascii_lowercase(),
+    };
+    canon.to_string()
+}
+
+fn finish_entry(mut entry: Entry) -> Item {
+    let item = &mut entry.item;
+    if item.title.is_empty() {
+        item.title = entry.alt_title.unwrap_or_default();
+    }
+    // RSS 2.0: a guid is the permalink unless it says otherwise.
+    if item.link.is_none() && entry.permalink_guid {
+        item.link = item
+            .guid
+            .clone()
+            .filter(|g| g.starts_with("http://") || g.starts_with("https://"));
+    }
+    item.author = entry.authors.join(", ");
+    item.categories = entry.categories.join(", ");
+    entry.item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titles(doc: &str) -> Vec<String> {
+        extract(doc, 100)
+            .expect("extracted")
+            .items
+            .into_iter()
+            .map(|i| i.title)
+            .collect()
+    }
+
+    #[test]
+    fn recovers_from_entities_bare_ampersands_and_truncation() {
+        let doc = "<rss><channel><title>T</title>\
+            <item><title>A&nbsp;&rsquo; & B</title><guid>1</guid></item>\
+            <item><title>C</title></item>\
+            <item><title>trunc";
+        assert_eq!(titles(doc), vec!["A\u{a0}\u{2019} & B", "C"]);
+    }
+
+    #[test]
+    fn reads_atom03_with_authors_and_base64() {
+        let doc = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>F</title>
+            <entry><title mode="base64">SGk=</title><author><name>Ann</name><email>a@b</email></author>
+            <link rel="alternate" href="http://x/1"/><issued>2004-01-02T03:04:05Z</issued></entry></feed>"#;
+        let r = extract(doc, 100).expect("extracted");
+        assert_eq!(r.title.as_deref(), Some("F"));
+        let item = &r.items[0];
+        assert_eq!(item.title, "Hi");
+        assert_eq!(item.author, "Ann");
+        assert_eq!(item.link.as_deref(), Some("http://x/1"));
+        assert!(item.published.is_some());
+    }
+
+    #[test]
+    fn keeps_xhtml_markup_escaped_inside_titles() {
+        let doc = r#"<feed><entry><title type="xhtml"><div>a &lt;b&gt; <i>c</i></div></title></entry></feed>"#;
+        assert_eq!(titles(doc), vec!["<div>a &lt;b> <i>c</i></div>"]);
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_recursion() {
+        let doc = "<a>".repeat(100_000);
+        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep(512))));
+    }
+}

@@ -1,0 +1,129 @@
+//! Text and link clean-up shared by every extraction path.
+//!
+//! Owns control-character stripping, plain-text rendering of feed titles, and resolution of
+//! relative links. Must never drop printable text or invent links.
+
+use url::Url;
+
+use crate::model::Item;
+
+/// Removes NUL and other control characters except newline and tab; they break terminals, mail
+/// headers and databases downstream and never carry meaning in feed text.
+pub fn strip_controls(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+        .collect()
+}
+
+/// Plain text of a possibly HTML-bearing string: tags dropped, entities decoded, whitespace
+/// collapsed.
+pub fn plain_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let after = &rest[lt + 1..];
+        // Only treat '<' as a tag when it looks like one; "a < b" stays text.
+        if after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
+            match after.find('>') {
+                Some(gt) => {
+                    out.push(' ');
+                    rest = &after[gt + 1..];
+                }
+                None => rest = "",
+            }
+        } else {
+            out.push('<');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    let decoded = html_escape::decode_html_entities(&out);
+    strip_controls(&decoded)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The base for relative item links: the feed's own link (itself resolved against the fetch
+/// URL), else the fetch URL.
+pub fn link_base(feed_link: Option<&str>, base_url: Option<&str>) -> Option<Url> {
+    let base = base_url.and_then(|b| Url::parse(b.trim()).ok());
+    feed_link
+        .and_then(|l| resolve(l, base.as_ref()))
+        .and_then(|l| Url::parse(&l).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .or(base)
+}
+
+/// Resolves `link` against `base` when it is relative; `None` when it is unusable.
+pub fn resolve(link: &str, base: Option<&Url>) -> Option<String> {
+    let link = link.trim();
+    if link.is_empty() {
+        return None;
+    }
+    match Url::parse(link) {
+        Ok(u) => Some(u.to_string()),
+        Err(url::ParseError::RelativeUrlWithoutBase) => match base {
+            Some(b) => b.join(link).ok().map(|u| u.to_string()),
+            // Keep the relative link rather than lose it: it still identifies the story.
+            None => Some(link.to_string()),
+        },
+        // Not a URL at all (spaces, bad host, ...): keep the text, it still identifies the story.
+        Err(_) => Some(link.to_string()),
+    }
+}
+
+/// Cleans every text field of an item and makes its link absolute.
+pub fn finish_item(item: &mut Item, link_base: Option<&Url>) {
+    for field in [
+        &mut item.title,
+        &mut item.summary,
+        &mut item.content,
+        &mut item.author,
+        &mut item.categories,
+    ] {
+        if field
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            *field = strip_controls(field);
+        }
+    }
+    item.guid = item
+        .guid
+        .take()
+        .map(|g| strip_controls(g.trim()))
+        .filter(|g| !g.is_empty());
+    item.link = item
+        .link
+        .take()
+        .and_then(|l| resolve(&strip_controls(&l), link_base));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_drops_tags_and_decodes() {
+        assert_eq!(
+            plain_text("<b>Caf&eacute;</b>  &amp; a < b\0"),
+            "Café & a < b"
+        );
+    }
+
+    #[test]
+    fn relative_links_resolve_against_feed_link_then_base_url() {
+        let base = link_base(Some("/blog/"), Some("https://example.org/feed.xml"));
+        assert_eq!(
+            resolve("post/1", base.as_ref()).as_deref(),
+            Some("https://example.org/blog/post/1")
+        );
+        let base = link_base(None, Some("https://example.org/feed.xml"));
+        assert_eq!(
+            resolve("/a", base.as_ref()).as_deref(),
+            Some("https://example.org/a")
+        );
+    }
+}
