@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
 
 const RUN: Duration = Duration::from_secs(60);
+const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";
 
 fn rss(items: &[(&str, &str, &str)]) -> String {
     let mut s = String::from(
@@ -75,6 +76,7 @@ timeout = "5s"
 type = "webhook"
 url = "{}"
 timeout = "5s"
+secret_env = "FW_HOOK_SECRET"
 "#,
             http.url("/hook")
         ));
@@ -89,7 +91,7 @@ timeout = "5s"
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.sandbox.cmd(&self.config);
-        c.args(args);
+        c.args(args).env("FW_HOOK_SECRET", HOOK_SECRET);
         c
     }
 
@@ -149,6 +151,20 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     let req = &w.http.requests("/hook")[0];
     assert_eq!(req.method, "POST");
     assert_eq!(req.header("content-type"), Some("application/json"));
+    // The receiver can check the body's origin: HMAC-SHA256 under the shared secret.
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(HOOK_SECRET.as_bytes())
+            .unwrap();
+    hmac::Mac::update(&mut mac, &req.body);
+    let expected: String = hmac::Mac::finalize(mac)
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        req.header("x-feedwatch-signature"),
+        Some(format!("sha256={expected}").as_str())
+    );
     let h = &hooks[0];
     let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["alert_id", "feed", "item", "matches", "watchlist"]);

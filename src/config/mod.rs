@@ -184,16 +184,16 @@ pub struct EmailConfig {
     /// lettre SMTP URL (user in the URL, password kept apart).
     pub smtp: Secret,
     /// Where the password comes from, if anywhere.
-    pub password: Option<PasswordSource>,
+    pub password: Option<SecretSource>,
     /// From mailbox.
     pub from: String,
     /// Recipients.
     pub to: Vec<String>,
 }
 
-/// Where an SMTP password is read from at send time.
+/// Where a secret (SMTP password, webhook signing key) is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
+pub enum SecretSource {
     /// An environment variable.
     Env(String),
     /// A file (first line).
@@ -207,6 +207,8 @@ pub struct WebhookConfig {
     pub url: Secret,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// Key for the `X-Feedwatch-Signature` HMAC, if the receiver checks one.
+    pub secret: Option<SecretSource>,
 }
 
 /// How the stdout notifier prints.
@@ -221,6 +223,20 @@ pub enum StdoutFormat {
 /// A string that may hold a credential; `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl SecretSource {
+    /// Reads the secret now (first line of a file, or the variable's value).
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.lines().next().unwrap_or_default().to_owned())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
 
 impl Secret {
     /// Wraps a value.

@@ -143,6 +143,8 @@ pub struct RawNotifier {
     // webhook
     pub url: Option<Spanned<String>>,
     pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub secret_env: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
     // stdout
     pub format: Option<Spanned<String>>,
     // all

@@ -195,7 +195,7 @@ impl<'a> Builder<'a> {
         // Keys that belong to another type are errors, not silently ignored settings.
         let allowed: &[&str] = match kind_name {
             "email" => &["smtp", "password_env", "password_file", "from", "to"],
-            "webhook" => &["url", "headers"],
+            "webhook" => &["url", "headers", "secret_env", "secret_file"],
             "stdout" => &["format"],
             other => {
                 return Err(src.error(
@@ -206,7 +206,7 @@ impl<'a> Builder<'a> {
                 ));
             }
         };
-        let present: [(&str, Option<std::ops::Range<usize>>); 8] = [
+        let present: [(&str, Option<std::ops::Range<usize>>); 10] = [
             ("smtp", n.smtp.as_ref().map(|v| v.span())),
             ("password_env", n.password_env.as_ref().map(|v| v.span())),
             ("password_file", n.password_file.as_ref().map(|v| v.span())),
@@ -215,6 +215,8 @@ impl<'a> Builder<'a> {
             ("url", n.url.as_ref().map(|v| v.span())),
             ("headers", n.headers.as_ref().map(|v| v.span())),
             ("format", n.format.as_ref().map(|v| v.span())),
+            ("secret_env", n.secret_env.as_ref().map(|v| v.span())),
+            ("secret_file", n.secret_file.as_ref().map(|v| v.span())),
         ];
         for (k, span) in present {
             if let Some(span) = span
@@ -246,17 +248,13 @@ impl<'a> Builder<'a> {
                         src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://")
                     );
                 }
-                let password = match (&n.password_env, &n.password_file) {
-                    (Some(e), Some(_)) => {
-                        return Err(src.error(
-                            e.span(),
-                            "use either `password_env` or `password_file`, not both",
-                        ));
-                    }
-                    (Some(e), None) => Some(PasswordSource::Env(e.get_ref().clone())),
-                    (None, Some(f)) => Some(PasswordSource::File(self.dir.join(f.get_ref()))),
-                    (None, None) => None,
-                };
+                let password = secret_source(
+                    src,
+                    &self.dir,
+                    &n.password_env,
+                    &n.password_file,
+                    "password",
+                )?;
                 if password.is_some() && url.password().is_some() {
                     return Err(src.error(
                         smtp.span(),
@@ -299,6 +297,7 @@ impl<'a> Builder<'a> {
                 NotifierKind::Webhook(WebhookConfig {
                     url: Secret::new(url.get_ref().clone()),
                     headers,
+                    secret: secret_source(src, &self.dir, &n.secret_env, &n.secret_file, "secret")?,
                 })
             }
             _ => {
@@ -466,6 +465,25 @@ impl<'a> Builder<'a> {
             watchlists: self.watchlists,
             notifiers: self.notifiers,
         })
+    }
+}
+
+/// `<what>_env` or `<what>_file`, at most one of them.
+fn secret_source(
+    src: &Source,
+    dir: &Path,
+    env: &Option<Spanned<String>>,
+    file: &Option<Spanned<String>>,
+    what: &str,
+) -> Result<Option<SecretSource>, ConfigError> {
+    match (env, file) {
+        (Some(e), Some(_)) => Err(src.error(
+            e.span(),
+            format!("use either `{what}_env` or `{what}_file`, not both"),
+        )),
+        (Some(e), None) => Ok(Some(SecretSource::Env(e.get_ref().clone()))),
+        (None, Some(f)) => Ok(Some(SecretSource::File(dir.join(f.get_ref())))),
+        (None, None) => Ok(None),
     }
 }
 

@@ -11,7 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::NotifyError;
 use crate::alert::{Alert, one_line};
-use crate::config::{EmailConfig, NotifierName, PasswordSource};
+use crate::config::{EmailConfig, NotifierName};
 
 /// Sends alerts by email.
 pub struct EmailNotifier {
@@ -42,19 +42,9 @@ impl EmailNotifier {
                 .ok()
                 .map(|u| percent_decode(u.username()))
                 .unwrap_or_default();
-            let password = match source {
-                PasswordSource::Env(var) => std::env::var(var).map_err(|_| {
-                    err(format!(
-                        "environment variable {var} (password_env) is not set"
-                    ))
-                })?,
-                PasswordSource::File(path) => std::fs::read_to_string(path)
-                    .map_err(|e| err(format!("cannot read password_file {}: {e}", path.display())))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            };
+            let password = source
+                .read()
+                .map_err(|e| err(format!("SMTP password: {e}")))?;
             builder = builder.credentials(Credentials::new(user, password));
         }
         let parse = |s: &str| {
