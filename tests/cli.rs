@@ -1,0 +1,194 @@
+//! The command line as a user meets it: `test-match`, `inspect`, `feeds`, `notify-test`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sandbox, SmtpServer, run_with_timeout};
+
+const RUN: Duration = Duration::from_secs(60);
+
+fn sandbox_with(smtp: &str) -> (Sandbox, std::path::PathBuf) {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "feeds/wire.xml",
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+        <item><guid>1</guid><title>Currency crisis deepens</title></item>
+        <item><guid>2</guid><title>Kabul: &lt;b&gt;ISIS&amp;#8209;K&lt;/b&gt; claims attack</title></item>
+        </channel></rss>"#,
+    );
+    let config = sandbox.write(
+        "config.toml",
+        &format!(
+            r#"[general]
+database = "fw.db"
+
+[[feeds]]
+url = "feeds/wire.xml"
+name = "Wire"
+
+[[watchlists]]
+name = "isis-k"
+terms = ["ISIS-K", {{ term = "ISKP", case_sensitive = true }}]
+exclude = ["Olympics"]
+
+[[watchlists]]
+name = "us"
+terms = [{{ term = "US", case_sensitive = true }}]
+
+[notifiers.desk]
+type = "email"
+smtp = "{smtp}"
+from = "feedwatch <alerts@example.org>"
+to = ["desk@example.org"]
+timeout = "5s"
+"#
+        ),
+    );
+    (sandbox, config)
+}
+
+#[test]
+fn test_match_text_shows_watchlist_term_and_snippet() {
+    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let out = run_with_timeout(
+        sb.cmd(&cfg).args([
+            "test-match",
+            "--text",
+            "Officials blame ISIS–K for the attack",
+        ]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("watchlist isis-k"), "{}", out.stdout);
+    assert!(out.stdout.contains("**ISIS–K**"), "{}", out.stdout);
+    assert!(!out.stdout.contains("watchlist us"), "{}", out.stdout);
+
+    // A decoy: exit 1, nothing printed on stdout.
+    let out = run_with_timeout(
+        sb.cmd(&cfg)
+            .args(["test-match", "--text", "a currency crisis; tell us"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(1), "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+fn test_match_json_and_explain_for_a_feed_file() {
+    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let out = run_with_timeout(
+        sb.cmd(&cfg)
+            .args(["test-match", "--json", "--explain", "feeds/wire.xml"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON output");
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items[0]["matches"].as_array().unwrap().is_empty(),
+        "crisis is not ISIS"
+    );
+    let hit = &items[1]["matches"][0];
+    assert_eq!(hit["name"], "isis-k");
+    assert_eq!(hit["hits"][0]["term"], "ISIS-K");
+    assert_eq!(hit["hits"][0]["field"], "title");
+    let explain = items[1]["explain"].as_array().unwrap();
+    assert_eq!(explain.len(), 2, "one explanation per watchlist");
+    assert_eq!(explain[0]["alerted"], true);
+    assert_eq!(explain[1]["alerted"], false);
+
+    // Only one watchlist.
+    let out = run_with_timeout(
+        sb.cmd(&cfg)
+            .args(["test-match", "--watchlist", "us", "feeds/wire.xml"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(1), "{}", out.stdout);
+    let out = run_with_timeout(
+        sb.cmd(&cfg)
+            .args(["test-match", "--watchlist", "nope", "--text", "x"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(2));
+    assert!(
+        out.stderr.contains("no watchlist named \"nope\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn test_match_stores_and_sends_nothing() {
+    let smtp = SmtpServer::start();
+    let (sb, cfg) = sandbox_with(&smtp.url());
+    let out = run_with_timeout(sb.cmd(&cfg).args(["test-match", "feeds/wire.xml"]), RUN);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        !sb.path("fw.db").exists(),
+        "test-match must not create the database"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(smtp.messages().is_empty());
+}
+
+#[test]
+fn inspect_json_reports_entries_and_ids() {
+    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let out = run_with_timeout(
+        sb.cmd(&cfg).args(["inspect", "--json", "feeds/wire.xml"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["entries"], 2);
+    assert_eq!(v["title"], "Wire");
+    assert_eq!(v["items"][1]["id"], "guid:2");
+
+    sb.write("feeds/empty.xml", "   ");
+    let out = run_with_timeout(
+        sb.cmd(&cfg).args(["inspect", "--json", "feeds/empty.xml"]),
+        RUN,
+    );
+    assert_eq!(out.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["error"].as_str().unwrap().contains("empty"), "{v}");
+}
+
+#[test]
+fn notify_test_sends_through_the_named_notifier() {
+    let smtp = SmtpServer::start();
+    let (sb, cfg) = sandbox_with(&smtp.url());
+    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let mails = smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].header("Subject").unwrap().contains("Test alert"));
+
+    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "nope"]), RUN);
+    assert_eq!(out.code(), Some(2));
+    assert!(out.stderr.contains("defined: desk"), "{}", out.stderr);
+
+    let (sb, cfg) = sandbox_with(&format!("smtp://127.0.0.1:{}", common::dead_port()));
+    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("FAILED"), "{}", out.stderr);
+}
+
+#[test]
+fn feeds_lists_every_configured_feed() {
+    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("never fetched"), "{}", out.stdout);
+    let out = run_with_timeout(sb.cmd(&cfg).args(["once"]), RUN);
+    assert!(out.success(), "{}", out.stderr);
+    let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
+    let row = out.stdout.lines().find(|l| l.contains("wire.xml")).unwrap();
+    assert!(row.starts_with("Wire"), "{row}");
+    assert!(row.contains("ok (200)"), "{row}");
+    assert!(row.contains(" 2 "), "two items seen: {row}");
+}
