@@ -129,6 +129,12 @@ impl Daemon {
     /// Runs until `shutdown` is cancelled; then lets work in hand finish (bounded) and returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let mut next_due = self.next_due_by_url().await?;
+        let now = Utc::now();
+        for feed in &self.pipeline.config.feeds {
+            next_due
+                .entry(feed.url.to_string())
+                .or_insert_with(|| crate::schedule::first_poll(&feed.cadence, now));
+        }
         let wake_dispatcher = Arc::new(Notify::new());
         let dispatcher = tokio::spawn(dispatch_loop(
             self.dispatcher.clone(),

@@ -53,6 +53,18 @@ pub enum PollReport {
     },
 }
 
+/// A failed fetch or parse, as recorded on the feed.
+struct Failure {
+    /// Short status for `feeds`: "HTTP 503", "error", "parse error".
+    status: String,
+    /// The full message.
+    error: String,
+    /// The server's requested delay.
+    retry_after: Option<std::time::Duration>,
+    /// HTTP 410: the feed is gone for good.
+    gone: bool,
+}
+
 /// When the feed should next be polled, alongside the report.
 pub type PollDone = (PollReport, chrono::DateTime<Utc>);
 
@@ -67,21 +79,28 @@ impl Pipeline {
                 return self.not_modified(feed, &state, min_gap).await;
             }
             FetchOutcome::Failed(e) => {
-                let status = e
-                    .status()
-                    .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}"));
-                return self
-                    .failed(feed, &state, status, e.to_string(), e.retry_after())
-                    .await;
+                let failure = Failure {
+                    status: e
+                        .status()
+                        .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}")),
+                    error: e.to_string(),
+                    retry_after: e.retry_after(),
+                    gone: e.status() == Some(410),
+                };
+                return self.failed(feed, &state, failure).await;
             }
         };
         let body = std::mem::take(&mut fetched.body);
         let parsed = match parse_off_thread(body, &fetched).await {
             Ok(p) => p,
             Err(error) => {
-                return self
-                    .failed(feed, &state, "parse error".into(), error, None)
-                    .await;
+                let failure = Failure {
+                    status: "parse error".into(),
+                    error,
+                    retry_after: None,
+                    gone: false,
+                };
+                return self.failed(feed, &state, failure).await;
             }
         };
         for w in &parsed.warnings {
@@ -236,21 +255,26 @@ impl Pipeline {
         &self,
         feed: &FeedConfig,
         state: &FeedState,
-        status: String,
-        error: String,
-        retry_after: Option<std::time::Duration>,
+        failure: Failure,
     ) -> Result<PollDone, StoreError> {
         let id = state.id;
         let now = Utc::now();
         let failures = state.consecutive_failures.saturating_add(1);
-        let next = schedule::next_due(
-            &feed.cadence,
+        let Failure {
+            status,
+            error,
+            retry_after,
+            gone,
+        } = failure;
+        let result = if gone {
+            PollResult::Gone
+        } else {
             PollResult::Failed {
                 failures,
                 retry_after,
-            },
-            now,
-        );
+            }
+        };
+        let next = schedule::next_due(&feed.cadence, result, now);
         warn!(feed = %feed.url, failures, retry_at = %next, error = %error, "feed failed");
         let recorded = error.clone();
         self.store

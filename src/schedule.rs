@@ -105,6 +105,8 @@ pub enum PollResult {
         /// Lower bound the server asked for.
         min_gap: Option<Duration>,
     },
+    /// The feed is gone for good (HTTP 410): still polled, but only daily, in case it returns.
+    Gone,
     /// Failed for the `failures`-th time in a row; `retry_after` if the server said so.
     Failed {
         /// Consecutive failures including this one (≥ 1).
@@ -120,6 +122,13 @@ pub fn next_due(cadence: &Cadence, result: PollResult, now: DateTime<Utc>) -> Da
     next_due_with(cadence, result, now, jitter)
 }
 
+/// When a feed never polled before should first be polled by the daemon: spread over the first
+/// half minute (or its interval, if shorter) so a start with hundreds of feeds is not a burst.
+pub fn first_poll(cadence: &Cadence, now: DateTime<Utc>) -> DateTime<Utc> {
+    let window = cadence.typical_gap(now).min(Duration::from_secs(30));
+    now + chrono_duration(window.mul_f64(rand::rng().random()))
+}
+
 /// [`next_due`] with the random jitter supplied, for tests.
 pub fn next_due_with(
     cadence: &Cadence,
@@ -133,6 +142,7 @@ pub fn next_due_with(
         PollResult::Ok { min_gap: Some(gap) } => {
             regular.max(now + chrono_duration(gap.min(MAX_SERVER_DELAY)))
         }
+        PollResult::Gone => now + chrono_duration(MAX_BACKOFF),
         PollResult::Failed {
             failures,
             retry_after,
@@ -305,6 +315,32 @@ mod tests {
         assert_eq!(wait(2), 1800);
         assert_eq!(wait(3), 3600);
         assert_eq!(wait(30), 24 * 3600);
+    }
+
+    #[test]
+    fn gone_feeds_are_polled_daily_not_dropped() {
+        let c = Cadence::Every(Duration::from_secs(300));
+        let now = utc("2026-01-01T00:00:00Z");
+        assert_eq!(
+            (next_due_with(&c, PollResult::Gone, now, 0.5) - now).num_hours(),
+            24
+        );
+    }
+
+    #[test]
+    fn first_polls_are_spread_over_half_a_minute() {
+        let c = Cadence::Every(Duration::from_secs(900));
+        let now = utc("2026-01-01T00:00:00Z");
+        let times: std::collections::HashSet<_> = (0..50).map(|_| first_poll(&c, now)).collect();
+        assert!(
+            times
+                .iter()
+                .all(|t| *t >= now && (*t - now).num_seconds() <= 30)
+        );
+        assert!(
+            times.len() > 1,
+            "first polls are not all at the same instant"
+        );
     }
 
     #[test]

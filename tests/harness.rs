@@ -376,7 +376,15 @@ fn reqwest_client_works_against_the_server() {
         let client = reqwest::Client::new();
         let resp = client.get(server.url("/moved")).send().await.unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.text().await.unwrap(), RSS); // transparently gunzipped
+        // Transparently gunzipped, read the way feedwatch reads feeds.
+        let body = feedwatch::fetch::read_capped(
+            resp,
+            1 << 20,
+            &feedwatch::fetch::BodyLimits::for_timeout(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body, RSS.as_bytes());
         let resp = client
             .get(server.url("/feed.xml"))
             .header("If-None-Match", "\"abc\"")

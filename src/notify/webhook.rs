@@ -156,7 +156,7 @@ impl WebhookNotifier {
         if let Some(secret) = &self.secret {
             request = request.header(SIGNATURE_HEADER, signature(secret, &body));
         }
-        let resp = request.body(body).send().await.map_err(|e| {
+        let mut resp = request.body(body).send().await.map_err(|e| {
             if e.is_timeout() {
                 err("no answer in time; will retry".into())
             } else {
@@ -168,13 +168,10 @@ impl WebhookNotifier {
         if status.is_success() {
             Ok(())
         } else {
-            let body: String = resp
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
+            // Only the first chunk: enough to show the receiver's complaint, never an
+            // unbounded read.
+            let first = resp.chunk().await.ok().flatten().unwrap_or_default();
+            let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
             Err(err(format!("HTTP {status}: {}", body.trim())))
         }
     }
