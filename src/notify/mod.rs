@@ -138,19 +138,53 @@ impl Dispatcher {
     }
 
     /// Sends every delivery due now; failed ones are rescheduled, not retried in this call.
+    ///
+    /// Notifiers are drained side by side, so a mail server that hangs until its timeout never
+    /// holds back the webhook; within one notifier, alerts go out oldest first.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
-        let mut report = DrainReport::default();
         let started = Utc::now();
+        let notifiers = self.store.with(move |db| db.due_notifiers(started)).await?;
+        let results = futures_util::future::join_all(
+            notifiers
+                .into_iter()
+                .map(|n| self.drain_notifier(n, started)),
+        )
+        .await;
+        let mut report = DrainReport::default();
+        for r in results {
+            let r = r?;
+            report.sent += r.sent;
+            report.retrying += r.retrying;
+            report.given_up += r.given_up;
+        }
+        Ok(report)
+    }
+
+    async fn drain_notifier(
+        &self,
+        notifier: String,
+        started: DateTime<Utc>,
+    ) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport::default();
         loop {
+            let name = notifier.clone();
             let due = self
                 .store
-                .with(move |db| db.due_deliveries(started, BATCH))
+                .with(move |db| db.due_deliveries(&name, started, BATCH))
                 .await?;
             if due.is_empty() {
                 return Ok(report);
             }
             for delivery in due {
-                self.deliver(delivery, &mut report).await?;
+                if let Some(retry_at) = self.deliver(delivery, &mut report).await? {
+                    // The notifier is failing: its other alerts wait for the same retry rather
+                    // than each spending a timeout on a server that is down.
+                    let name = notifier.clone();
+                    self.store
+                        .with(move |db| db.postpone_notifier(&name, retry_at))
+                        .await?;
+                    return Ok(report);
+                }
             }
         }
     }
@@ -160,7 +194,12 @@ impl Dispatcher {
         self.store.with(|db| db.next_delivery_at()).await
     }
 
-    async fn deliver(&self, d: DueDelivery, report: &mut DrainReport) -> Result<(), StoreError> {
+    /// Sends one delivery and records the outcome; returns the retry time if it failed.
+    async fn deliver(
+        &self,
+        d: DueDelivery,
+        report: &mut DrainReport,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let result = match (
             self.notifiers.get(&NotifierName(d.notifier.clone())),
             Alert::from_payload(&d.payload),
@@ -176,7 +215,8 @@ impl Dispatcher {
         match result {
             Ok(()) => {
                 report.sent += 1;
-                self.store.with(move |db| db.mark_sent(d.id, now)).await
+                self.store.with(move |db| db.mark_sent(d.id, now)).await?;
+                Ok(None)
             }
             Err(error) => {
                 let retry_at = retry_time(&d, now);
@@ -192,7 +232,8 @@ impl Dispatcher {
                 }
                 self.store
                     .with(move |db| db.mark_attempt_failed(d.id, &error, retry_at))
-                    .await
+                    .await?;
+                Ok(retry_at)
             }
         }
     }

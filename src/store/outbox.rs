@@ -326,19 +326,30 @@ impl Db {
         })
     }
 
-    /// Pending deliveries due at `now`, oldest first.
+    /// Notifiers with deliveries due at `now`.
+    pub fn due_notifiers(&mut self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT notifier FROM deliveries
+             WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY notifier",
+        )?;
+        let rows = stmt.query_map([to_ts(now)], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One notifier's pending deliveries due at `now`, oldest first.
     pub fn due_deliveries(
         &mut self,
+        notifier: &str,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.id, d.notifier, d.attempts, a.created_at, a.payload
              FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
-             ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+             WHERE d.state = 'pending' AND d.notifier = ?1 AND d.next_attempt_at <= ?2
+             ORDER BY d.next_attempt_at, d.id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![to_ts(now), limit as i64], |r| {
+        let rows = stmt.query_map(params![notifier, to_ts(now), limit as i64], |r| {
             Ok(DueDelivery {
                 id: r.get(0)?,
                 notifier: r.get(1)?,
@@ -348,6 +359,21 @@ impl Db {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Holds back a notifier's other due deliveries until `until` (attempts unchanged): when
+    /// its server is down, one failed attempt per round is enough.
+    pub fn postpone_notifier(
+        &mut self,
+        notifier: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deliveries SET next_attempt_at = ?2
+             WHERE state = 'pending' AND notifier = ?1 AND next_attempt_at < ?2",
+            params![notifier, to_ts(until)],
+        )?;
+        Ok(())
     }
 
     /// The earliest time a pending delivery becomes due, if any.
@@ -431,5 +457,110 @@ impl Db {
             alert.deliveries = rows.collect::<Result<_, _>>()?;
         }
         Ok(alerts.into_iter().map(|(_, a)| a).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn item(key: &str, link: &str) -> NewItem {
+        NewItem {
+            key: key.into(),
+            guid: None,
+            title: key.into(),
+            link: Some(link.into()),
+            canonical_link: Some(link.into()),
+            published: None,
+        }
+    }
+
+    fn alert(key: &str, link: &str) -> NewAlert {
+        NewAlert {
+            item_key: key.into(),
+            public_id: format!("id-{key}"),
+            watchlist: "w".into(),
+            canonical_link: Some(link.into()),
+            payload: "{}".into(),
+            notifiers: vec!["mail".into(), "hook".into()],
+        }
+    }
+
+    fn poll(db: &mut Db, feed: &str, items: &[(&str, &str)]) -> PollCounts {
+        let id = db.feed_state(feed).unwrap().id;
+        db.commit_fresh(&FreshPoll {
+            feed: id,
+            now: Utc::now(),
+            title: None,
+            validators: Validators::default(),
+            status: 200,
+            moved_to: None,
+            next_due: Utc::now(),
+            items: items.iter().map(|(k, l)| item(k, l)).collect(),
+            alerts: items.iter().map(|(k, l)| alert(k, l)).collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn items_and_stories_alert_once() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        store
+            .with_sync(|db| {
+                assert_eq!(
+                    poll(db, "a", &[("1", "https://x/1")]),
+                    PollCounts {
+                        new_items: 1,
+                        alerts: 1
+                    }
+                );
+                // Re-poll: nothing new.
+                assert_eq!(
+                    poll(db, "a", &[("1", "https://x/1")]),
+                    PollCounts::default()
+                );
+                // The same story from another feed: a new item, no new alert.
+                assert_eq!(
+                    poll(db, "b", &[("9", "https://x/1")]),
+                    PollCounts {
+                        new_items: 1,
+                        alerts: 0
+                    }
+                );
+                let id = db.feed_state("a").unwrap().id;
+                let unseen = db.unseen_keys(id, &["1".into(), "2".into()]).unwrap();
+                assert_eq!(unseen, HashSet::from(["2".to_string()]));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_failing_notifier_is_postponed_without_touching_the_others() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        store
+            .with_sync(|db| {
+                poll(db, "a", &[("1", "https://x/1"), ("2", "https://x/2")]);
+                let now = Utc::now();
+                assert_eq!(db.due_notifiers(now).unwrap(), ["hook", "mail"]);
+                let mail = db.due_deliveries("mail", now, 10).unwrap();
+                assert_eq!(mail.len(), 2);
+                let later = now + chrono::Duration::minutes(5);
+                db.mark_attempt_failed(mail[0].id, "refused", Some(later))
+                    .unwrap();
+                db.postpone_notifier("mail", later).unwrap();
+                assert!(db.due_deliveries("mail", now, 10).unwrap().is_empty());
+                assert_eq!(db.due_deliveries("hook", now, 10).unwrap().len(), 2);
+                let due_later = db.due_deliveries("mail", later, 10).unwrap();
+                assert_eq!(due_later.len(), 2);
+                assert_eq!(
+                    due_later.iter().map(|d| d.attempts).sum::<u32>(),
+                    1,
+                    "postponing is not an attempt"
+                );
+                Ok(())
+            })
+            .unwrap();
     }
 }
