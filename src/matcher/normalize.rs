@@ -127,7 +127,7 @@ impl Normalized {
             }
             i = end;
         }
-        b.flush_separator();
+        // A trailing separator is dropped for the same reason, so terms need no trimming.
         Normalized {
             text: b.out,
             chunks: b.chunks,
@@ -184,6 +184,10 @@ impl Builder {
     }
 
     fn flush_separator(&mut self) {
+        // A separator at the very start of the text separates nothing.
+        if self.out.is_empty() {
+            self.sep = None;
+        }
         if let Some((s, e)) = self.sep.take() {
             self.chunks.push(Chunk {
                 out: self.out.len(),
@@ -248,10 +252,16 @@ fn normalize_cluster(cluster: &str, form: Form, out: &mut String) {
             base.default_case_fold()
                 .nfd()
                 .filter(|&c| !is_diacritic(c))
+                .map(strip_stroke)
                 .nfc(),
         ),
         (true, false) => out.extend(base.default_case_fold().nfc()),
-        (false, true) => out.extend(base.nfd().filter(|&c| !is_diacritic(c)).nfc()),
+        (false, true) => out.extend(
+            base.nfd()
+                .filter(|&c| !is_diacritic(c))
+                .map(strip_stroke)
+                .nfc(),
+        ),
         (false, false) => out.extend(base),
     }
 }
@@ -342,6 +352,24 @@ fn is_diacritic(c: char) -> bool {
     )
 }
 
+/// Letters whose diacritic is part of the glyph and so survives NFD (Polish ł, Danish ø,
+/// Croatian đ, Maltese ħ): mapped to their base letter for accent-insensitive matching.
+fn strip_stroke(c: char) -> char {
+    match c {
+        'ł' => 'l',
+        'Ł' => 'L',
+        'ø' => 'o',
+        'Ø' => 'O',
+        'đ' => 'd',
+        'Đ' => 'D',
+        'ħ' => 'h',
+        'Ħ' => 'H',
+        'ŧ' => 't',
+        'Ŧ' => 'T',
+        c => c,
+    }
+}
+
 /// A character that makes up words, for the whole-word check.
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || is_combining_mark(c)
@@ -414,6 +442,7 @@ mod tests {
         assert_eq!(norm("ISIS\u{2013}K"), "isis k");
         assert_eq!(norm("John \u{00A0}\n Kirby"), "john kirby");
         assert_eq!(norm("a - b"), "a b");
+        assert_eq!(norm(" -a- "), "a");
     }
 
     #[test]

@@ -128,8 +128,7 @@ impl Compiler {
         match &spec.pattern {
             TermPattern::Phrase(phrase) => {
                 let form = Form::new(spec.case_sensitive, spec.accent_sensitive);
-                let normalized = normalize(phrase, form);
-                let key = normalized.trim_matches(' ');
+                let key = normalize(phrase, form);
                 if key.is_empty() {
                     return Err(MatcherError::EmptyTerm {
                         watchlist: name.to_owned(),
@@ -137,7 +136,7 @@ impl Compiler {
                     });
                 }
                 let f = form.index();
-                let pattern = match self.seen[f].entry(key.to_owned()) {
+                let pattern = match self.seen[f].entry(key) {
                     Entry::Occupied(e) => *e.get(),
                     Entry::Vacant(e) => {
                         let p = self.patterns[f].len();
