@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::normalize::{Form, is_whole_word, normalize};
@@ -252,6 +252,7 @@ impl Matcher {
             // when the whole-word check rejects one of them.
             let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(&c.patterns[f])
                 .map_err(|e| MatcherError::TooBig {
                     message: e.to_string(),
