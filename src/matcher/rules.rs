@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::normalize::{Form, is_whole_word, normalize};
@@ -49,7 +49,7 @@ struct Term {
 struct Watchlist {
     name: String,
     /// Bit `field as usize` is set for each field the watchlist looks in.
-    fields: u8,
+    fields: u32,
     /// Term ids of each require group, for explanations.
     require: Vec<Vec<usize>>,
 }
@@ -60,8 +60,8 @@ impl Watchlist {
     }
 }
 
-fn field_bit(field: Field) -> u8 {
-    1 << (field as u8)
+fn field_bit(field: Field) -> u32 {
+    1u32.checked_shl(field as u32).unwrap_or(0)
 }
 
 /// All plain terms that are matched in one normalized form.
@@ -252,7 +252,6 @@ impl Matcher {
             // when the whole-word check rejects one of them.
             let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(&c.patterns[f])
                 .map_err(|e| MatcherError::TooBig {
                     message: e.to_string(),
