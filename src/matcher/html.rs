@@ -70,12 +70,51 @@ pub fn html_to_text(s: &str) -> String {
 }
 
 fn strip_and_decode(s: &str) -> String {
-    let stripped = strip_tags(s);
-    let decoded = decode_entities(&stripped);
-    collapse_whitespace(&decoded)
+    let mut out = TextOut {
+        out: String::with_capacity(s.len()),
+        pending: None,
+    };
+    let mut text_start = 0;
+    let mut pos = 0;
+    while let Some(rel) = s.get(pos..).and_then(|r| r.find('<')) {
+        let lt = pos + rel;
+        match parse_markup(s, lt) {
+            Markup::Literal => {
+                pos = lt + 1;
+                continue;
+            }
+            Markup::Comment { end } => {
+                out.push_raw(&s[text_start..lt]);
+                pos = end;
+            }
+            Markup::Cdata { text, end } => {
+                out.push_raw(&s[text_start..lt]);
+                // CDATA content is literal text: no entities to decode.
+                out.push_text(text);
+                pos = end;
+            }
+            Markup::Tag { name, closing, end } => {
+                out.push_raw(&s[text_start..lt]);
+                pos = end;
+                if !closing
+                    && SKIPPED_ELEMENTS
+                        .iter()
+                        .any(|e| name.eq_ignore_ascii_case(e))
+                {
+                    pos = skip_element(s, end, name);
+                }
+                if BLOCK_ELEMENTS.iter().any(|e| name.eq_ignore_ascii_case(e)) {
+                    out.line_break();
+                }
+            }
+        }
+        text_start = pos;
+    }
+    out.push_raw(s.get(text_start..).unwrap_or(""));
+    out.out
 }
 
-/// Whether `s` contains something that `strip_tags` would remove as a tag.
+/// Whether `s` contains something that `strip_and_decode` would remove as markup.
 fn has_tag(s: &str) -> bool {
     s.match_indices('<').any(|(i, _)| {
         matches!(
@@ -166,48 +205,6 @@ fn find_tag_end(attrs: &str) -> Option<usize> {
     attrs.find('>')
 }
 
-/// Removes markup, keeping text and turning block boundaries into newlines.
-fn strip_tags(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut text_start = 0;
-    let mut pos = 0;
-    while let Some(rel) = s.get(pos..).and_then(|r| r.find('<')) {
-        let lt = pos + rel;
-        match parse_markup(s, lt) {
-            Markup::Literal => {
-                pos = lt + 1;
-                continue;
-            }
-            Markup::Comment { end } => {
-                out.push_str(&s[text_start..lt]);
-                pos = end;
-            }
-            Markup::Cdata { text, end } => {
-                out.push_str(&s[text_start..lt]);
-                out.push_str(text);
-                pos = end;
-            }
-            Markup::Tag { name, closing, end } => {
-                out.push_str(&s[text_start..lt]);
-                pos = end;
-                if !closing
-                    && SKIPPED_ELEMENTS
-                        .iter()
-                        .any(|e| name.eq_ignore_ascii_case(e))
-                {
-                    pos = skip_element(s, end, name);
-                }
-                if BLOCK_ELEMENTS.iter().any(|e| name.eq_ignore_ascii_case(e)) {
-                    out.push('\n');
-                }
-            }
-        }
-        text_start = pos;
-    }
-    out.push_str(s.get(text_start..).unwrap_or(""));
-    out
-}
-
 /// Position after the closing tag of element `name` whose content starts at `from`.
 fn skip_element(s: &str, from: usize, name: &str) -> usize {
     let mut pos = from;
@@ -242,29 +239,59 @@ fn decode_entities(s: &str) -> Cow<'_, str> {
     text
 }
 
-/// Collapses whitespace runs: to "\n" when the run contains a line break, else to one space.
-/// Leading and trailing whitespace is dropped.
-fn collapse_whitespace(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending: Option<char> = None;
-    for c in s.chars() {
-        if c.is_whitespace() {
+/// Plain text being built: entities decoded and whitespace runs collapsed as text arrives,
+/// to "\n" when the run contains a line break, else to one space; none at either end.
+struct TextOut {
+    out: String,
+    /// Whitespace seen since the last text, written only when more text follows.
+    pending: Option<char>,
+}
+
+impl TextOut {
+    /// Appends a stretch of HTML text (between tags), decoding its entities.
+    fn push_raw(&mut self, raw: &str) {
+        if raw.contains('&') {
+            self.push_text(&decode_entities(raw));
+        } else {
+            self.push_text(raw);
+        }
+    }
+
+    /// Appends decoded text, collapsing whitespace.
+    fn push_text(&mut self, text: &str) {
+        // Start of the current stretch of non-whitespace, copied in one piece when it ends.
+        let mut word_start = None;
+        for (i, c) in text.char_indices() {
+            if !c.is_whitespace() {
+                if word_start.is_none() {
+                    if let Some(p) = self.pending.take()
+                        && !self.out.is_empty()
+                    {
+                        self.out.push(p);
+                    }
+                    word_start = Some(i);
+                }
+                continue;
+            }
+            if let Some(w) = word_start.take() {
+                self.out.push_str(text.get(w..i).unwrap_or(""));
+            }
             let brk = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
-            pending = match pending {
+            self.pending = match self.pending {
                 Some('\n') => Some('\n'),
                 _ if brk => Some('\n'),
                 _ => Some(' '),
             };
-        } else {
-            if let Some(p) = pending.take()
-                && !out.is_empty()
-            {
-                out.push(p);
-            }
-            out.push(c);
+        }
+        if let Some(w) = word_start {
+            self.out.push_str(text.get(w..).unwrap_or(""));
         }
     }
-    out
+
+    /// A block boundary: the next text starts on a new line.
+    fn line_break(&mut self) {
+        self.pending = Some('\n');
+    }
 }
 
 #[cfg(test)]

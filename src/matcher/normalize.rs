@@ -85,19 +85,26 @@ impl Normalized {
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
-            // ASCII fast path, unless a combining mark follows and must join this character.
-            if byte.is_ascii() && bytes.get(i + 1).is_none_or(|n| n.is_ascii()) {
-                if byte.is_ascii_whitespace() || byte == b'-' {
-                    b.extend_separator(i, i + 1);
-                } else {
-                    let c = if form.fold_case {
-                        byte.to_ascii_lowercase()
-                    } else {
-                        byte
-                    };
-                    b.push_ascii(char::from(c), i);
-                }
+            if byte.is_ascii_whitespace() || byte == b'-' {
+                b.extend_separator(i, i + 1);
                 i += 1;
+                continue;
+            }
+            // ASCII fast path: a run of other ASCII bytes is copied (and lowercased) at once.
+            let mut run_end = i;
+            while bytes
+                .get(run_end)
+                .is_some_and(|&c| c.is_ascii() && !c.is_ascii_whitespace() && c != b'-')
+            {
+                run_end += 1;
+            }
+            // The last ASCII character joins the cluster path when a combining mark may follow.
+            if run_end > i && bytes.get(run_end).is_some_and(|c| !c.is_ascii()) {
+                run_end -= 1;
+            }
+            if let Some(run) = plain.get(i..run_end).filter(|r| !r.is_empty()) {
+                b.push_ascii_run(run, i, form.fold_case);
+                i = run_end;
                 continue;
             }
             // A cluster: one character and the combining marks that follow it, so that
@@ -127,7 +134,7 @@ impl Normalized {
             }
             i = end;
         }
-        b.flush_separator();
+        // A trailing separator is dropped for the same reason, so terms need no trimming.
         Normalized {
             text: b.out,
             chunks: b.chunks,
@@ -184,6 +191,10 @@ impl Builder {
     }
 
     fn flush_separator(&mut self) {
+        // A separator at the very start of the text separates nothing.
+        if self.out.is_empty() {
+            self.sep = None;
+        }
         if let Some((s, e)) = self.sep.take() {
             self.chunks.push(Chunk {
                 out: self.out.len(),
@@ -196,7 +207,7 @@ impl Builder {
         }
     }
 
-    fn push_ascii(&mut self, c: char, plain: usize) {
+    fn push_ascii_run(&mut self, run: &str, plain: usize, fold_case: bool) {
         self.flush_separator();
         let out = self.out.len();
         match self.chunks.last_mut() {
@@ -206,17 +217,20 @@ impl Builder {
                     && last.plain + last.plain_len == plain
                     && last.out + last.plain_len == out =>
             {
-                last.plain_len += 1;
+                last.plain_len += run.len();
             }
             _ => self.chunks.push(Chunk {
                 out,
                 plain,
-                plain_len: 1,
+                plain_len: run.len(),
                 linear: true,
             }),
         }
         self.need_chunk = false;
-        self.out.push(c);
+        self.out.push_str(run);
+        if fold_case && let Some(added) = self.out.get_mut(out..) {
+            added.make_ascii_lowercase();
+        }
     }
 
     fn push_char(&mut self, c: char, plain: usize, plain_len: usize) {
@@ -248,10 +262,16 @@ fn normalize_cluster(cluster: &str, form: Form, out: &mut String) {
             base.default_case_fold()
                 .nfd()
                 .filter(|&c| !is_diacritic(c))
+                .map(strip_stroke)
                 .nfc(),
         ),
         (true, false) => out.extend(base.default_case_fold().nfc()),
-        (false, true) => out.extend(base.nfd().filter(|&c| !is_diacritic(c)).nfc()),
+        (false, true) => out.extend(
+            base.nfd()
+                .filter(|&c| !is_diacritic(c))
+                .map(strip_stroke)
+                .nfc(),
+        ),
         (false, false) => out.extend(base),
     }
 }
@@ -342,6 +362,24 @@ fn is_diacritic(c: char) -> bool {
     )
 }
 
+/// Letters whose diacritic is part of the glyph and so survives NFD (Polish ł, Danish ø,
+/// Croatian đ, Maltese ħ): mapped to their base letter for accent-insensitive matching.
+fn strip_stroke(c: char) -> char {
+    match c {
+        'ł' => 'l',
+        'Ł' => 'L',
+        'ø' => 'o',
+        'Ø' => 'O',
+        'đ' => 'd',
+        'Đ' => 'D',
+        'ħ' => 'h',
+        'Ħ' => 'H',
+        'ŧ' => 't',
+        'Ŧ' => 'T',
+        c => c,
+    }
+}
+
 /// A character that makes up words, for the whole-word check.
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || is_combining_mark(c)
@@ -414,6 +452,7 @@ mod tests {
         assert_eq!(norm("ISIS\u{2013}K"), "isis k");
         assert_eq!(norm("John \u{00A0}\n Kirby"), "john kirby");
         assert_eq!(norm("a - b"), "a b");
+        assert_eq!(norm(" -a- "), "a");
     }
 
     #[test]

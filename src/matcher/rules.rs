@@ -49,7 +49,7 @@ struct Term {
 struct Watchlist {
     name: String,
     /// Bit `field as usize` is set for each field the watchlist looks in.
-    fields: u8,
+    fields: u32,
     /// Term ids of each require group, for explanations.
     require: Vec<Vec<usize>>,
 }
@@ -60,8 +60,8 @@ impl Watchlist {
     }
 }
 
-fn field_bit(field: Field) -> u8 {
-    1 << (field as u8)
+fn field_bit(field: Field) -> u32 {
+    1u32.checked_shl(field as u32).unwrap_or(0)
 }
 
 /// All plain terms that are matched in one normalized form.
@@ -128,8 +128,7 @@ impl Compiler {
         match &spec.pattern {
             TermPattern::Phrase(phrase) => {
                 let form = Form::new(spec.case_sensitive, spec.accent_sensitive);
-                let normalized = normalize(phrase, form);
-                let key = normalized.trim_matches(' ');
+                let key = normalize(phrase, form);
                 if key.is_empty() {
                     return Err(MatcherError::EmptyTerm {
                         watchlist: name.to_owned(),
@@ -137,7 +136,7 @@ impl Compiler {
                     });
                 }
                 let f = form.index();
-                let pattern = match self.seen[f].entry(key.to_owned()) {
+                let pattern = match self.seen[f].entry(key) {
                     Entry::Occupied(e) => *e.get(),
                     Entry::Vacant(e) => {
                         let p = self.patterns[f].len();
