@@ -8,6 +8,7 @@
 mod date;
 mod decode;
 mod feedrs;
+mod json;
 pub mod key;
 mod lenient;
 mod sniff;
@@ -168,7 +169,7 @@ fn parse_inner(
     if doc.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = decoded.mislabelled.iter().cloned().collect();
     if decoded.had_errors {
         warnings.push(format!(
             "bytes invalid in {} were replaced by U+FFFD",
@@ -177,7 +178,16 @@ fn parse_inner(
     }
 
     let extracted = if doc.trim_start().starts_with('{') {
-        feedrs::parse(doc, base_url).map_err(ParseError::Malformed)?
+        match feedrs::parse(doc, base_url) {
+            Ok(feed) => feed,
+            Err(e) => {
+                let feed = json::extract(doc).ok_or(ParseError::Malformed(e.clone()))?;
+                warnings.push(format!(
+                    "strict JSON Feed parsing failed ({e}); items were read leniently"
+                ));
+                feed
+            }
+        }
     } else {
         // Stray text before the first tag (a PHP notice, a blank-line BOM artefact) would make
         // every XML reader fail.
