@@ -44,14 +44,21 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
         config.check_end_names = false;
         config.allow_unmatched_ends = true;
         config.allow_dangling_amp = true;
+        let mut last_ill_formed = None;
         loop {
-            match reader.read_event() {
+            let event = reader.read_event();
+            // quick-xml skips past ill-formed markup and goes on; should it ever fail twice at
+            // the same place, handle it like a syntax error so the loop always moves forward.
+            let stalled = matches!(event, Err(quick_xml::Error::IllFormed(_)))
+                && last_ill_formed.replace(reader.buffer_position())
+                    == Some(reader.buffer_position());
+            match event {
                 Ok(Event::Eof) => {
                     offset = doc.len();
                     break;
                 }
                 Ok(event) => state.event(event)?,
-                Err(quick_xml::Error::IllFormed(_)) => state.out.had_errors = true,
+                Err(quick_xml::Error::IllFormed(_)) if !stalled => state.out.had_errors = true,
                 Err(_) => {
                     state.out.had_errors = true;
                     // The offending markup is kept as text: a stray `<` in a title is content.
@@ -61,7 +68,7 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
                         next += 1;
                     }
                     state.text(doc.get(bad..next).unwrap_or_default(), false);
-                    offset = next.max(offset + 1);
+                    offset = next;
                     break;
                 }
             }
@@ -158,7 +165,7 @@ impl State {
 
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.len() >= self.max_depth {
-            return Err(ParseError::TooDeep(self.max_depth));
+            return Err(ParseError::TooDeep);
         }
         let attrs: Vec<(String, String)> = e
             .html_attributes()
@@ -535,6 +542,6 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep(512))));
+        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep)));
     }
 }

@@ -85,11 +85,16 @@ pub enum ParseError {
     /// The document looked like a feed but nothing could be recovered from it.
     #[error("parse: malformed feed: {0}; check the feed with a validator")]
     Malformed(String),
+    /// The document is XML, but its root element is not one any feed format uses.
+    #[error(
+        "parse: not a feed: the XML root element is <{0}>, not rss, RDF, feed or channel; check the feed URL"
+    )]
+    UnknownRoot(String),
     /// Elements nest deeper than [`ParseLimits::max_depth`].
     #[error(
-        "parse: document nests elements deeper than {0} levels; refusing it as hostile or broken"
+        "parse: document nests elements deeper than the depth limit (ParseLimits::max_depth); refused as hostile or broken"
     )]
-    TooDeep(usize),
+    TooDeep,
     /// A parser panicked; the document was skipped.
     #[error("parse: internal parser failure ({0}); please report the feed that caused it")]
     Panicked(String),
@@ -279,7 +284,7 @@ fn parse_xml(
                 items: recovered.items,
             })
         }
-        Err(e) => Err(ParseError::Malformed(e)),
+        Err(_) => Err(ParseError::UnknownRoot(sniffed.root.clone())),
     }
 }
 
