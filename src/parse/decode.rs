@@ -63,8 +63,13 @@ fn decode_raw(bytes: &[u8], http_content_type: Option<&str>) -> Decoded {
             continue;
         };
         // A document labelled UTF-8 that is not valid UTF-8 was most likely saved in a legacy
-        // encoding by mistake: try the next label, else detection.
+        // encoding by mistake (try the next label, else detection), unless it also holds valid
+        // multi-byte sequences: then it is UTF-8 with a few corrupt bytes (a CMS cutting text
+        // mid-character), best read as UTF-8 with U+FFFD.
         if enc == UTF_8 && !valid_utf8 {
+            if has_utf8_multibyte(bytes) {
+                return with_encoding(UTF_8, bytes);
+            }
             contradicted.get_or_insert(label);
             continue;
         }
@@ -85,6 +90,10 @@ fn decode_raw(bytes: &[u8], http_content_type: Option<&str>) -> Decoded {
         Some(label) => mislabelled(decoded, &label),
         None => decoded,
     }
+}
+
+fn has_utf8_multibyte(bytes: &[u8]) -> bool {
+    bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii())
 }
 
 fn mislabelled(mut decoded: Decoded, label: &str) -> Decoded {
@@ -223,6 +232,28 @@ mod tests {
         );
         assert_eq!(d.encoding, "windows-1252");
         assert!(d.text.contains("Café crème brûlée"));
+    }
+
+    #[test]
+    fn utf8_with_corrupt_bytes_stays_utf8() {
+        let d = decode(
+            "<?xml version='1.0' encoding='utf-8'?><rss>Grüße \u{2014} ".as_bytes(),
+            None,
+        );
+        assert_eq!(d.encoding, "UTF-8");
+        let mut bytes = "<?xml version='1.0' encoding='utf-8'?><rss>Grüße"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b" \xe2\x82 x</rss>");
+        let d = decode(&bytes, None);
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.had_errors && d.text.contains("Grüße \u{fffd} x"));
+        let d = decode(
+            b"<?xml version='1.0' encoding='utf-8'?><rss>caf\xe9</rss>",
+            None,
+        );
+        assert_eq!(d.encoding, "windows-1252");
+        assert!(d.mislabelled.is_some());
     }
 
     #[test]
