@@ -45,6 +45,8 @@ fn main() -> ExitCode {
                     "ok": true,
                     "entries": feed.items.len(),
                     "first_title": feed.items.first().map(|i| i.title.clone()),
+                    "first_link": feed.items.first().and_then(|i| i.link.clone()),
+                    "first_key": feed.items.first().map(|i| i.key.clone()),
                     "format": feed.format.to_string(),
                     "encoding": feed.encoding,
                     "warnings": feed.warnings,

@@ -16,20 +16,19 @@ pub struct Decoded {
     pub encoding: String,
     /// Whether invalid byte sequences were replaced by U+FFFD.
     pub had_errors: bool,
+    /// Set when a declared charset was overridden because the bytes contradict it.
+    pub mislabelled: Option<String>,
 }
 
 /// Decodes `bytes`, honouring (in order) a byte-order mark, the HTTP charset, the XML
 /// declaration, and otherwise detecting the encoding from the bytes.
 pub fn decode(bytes: &[u8], http_content_type: Option<&str>) -> Decoded {
-    let (text, encoding, had_errors) = decode_raw(bytes, http_content_type);
-    Decoded {
-        text: rewrite_declaration(text),
-        encoding,
-        had_errors,
-    }
+    let mut decoded = decode_raw(bytes, http_content_type);
+    decoded.text = rewrite_declaration(decoded.text);
+    decoded
 }
 
-fn decode_raw(bytes: &[u8], http_content_type: Option<&str>) -> (String, String, bool) {
+fn decode_raw(bytes: &[u8], http_content_type: Option<&str>) -> Decoded {
     // UTF-32 first: its little-endian BOM starts with the UTF-16LE one.
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE, 0, 0]) {
         return decode_utf32(rest, false);
@@ -53,38 +52,70 @@ fn decode_raw(bytes: &[u8], http_content_type: Option<&str>) -> (String, String,
     let usable = |enc: &&'static Encoding| {
         *enc != UTF_16BE && *enc != UTF_16LE && *enc != encoding_rs::REPLACEMENT
     };
-    if let Some(enc) = http_content_type
-        .and_then(charset_param)
-        .and_then(|label| Encoding::for_label(label.as_bytes()))
-        .filter(usable)
-    {
+    let valid_utf8 = std::str::from_utf8(bytes).is_ok();
+    let labels = [
+        http_content_type.and_then(charset_param),
+        declared_encoding(bytes),
+    ];
+    let mut contradicted = None;
+    for label in labels.into_iter().flatten() {
+        let Some(enc) = Encoding::for_label(label.trim().as_bytes()).filter(usable) else {
+            continue;
+        };
+        // A document labelled UTF-8 that is not valid UTF-8 was most likely saved in a legacy
+        // encoding by mistake (try the next label, else detection), unless it also holds valid
+        // multi-byte sequences: then it is UTF-8 with a few corrupt bytes (a CMS cutting text
+        // mid-character), best read as UTF-8 with U+FFFD.
+        if enc == UTF_8 && !valid_utf8 {
+            if has_utf8_multibyte(bytes) {
+                return with_encoding(UTF_8, bytes);
+            }
+            contradicted.get_or_insert(label);
+            continue;
+        }
+        // Conversely, non-ASCII text that is valid UTF-8 is almost never in a legacy single-byte
+        // encoding, whatever the label says.
+        if enc.is_single_byte() && valid_utf8 && !bytes.is_ascii() {
+            return mislabelled(with_encoding(UTF_8, bytes), &label);
+        }
         return with_encoding(enc, bytes);
     }
-    if let Some(enc) = declared_encoding(bytes)
-        .and_then(|label| Encoding::for_label(label.as_bytes()))
-        .filter(usable)
-    {
-        // A document declaring UTF-8 that is not valid UTF-8 was most likely saved in a
-        // legacy encoding by mistake: let detection decide.
-        if enc != UTF_8 || std::str::from_utf8(bytes).is_ok() {
-            return with_encoding(enc, bytes);
-        }
-    }
-    if std::str::from_utf8(bytes).is_ok() {
+    if valid_utf8 {
         return with_encoding(UTF_8, bytes);
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
     detector.feed(bytes, true);
-    with_encoding(detector.guess(None, chardetng::Utf8Detection::Allow), bytes)
+    let decoded = with_encoding(detector.guess(None, chardetng::Utf8Detection::Allow), bytes);
+    match contradicted {
+        Some(label) => mislabelled(decoded, &label),
+        None => decoded,
+    }
 }
 
-fn with_encoding(enc: &'static Encoding, bytes: &[u8]) -> (String, String, bool) {
+fn has_utf8_multibyte(bytes: &[u8]) -> bool {
+    bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii())
+}
+
+fn mislabelled(mut decoded: Decoded, label: &str) -> Decoded {
+    decoded.mislabelled = Some(format!(
+        "the document says it is {label} but its bytes are not; read it as {}",
+        decoded.encoding
+    ));
+    decoded
+}
+
+fn with_encoding(enc: &'static Encoding, bytes: &[u8]) -> Decoded {
     let (text, had_errors) = enc.decode_without_bom_handling(bytes);
-    (text.into_owned(), enc.name().to_string(), had_errors)
+    Decoded {
+        text: text.into_owned(),
+        encoding: enc.name().to_string(),
+        had_errors,
+        mislabelled: None,
+    }
 }
 
 // encoding_rs has no UTF-32 (the Encoding Standard dropped it), so decode it by hand.
-fn decode_utf32(bytes: &[u8], big_endian: bool) -> (String, String, bool) {
+fn decode_utf32(bytes: &[u8], big_endian: bool) -> Decoded {
     let mut had_errors = !bytes.len().is_multiple_of(4);
     let text = bytes
         .chunks(4)
@@ -107,7 +138,12 @@ fn decode_utf32(bytes: &[u8], big_endian: bool) -> (String, String, bool) {
         })
         .collect();
     let name = if big_endian { "UTF-32BE" } else { "UTF-32LE" };
-    (text, name.to_string(), had_errors)
+    Decoded {
+        text,
+        encoding: name.to_string(),
+        had_errors,
+        mislabelled: None,
+    }
 }
 
 /// The `charset` parameter of a Content-Type header value.
@@ -196,6 +232,28 @@ mod tests {
         );
         assert_eq!(d.encoding, "windows-1252");
         assert!(d.text.contains("Café crème brûlée"));
+    }
+
+    #[test]
+    fn utf8_with_corrupt_bytes_stays_utf8() {
+        let d = decode(
+            "<?xml version='1.0' encoding='utf-8'?><rss>Grüße \u{2014} ".as_bytes(),
+            None,
+        );
+        assert_eq!(d.encoding, "UTF-8");
+        let mut bytes = "<?xml version='1.0' encoding='utf-8'?><rss>Grüße"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b" \xe2\x82 x</rss>");
+        let d = decode(&bytes, None);
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.had_errors && d.text.contains("Grüße \u{fffd} x"));
+        let d = decode(
+            b"<?xml version='1.0' encoding='utf-8'?><rss>caf\xe9</rss>",
+            None,
+        );
+        assert_eq!(d.encoding, "windows-1252");
+        assert!(d.mislabelled.is_some());
     }
 
     #[test]

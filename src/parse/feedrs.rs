@@ -78,12 +78,17 @@ fn convert_entry(entry: Entry) -> Item {
     }
 }
 
-/// The story link: the alternate (or unqualified) link, else the first one.
+/// The story link: the first alternate (or unqualified) link. Enclosures, `related` and `via`
+/// links point elsewhere, so they are not the story's link (as in feedparser).
 fn best_link(links: &[Link]) -> Option<String> {
     links
         .iter()
-        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| links.first())
+        .find(|l| {
+            matches!(
+                l.rel.as_deref().map(str::trim),
+                None | Some("" | "alternate")
+            )
+        })
         .map(|l| l.href.clone())
         .filter(|h| !h.trim().is_empty())
 }

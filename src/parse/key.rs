@@ -15,9 +15,11 @@ use crate::model::Item;
 ///    document carries one (ids that feed-rs generates for entries without one are never used;
 ///    see `feedrs.rs`).
 /// 2. `link:<link>` — the entry's absolute link.
-/// 3. `hash:<h>` — `h` is the first 32 hex digits of SHA-256 over the normalized title (whitespace
-///    collapsed, trimmed), a NUL byte, and the normalized body (content, or the summary when
-///    there is no content). Deterministic, but an edited title or body yields a new key.
+/// 3. `hash:<h>` — `h` is the first 32 hex digits of SHA-256 over the normalized title, a NUL
+///    byte, and the normalized body (content, or the summary when there is no content).
+///    Normalized means plain text: tags dropped, entities decoded, whitespace collapsed, so the
+///    key does not change when the same entry is read by the strict or the lenient path (which
+///    differ in markup details). Deterministic, but an edited title or body yields a new key.
 pub fn assign_key(item: &mut Item) {
     item.key = derive_key(item);
 }
@@ -44,7 +46,7 @@ fn derive_key(item: &Item) -> String {
 }
 
 fn normalize(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    super::text::plain_text(text)
 }
 
 #[cfg(test)]
@@ -73,7 +75,10 @@ mod tests {
         );
         let k = derive_key(&item(None, None, "A  title"));
         assert!(k.starts_with("hash:") && k.len() == 5 + 32, "{k}");
-        assert_eq!(k, derive_key(&item(Some(" "), None, " A title ")));
+        assert_eq!(
+            k,
+            derive_key(&item(Some(" "), None, " <b>A</b>&#32;title "))
+        );
         assert_ne!(k, derive_key(&item(None, None, "Another title")));
     }
 }

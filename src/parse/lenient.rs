@@ -44,14 +44,21 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
         config.check_end_names = false;
         config.allow_unmatched_ends = true;
         config.allow_dangling_amp = true;
+        let mut last_ill_formed = None;
         loop {
-            match reader.read_event() {
+            let event = reader.read_event();
+            // quick-xml skips past ill-formed markup and goes on; should it ever fail twice at
+            // the same place, handle it like a syntax error so the loop always moves forward.
+            let stalled = matches!(event, Err(quick_xml::Error::IllFormed(_)))
+                && last_ill_formed.replace(reader.buffer_position())
+                    == Some(reader.buffer_position());
+            match event {
                 Ok(Event::Eof) => {
                     offset = doc.len();
                     break;
                 }
                 Ok(event) => state.event(event)?,
-                Err(quick_xml::Error::IllFormed(_)) => state.out.had_errors = true,
+                Err(quick_xml::Error::IllFormed(_)) if !stalled => state.out.had_errors = true,
                 Err(_) => {
                     state.out.had_errors = true;
                     // The offending markup is kept as text: a stray `<` in a title is content.
@@ -61,7 +68,7 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
                         next += 1;
                     }
                     state.text(doc.get(bad..next).unwrap_or_default(), false);
-                    offset = next.max(offset + 1);
+                    offset = next;
                     break;
                 }
             }
@@ -78,8 +85,13 @@ enum Target {
     AltTitle,
     Link,
     Guid,
-    Date,
+    /// Publication dates (`pubDate`, `published`, `dc:date`, ...).
+    Published,
+    /// Modification dates, used only when there is no publication date.
+    Updated,
     Summary,
+    /// Summary fallback (`media:description`) used only when there is no description.
+    AltSummary,
     Content,
     Author,
     Category,
@@ -107,6 +119,8 @@ struct Entry {
     depth: usize,
     item: Item,
     alt_title: Option<String>,
+    alt_summary: Option<String>,
+    updated: Option<chrono::DateTime<chrono::Utc>>,
     permalink_guid: bool,
     authors: Vec<String>,
     categories: Vec<String>,
@@ -158,7 +172,7 @@ impl State {
 
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.len() >= self.max_depth {
-            return Err(ParseError::TooDeep(self.max_depth));
+            return Err(ParseError::TooDeep);
         }
         let attrs: Vec<(String, String)> = e
             .html_attributes()
@@ -221,12 +235,12 @@ impl State {
 
         let target = match &self.entry {
             Some(entry) if depth == entry.depth + 1 => item_target(name),
-            // Atom authors and RSS 2.0 sources nest one level further.
-            Some(entry) if depth == entry.depth + 2 => {
-                let parent = &self.stack[depth - 2];
-                (name == "name" && matches!(parent.as_str(), "author" | "contributor"))
-                    .then_some(Target::Author)
-            }
+            // Atom author names and Media RSS groups nest one level further.
+            Some(entry) if depth == entry.depth + 2 => match self.stack[depth - 2].as_str() {
+                "author" | "contributor" if name == "name" => Some(Target::Author),
+                "media:group" if name.starts_with("media:") => item_target(name),
+                _ => None,
+            },
             Some(_) => None,
             None if self.stack.len() >= 2 => {
                 let parent = &self.stack[depth - 2];
@@ -260,6 +274,12 @@ impl State {
                         _ => {}
                     }
                 }
+                return Ok(());
+            }
+            // Enclosures, comments, related pages: not the story's link.
+            Target::Link | Target::FeedLink
+                if attr("rel").is_some_and(|r| r.trim() != "alternate") =>
+            {
                 return Ok(());
             }
             Target::Category => {
@@ -400,7 +420,13 @@ impl State {
                     entry.permalink_guid = false;
                 }
             }
-            Target::Date if item.published.is_none() => item.published = date::parse_date(&value),
+            Target::Published if item.published.is_none() => {
+                item.published = date::parse_date(&value);
+            }
+            Target::Updated if entry.updated.is_none() => entry.updated = date::parse_date(&value),
+            Target::AltSummary => {
+                entry.alt_summary.get_or_insert(value);
+            }
             Target::Summary => set(&mut item.summary, value),
             Target::Content => set(&mut item.content, value),
             Target::Author if !value.is_empty() => entry.authors.push(value),
@@ -431,8 +457,10 @@ fn item_target(name: &str) -> Option<Target> {
         "dc:title" | "media:title" => Target::AltTitle,
         "link" => Target::Link,
         "guid" | "id" => Target::Guid,
-        "pubdate" | "published" | "issued" | "dc:date" | "created" | "updated" | "modified"
-        | "dcterms:modified" | "dcterms:issued" | "dcterms:created" => Target::Date,
+        "pubdate" | "published" | "issued" | "dc:date" | "created" | "dcterms:issued"
+        | "dcterms:created" => Target::Published,
+        "updated" | "modified" | "dcterms:modified" => Target::Updated,
+        "media:description" => Target::AltSummary,
         "description" | "summary" | "abstract" | "dc:description" | "itunes:summary" => {
             Target::Summary
         }
@@ -478,6 +506,10 @@ fn finish_entry(mut entry: Entry) -> Item {
     if item.title.is_empty() {
         item.title = entry.alt_title.unwrap_or_default();
     }
+    if item.summary.is_empty() {
+        item.summary = entry.alt_summary.unwrap_or_default();
+    }
+    item.published = item.published.or(entry.updated);
     // RSS 2.0: a guid is the permalink unless it says otherwise.
     if item.link.is_none() && entry.permalink_guid {
         item.link = item
@@ -535,6 +567,6 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep(512))));
+        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep)));
     }
 }

@@ -8,6 +8,7 @@
 mod date;
 mod decode;
 mod feedrs;
+mod json;
 pub mod key;
 mod lenient;
 mod sniff;
@@ -84,11 +85,16 @@ pub enum ParseError {
     /// The document looked like a feed but nothing could be recovered from it.
     #[error("parse: malformed feed: {0}; check the feed with a validator")]
     Malformed(String),
+    /// The document is XML, but its root element is not one any feed format uses.
+    #[error(
+        "parse: not a feed: the XML root element is <{0}>, not rss, RDF, feed or channel; check the feed URL"
+    )]
+    UnknownRoot(String),
     /// Elements nest deeper than [`ParseLimits::max_depth`].
     #[error(
-        "parse: document nests elements deeper than {0} levels; refusing it as hostile or broken"
+        "parse: document nests elements deeper than the depth limit (ParseLimits::max_depth); refused as hostile or broken"
     )]
-    TooDeep(usize),
+    TooDeep,
     /// A parser panicked; the document was skipped.
     #[error("parse: internal parser failure ({0}); please report the feed that caused it")]
     Panicked(String),
@@ -168,7 +174,7 @@ fn parse_inner(
     if doc.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = decoded.mislabelled.iter().cloned().collect();
     if decoded.had_errors {
         warnings.push(format!(
             "bytes invalid in {} were replaced by U+FFFD",
@@ -177,7 +183,16 @@ fn parse_inner(
     }
 
     let extracted = if doc.trim_start().starts_with('{') {
-        feedrs::parse(doc, base_url).map_err(ParseError::Malformed)?
+        match feedrs::parse(doc, base_url) {
+            Ok(feed) => feed,
+            Err(e) => {
+                let feed = json::extract(doc).ok_or(ParseError::Malformed(e.clone()))?;
+                warnings.push(format!(
+                    "strict JSON Feed parsing failed ({e}); items were read leniently"
+                ));
+                feed
+            }
+        }
     } else {
         // Stray text before the first tag (a PHP notice, a blank-line BOM artefact) would make
         // every XML reader fail.
@@ -269,7 +284,7 @@ fn parse_xml(
                 items: recovered.items,
             })
         }
-        Err(e) => Err(ParseError::Malformed(e)),
+        Err(_) => Err(ParseError::UnknownRoot(sniffed.root.clone())),
     }
 }
 

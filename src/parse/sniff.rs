@@ -41,7 +41,11 @@ pub fn sniff(doc: &str) -> Result<Sniffed, ParseError> {
         .next()
         .unwrap_or_default();
     let root = qname.rsplit(':').next().unwrap_or_default().to_string();
-    let is_html = root.eq_ignore_ascii_case("html")
+    // Servers that lost the <html> wrapper (or error pages built from fragments) start at
+    // <head> or <body>.
+    let is_html = ["html", "head", "body"]
+        .iter()
+        .any(|h| root.eq_ignore_ascii_case(h))
         || doc[..root_span.0]
             .to_ascii_lowercase()
             .contains("<!doctype html");

@@ -45,15 +45,16 @@ pub fn plain_text(s: &str) -> String {
         .join(" ")
 }
 
-/// The base for relative item links: the feed's own link (itself resolved against the fetch
-/// URL), else the fetch URL.
+/// The base for relative item links (after any `xml:base`, which feed-rs applies): the URL the
+/// document was fetched from, as XML prescribes; without one, the feed's own absolute link.
 pub fn link_base(feed_link: Option<&str>, base_url: Option<&str>) -> Option<Url> {
-    let base = base_url.and_then(|b| Url::parse(b.trim()).ok());
-    feed_link
-        .and_then(|l| resolve(l, base.as_ref()))
-        .and_then(|l| Url::parse(&l).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .or(base)
+    base_url
+        .and_then(|b| Url::parse(b.trim()).ok())
+        .or_else(|| {
+            feed_link
+                .and_then(|l| Url::parse(l.trim()).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+        })
 }
 
 /// Resolves `link` against `base` when it is relative; `None` when it is unusable.
@@ -114,13 +115,13 @@ mod tests {
     }
 
     #[test]
-    fn relative_links_resolve_against_feed_link_then_base_url() {
-        let base = link_base(Some("/blog/"), Some("https://example.org/feed.xml"));
+    fn relative_links_resolve_against_base_url_then_feed_link() {
+        let base = link_base(Some("https://example.org/blog/"), None);
         assert_eq!(
             resolve("post/1", base.as_ref()).as_deref(),
             Some("https://example.org/blog/post/1")
         );
-        let base = link_base(None, Some("https://example.org/feed.xml"));
+        let base = link_base(Some("/blog/"), Some("https://example.org/feed.xml"));
         assert_eq!(
             resolve("/a", base.as_ref()).as_deref(),
             Some("https://example.org/a")
