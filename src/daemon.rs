@@ -130,10 +130,11 @@ impl Daemon {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let mut next_due = self.next_due_by_url().await?;
         let now = Utc::now();
+        let count = self.pipeline.config.feeds.len();
         for feed in &self.pipeline.config.feeds {
             next_due
                 .entry(feed.url.to_string())
-                .or_insert_with(|| crate::schedule::first_poll(&feed.cadence, now));
+                .or_insert_with(|| crate::schedule::first_poll(&feed.cadence, now, count));
         }
         let wake_dispatcher = Arc::new(Notify::new());
         let dispatcher = tokio::spawn(dispatch_loop(

@@ -122,10 +122,15 @@ pub fn next_due(cadence: &Cadence, result: PollResult, now: DateTime<Utc>) -> Da
     next_due_with(cadence, result, now, jitter)
 }
 
-/// When a feed never polled before should first be polled by the daemon: spread over the first
-/// half minute (or its interval, if shorter) so a start with hundreds of feeds is not a burst.
-pub fn first_poll(cadence: &Cadence, now: DateTime<Utc>) -> DateTime<Utc> {
-    let window = cadence.typical_gap(now).min(Duration::from_secs(30));
+/// When a feed never polled before should first be polled by the daemon, when `feeds` feeds
+/// start together: spread about 50 ms apart (at most over half a minute, or the feed's interval
+/// if shorter), so a start with hundreds of feeds is not a burst and a handful start at once.
+pub fn first_poll(cadence: &Cadence, now: DateTime<Utc>, feeds: usize) -> DateTime<Utc> {
+    let spread = Duration::from_millis(50).saturating_mul(u32::try_from(feeds).unwrap_or(u32::MAX));
+    let window = cadence
+        .typical_gap(now)
+        .min(Duration::from_secs(30))
+        .min(spread);
     now + chrono_duration(window.mul_f64(rand::rng().random()))
 }
 
@@ -331,7 +336,8 @@ mod tests {
     fn first_polls_are_spread_over_half_a_minute() {
         let c = Cadence::Every(Duration::from_secs(900));
         let now = utc("2026-01-01T00:00:00Z");
-        let times: std::collections::HashSet<_> = (0..50).map(|_| first_poll(&c, now)).collect();
+        let times: std::collections::HashSet<_> =
+            (0..50).map(|_| first_poll(&c, now, 1000)).collect();
         assert!(
             times
                 .iter()
