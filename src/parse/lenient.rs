@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use quick_xml::Reader;
+use quick_xml::errors::SyntaxError;
 use quick_xml::escape::{minimal_escape, resolve_html5_entity, resolve_xml_entity};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
@@ -36,8 +37,11 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
         ..State::default()
     };
     let mut offset = 0;
-    // Each syntax error restarts the reader just past the offending byte; bounded by the
-    // document length since every restart moves forward.
+    // Each syntax error restarts the reader just past the offending byte. An unterminated
+    // construct (`<![CDATA[`, `<!--`, `<tag` without `]]>`, `-->`, `>`) costs a scan to the end
+    // of the document, so a document full of them would take quadratic time: such scans are
+    // charged against a budget linear in the document size, and recovery stops when it is spent.
+    let mut scan_budget = doc.len().saturating_mul(8).saturating_add(1 << 20);
     while offset < doc.len() {
         let mut reader = Reader::from_str(&doc[offset..]);
         let config = reader.config_mut();
@@ -59,10 +63,19 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
                 }
                 Ok(event) => state.event(event)?,
                 Err(quick_xml::Error::IllFormed(_)) if !stalled => state.out.had_errors = true,
-                Err(_) => {
+                Err(e) => {
                     state.out.had_errors = true;
-                    // The offending markup is kept as text: a stray `<` in a title is content.
                     let bad = offset + usize::try_from(reader.error_position()).unwrap_or(0);
+                    let cost = match e {
+                        quick_xml::Error::Syntax(SyntaxError::InvalidBangMarkup) => 1,
+                        _ => doc.len().saturating_sub(bad),
+                    };
+                    if cost > scan_budget {
+                        offset = doc.len();
+                        break;
+                    }
+                    scan_budget -= cost;
+                    // The offending markup is kept as text: a stray `<` in a title is content.
                     let mut next = bad + 1;
                     while next < doc.len() && !doc.is_char_boundary(next) {
                         next += 1;
@@ -562,6 +575,19 @@ mod tests {
     fn keeps_xhtml_markup_escaped_inside_titles() {
         let doc = r#"<feed><entry><title type="xhtml"><div>a &lt;b&gt; <i>c</i></div></title></entry></feed>"#;
         assert_eq!(titles(doc), vec!["<div>a &lt;b> <i>c</i></div>"]);
+    }
+
+    #[test]
+    fn unterminated_markup_costs_linear_time() {
+        let started = std::time::Instant::now();
+        for junk in ["<", "<!--", "<![CDATA[", "<a b=\""] {
+            let doc = format!(
+                "<rss><channel><item><title>x</title></item><item><title>{}",
+                junk.repeat(200_000)
+            );
+            assert_eq!(titles(&doc), vec!["x"]);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]
