@@ -9,6 +9,7 @@ mod date;
 mod decode;
 mod feedrs;
 mod json;
+/// Item identity: the dedup key fallback chain.
 pub mod key;
 mod lenient;
 mod sniff;
