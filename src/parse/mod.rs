@@ -216,8 +216,8 @@ fn parse_inner(
     let link_base = text::link_base(extracted.link.as_deref(), base_url);
     for item in &mut items {
         text::finish_item(item, link_base.as_ref());
-        key::assign_key(item);
     }
+    key::assign_keys(&mut items);
     Ok(ParsedFeed {
         format: extracted.format,
         title: extracted
