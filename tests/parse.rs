@@ -288,12 +288,15 @@ fn control_characters_are_stripped_and_links_made_absolute() {
     );
     assert_eq!(item.key, "link:https://example.org/feeds/story/1");
     assert_eq!(item.categories, "c1, c2");
-    // ... or, without one, against the feed's own link.
-    let feed = parse_feed(doc.as_bytes(), None, None).expect("parsed");
-    assert_eq!(
-        feed.items[0].link.as_deref(),
-        Some("https://example.org/news/story/1")
-    );
+    // ... or, without a usable one, against the feed's own link.
+    for base in [None, Some("not a url")] {
+        let feed = parse_feed(doc.as_bytes(), None, base).expect("parsed");
+        assert_eq!(
+            feed.items[0].link.as_deref(),
+            Some("https://example.org/news/story/1")
+        );
+        assert!(feed.warnings.is_empty(), "{:?}", feed.warnings);
+    }
 }
 
 #[test]
