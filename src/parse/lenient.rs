@@ -3,8 +3,9 @@
 //! Owns recovery from what strict XML rejects: undeclared entities, bare `&`, mismatched or
 //! stray end tags, unclosed CDATA, stray `<`, truncation (every *complete* entry is kept), plus
 //! dialects feed-rs does not read (RSS 0.90, userland namespaces, Atom 0.3, CDF, RSS without a
-//! `<channel>`). Must never recurse on input, resolve DTD entities or fetch anything; nesting is
-//! tracked on an explicit stack bounded by the depth limit.
+//! `<channel>`), with links resolved against `xml:base`. Must never recurse on input, resolve
+//! DTD entities or fetch anything; nesting is tracked on an explicit stack bounded by the depth
+//! limit.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use quick_xml::Reader;
 use quick_xml::errors::SyntaxError;
 use quick_xml::escape::{minimal_escape, resolve_html5_entity, resolve_xml_entity};
 use quick_xml::events::{BytesRef, BytesStart, Event};
+use url::Url;
 
 use super::{ParseError, date};
 use crate::model::Item;
@@ -148,6 +150,8 @@ struct State {
     prefixes: HashMap<String, String>,
     entry: Option<Entry>,
     capture: Option<Capture>,
+    /// `xml:base` in effect: (stack depth of the declaring element, resolved base).
+    bases: Vec<(usize, Url)>,
     out: Recovered,
 }
 
@@ -233,6 +237,12 @@ impl State {
                 .map(|(_, v)| v.as_str())
         };
 
+        if let Some(base) = attr("xml:base")
+            && let Ok(url) = Url::parse(&self.resolve(base))
+        {
+            self.bases.push((depth, url));
+        }
+
         if matches!(name, "item" | "entry") && self.entry.is_none() {
             let mut entry = Entry {
                 depth,
@@ -240,7 +250,7 @@ impl State {
             };
             // RDF identifies items by rdf:about; CDF puts link and date in attributes.
             entry.item.guid = attr("rdf:about").map(str::to_string);
-            entry.item.link = attr("href").map(str::to_string);
+            entry.item.link = attr("href").map(|h| self.resolve(h));
             entry.item.published = attr("lastmod").and_then(date::parse_date);
             self.entry = Some(entry);
             return Ok(());
@@ -276,7 +286,7 @@ impl State {
             Target::Link | Target::FeedLink if attr("href").is_some() => {
                 let rel = attr("rel").unwrap_or("alternate").trim();
                 if rel == "alternate" {
-                    let href = attr("href").unwrap_or_default().trim().to_string();
+                    let href = self.resolve(attr("href").unwrap_or_default());
                     match (target, self.entry.as_mut()) {
                         (Target::Link, Some(entry)) if entry.item.link.is_none() => {
                             entry.item.link = Some(href);
@@ -333,16 +343,21 @@ impl State {
 
     /// Closes the element at stack depth `depth` (the innermost open one).
     fn end_at(&mut self, depth: usize) {
-        let Some(name) = self.stack.pop() else {
-            return;
-        };
+        if let Some(name) = self.stack.pop() {
+            self.close(depth, &name);
+        }
+        // After closing: the element's own xml:base applies to its content, links included.
+        self.bases.retain(|(d, _)| *d < depth);
+    }
+
+    fn close(&mut self, depth: usize, name: &str) {
         if let Some(cap) = self.capture.as_mut() {
             if depth > cap.depth {
                 if cap.target == Target::Author {
                     cap.author_child = None;
                 } else {
                     cap.buf.push_str("</");
-                    cap.buf.push_str(&name);
+                    cap.buf.push_str(name);
                     cap.buf.push('>');
                 }
                 return;
@@ -402,7 +417,10 @@ impl State {
                 value = String::from_utf8_lossy(&bytes).into_owned();
             }
         }
-        let value = value.trim().to_string();
+        let value = match cap.target {
+            Target::Link | Target::FeedLink => self.resolve(&value),
+            _ => value.trim().to_string(),
+        };
         if cap.target == Target::FeedTitle {
             self.out.title = Some(value);
             return;
@@ -445,6 +463,23 @@ impl State {
             Target::Author if !value.is_empty() => entry.authors.push(value),
             Target::Category if !value.is_empty() => entry.categories.push(value),
             _ => {}
+        }
+    }
+
+    /// Resolves a link against the `xml:base` in effect, if any.
+    fn resolve(&self, link: &str) -> String {
+        let link = link.trim();
+        match self.bases.last() {
+            Some((_, base))
+                if matches!(
+                    Url::parse(link),
+                    Err(url::ParseError::RelativeUrlWithoutBase)
+                ) =>
+            {
+                base.join(link)
+                    .map_or_else(|_| link.to_string(), String::from)
+            }
+            _ => link.to_string(),
         }
     }
 
@@ -569,6 +604,27 @@ mod tests {
         assert_eq!(item.author, "Ann");
         assert_eq!(item.link.as_deref(), Some("http://x/1"));
         assert!(item.published.is_some());
+    }
+
+    #[test]
+    fn links_resolve_against_xml_base() {
+        let doc = r#"<feed xml:base="http://example.org/blog/"><entry xml:base="2024/">
+            <link href="post.html"/></entry><entry><link href="/about"/></entry>
+            <entry><link href="https://other.example/x"/></entry></feed>"#;
+        let links: Vec<Option<String>> = extract(doc, 100)
+            .expect("extracted")
+            .items
+            .into_iter()
+            .map(|i| i.link)
+            .collect();
+        assert_eq!(
+            links,
+            [
+                Some("http://example.org/blog/2024/post.html".to_string()),
+                Some("http://example.org/about".to_string()),
+                Some("https://other.example/x".to_string()),
+            ]
+        );
     }
 
     #[test]
