@@ -39,6 +39,7 @@ fn convert(feed: Feed) -> Extracted {
         format,
         title: feed.title.map(|t| t.content),
         link: best_link(&feed.links),
+        total_items: feed.entries.len(),
         items: feed.entries.into_iter().map(convert_entry).collect(),
     }
 }

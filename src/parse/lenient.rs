@@ -26,16 +26,19 @@ pub struct Recovered {
     pub title: Option<String>,
     /// The feed's own link.
     pub link: Option<String>,
-    /// Every complete entry, in document order (keys not yet assigned).
+    /// The first `max_items` complete entries, in document order (keys not yet assigned).
     pub items: Vec<Item>,
+    /// How many complete entries the document holds, kept or not.
+    pub total_items: usize,
     /// Whether parts of the document had to be skipped as unreadable.
     pub had_errors: bool,
 }
 
-/// Extracts the feed title, link and entries from `doc`.
-pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
+/// Extracts the feed title, link and the first `max_items` entries from `doc`.
+pub fn extract(doc: &str, max_depth: usize, max_items: usize) -> Result<Recovered, ParseError> {
     let mut state = State {
         max_depth,
+        max_items,
         ..State::default()
     };
     let mut offset = 0;
@@ -144,6 +147,7 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     max_depth: usize,
+    max_items: usize,
     /// Canonical names of the open elements.
     stack: Vec<String>,
     /// Namespace prefix as written → canonical prefix (see [`canonical_prefix`]).
@@ -372,7 +376,11 @@ impl State {
         if self.entry.as_ref().is_some_and(|e| e.depth == depth)
             && let Some(entry) = self.entry.take()
         {
-            self.out.items.push(finish_entry(entry));
+            // Entries past the cap are counted, not kept, so huge feeds stay cheap.
+            self.out.total_items += 1;
+            if self.out.items.len() < self.max_items {
+                self.out.items.push(finish_entry(entry));
+            }
         }
     }
 
@@ -575,7 +583,7 @@ mod tests {
     use super::*;
 
     fn titles(doc: &str) -> Vec<String> {
-        extract(doc, 100)
+        extract(doc, 100, 100)
             .expect("extracted")
             .items
             .into_iter()
@@ -597,7 +605,7 @@ mod tests {
         let doc = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>F</title>
             <entry><title mode="base64">SGk=</title><author><name>Ann</name><email>a@b</email></author>
             <link rel="alternate" href="http://x/1"/><issued>2004-01-02T03:04:05Z</issued></entry></feed>"#;
-        let r = extract(doc, 100).expect("extracted");
+        let r = extract(doc, 100, 100).expect("extracted");
         assert_eq!(r.title.as_deref(), Some("F"));
         let item = &r.items[0];
         assert_eq!(item.title, "Hi");
@@ -611,7 +619,7 @@ mod tests {
         let doc = r#"<feed xml:base="http://example.org/blog/"><entry xml:base="2024/">
             <link href="post.html"/></entry><entry><link href="/about"/></entry>
             <entry><link href="https://other.example/x"/></entry></feed>"#;
-        let links: Vec<Option<String>> = extract(doc, 100)
+        let links: Vec<Option<String>> = extract(doc, 100, 100)
             .expect("extracted")
             .items
             .into_iter()
@@ -649,6 +657,6 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep)));
+        assert!(matches!(extract(&doc, 512, 100), Err(ParseError::TooDeep)));
     }
 }
