@@ -249,7 +249,7 @@ fn parse_xml(
     let recovered = lenient::extract(doc, limits.max_depth, limits.max_items)?;
     if recovered.total_items > limits.max_items && !recovered.had_errors {
         // feed-rs would build every entry only for most to be dropped (a 100,000-item feed
-        // costs it ~150 MB); the lenient reading already holds the entries that are kept.
+        // costs it ~175 MB); the lenient reading already holds the entries that are kept.
         return Ok(Extracted {
             format: sniffed.format.unwrap_or(FeedFormat::Rss2),
             title: recovered.title,
