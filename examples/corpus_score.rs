@@ -1,7 +1,8 @@
 //! Measures feed parsing against a directory of feed files.
 //!
-//! Prints one JSON line per file (`{"file", "ok", "entries", "first_title"}` or
-//! `{"file", "ok": false, "error"}`), the input `score.py` of the feed corpus expects:
+//! Prints one JSON line per file (`{"file", "ok", "entries", "first_title"}` plus diagnostics
+//! `first_link`, `first_key`, `format`, `encoding`, `warnings`; or `{"file", "ok": false,
+//! "error"}`), the input `score.py` of the feed corpus expects:
 //!
 //! ```text
 //! cargo run --release --example corpus_score -- /work/shared/corpus/feeds > results.jsonl

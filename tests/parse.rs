@@ -288,12 +288,15 @@ fn control_characters_are_stripped_and_links_made_absolute() {
     );
     assert_eq!(item.key, "link:https://example.org/feeds/story/1");
     assert_eq!(item.categories, "c1, c2");
-    // ... or, without one, against the feed's own link.
-    let feed = parse_feed(doc.as_bytes(), None, None).expect("parsed");
-    assert_eq!(
-        feed.items[0].link.as_deref(),
-        Some("https://example.org/news/story/1")
-    );
+    // ... or, without a usable one, against the feed's own link.
+    for base in [None, Some("not a url")] {
+        let feed = parse_feed(doc.as_bytes(), None, base).expect("parsed");
+        assert_eq!(
+            feed.items[0].link.as_deref(),
+            Some("https://example.org/news/story/1")
+        );
+        assert!(feed.warnings.is_empty(), "{:?}", feed.warnings);
+    }
 }
 
 #[test]
@@ -306,4 +309,53 @@ fn one_odd_element_does_not_sink_the_feed() {
     let titles: Vec<&str> = feed.items.iter().map(|i| i.title.as_str()).collect();
     assert_eq!(titles, ["Hello", "<div>Two</div>", "Three"]);
     assert_eq!(feed.items[0].key, "guid:1");
+}
+
+#[test]
+fn nesting_up_to_the_limit_parses_on_a_small_stack() {
+    // Worker threads run with small stacks; a recursive consumer would overflow here.
+    let depth = ParseLimits::default().max_depth - 8;
+    let doc = format!(
+        "<rss version=\"2.0\"><channel><item><title>deep</title><description>{}x{}</description></item></channel></rss>",
+        "<b>".repeat(depth),
+        "</b>".repeat(depth)
+    );
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || parse_feed(doc.as_bytes(), None, None).map(|f| f.items.len()))
+        .expect("thread");
+    let parsed = worker.join().expect("parser thread finished");
+    assert_eq!(parsed.expect("parsed"), 1);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_crash_the_parser(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)
+    ) {
+        let result = parse_feed(&bytes, None, None);
+        proptest::prop_assert!(!matches!(result, Err(ParseError::Panicked(_))), "{:?}", result);
+    }
+
+    #[test]
+    fn mangled_feeds_never_crash_the_parser(
+        cut in 0usize..20_000,
+        at in 0usize..20_000,
+        junk in "[<>&;!\\[\\]\"'/=a-z?# -]{0,16}",
+    ) {
+        let mut bytes = fixture("codehollow__AtomVergeAllPosts.xml");
+        bytes.truncate(cut.max(1));
+        let at = at.min(bytes.len());
+        bytes.splice(at..at, junk.bytes());
+        let result = parse_feed(&bytes, None, None);
+        proptest::prop_assert!(!matches!(result, Err(ParseError::Panicked(_))), "{:?}", result);
+        if let Ok(feed) = result {
+            for item in &feed.items {
+                proptest::prop_assert!(!item.key.is_empty());
+                proptest::prop_assert!(!item.title.contains('\0'));
+            }
+        }
+    }
 }

@@ -14,7 +14,8 @@ use crate::model::Item;
 /// Parses `doc` with feed-rs; the error is a readable cause.
 pub(super) fn parse(doc: &str, base_url: Option<&str>) -> Result<Extracted, String> {
     let parser = feed_rs::parser::Builder::new()
-        .base_uri(base_url)
+        // feed-rs fails the whole document on a base it cannot parse; ours is only a hint.
+        .base_uri(base_url.filter(|u| url::Url::parse(u).is_ok()))
         // An empty id makes feed-rs leave it empty instead of inventing one, so "no guid" stays
         // visible and key derivation can fall back deterministically.
         .id_generator(|_, _, _| String::new())
@@ -38,6 +39,7 @@ fn convert(feed: Feed) -> Extracted {
         format,
         title: feed.title.map(|t| t.content),
         link: best_link(&feed.links),
+        total_items: feed.entries.len(),
         items: feed.entries.into_iter().map(convert_entry).collect(),
     }
 }

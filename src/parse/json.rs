@@ -18,6 +18,7 @@ pub fn extract(doc: &str) -> Option<Extracted> {
         title: string(&feed, "title"),
         link: string(&feed, "home_page_url"),
         items: items.iter().map(item).collect(),
+        total_items: items.len(),
     })
 }
 

@@ -4,11 +4,13 @@
 //! identifiers a library invented (random or unstable), and must give the same key for the same
 //! bytes on every parse, or a story would alert again on every poll.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 use crate::model::Item;
 
-/// Derives `item.key` from the item's other fields.
+/// Derives every `item.key` of one parsed document from the items' other fields.
 ///
 /// Fallback chain, first that applies:
 /// 1. `guid:<guid>` — the feed's own `<guid>` / `<id>` / `rdf:about` / JSON `id`, when the
@@ -20,15 +22,51 @@ use crate::model::Item;
 ///    Normalized means plain text: tags dropped, entities decoded, whitespace collapsed, so the
 ///    key does not change when the same entry is read by the strict or the lenient path (which
 ///    differ in markup details). Deterministic, but an edited title or body yields a new key.
-pub fn assign_key(item: &mut Item) {
-    item.key = derive_key(item);
+///
+/// Some feeds give every entry the same guid (or link). Entries of one document that would
+/// share a key step down the chain (guid → link → hash) until their keys differ, so distinct
+/// stories are never merged into one (a missed alert); true duplicates keep one key. The price:
+/// should such a feed shrink to one entry, that entry's key moves back up to its guid once.
+pub fn assign_keys(items: &mut [Item]) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for item in items.iter_mut() {
+        item.key = derive_key(item, Step::Guid);
+        *counts.entry(item.key.clone()).or_default() += 1;
+    }
+    for step in [Step::Link, Step::Hash] {
+        let shared: Vec<usize> = (0..items.len())
+            .filter(|&i| counts.get(&items[i].key).is_some_and(|&n| n > 1))
+            .collect();
+        if shared.is_empty() {
+            return;
+        }
+        for &i in &shared {
+            items[i].key = derive_key(&items[i], step);
+        }
+        counts.clear();
+        for item in items.iter() {
+            *counts.entry(item.key.clone()).or_default() += 1;
+        }
+    }
 }
 
-fn derive_key(item: &Item) -> String {
-    if let Some(guid) = item.guid.as_deref().filter(|g| !g.trim().is_empty()) {
+/// Where in the fallback chain key derivation starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Guid,
+    Link,
+    Hash,
+}
+
+fn derive_key(item: &Item, from: Step) -> String {
+    if from <= Step::Guid
+        && let Some(guid) = item.guid.as_deref().filter(|g| !g.trim().is_empty())
+    {
         return format!("guid:{}", guid.trim());
     }
-    if let Some(link) = item.link.as_deref().filter(|l| !l.trim().is_empty()) {
+    if from <= Step::Link
+        && let Some(link) = item.link.as_deref().filter(|l| !l.trim().is_empty())
+    {
         return format!("link:{}", link.trim());
     }
     let body = if item.content.trim().is_empty() {
@@ -63,22 +101,40 @@ mod tests {
         }
     }
 
+    fn key(item: &Item) -> String {
+        let mut items = [item.clone()];
+        assign_keys(&mut items);
+        items[0].key.clone()
+    }
+
     #[test]
     fn chain_prefers_guid_then_link_then_hash() {
-        assert_eq!(
-            derive_key(&item(Some(" g1 "), Some("http://x/"), "t")),
-            "guid:g1"
-        );
-        assert_eq!(
-            derive_key(&item(None, Some("http://x/"), "t")),
-            "link:http://x/"
-        );
-        let k = derive_key(&item(None, None, "A  title"));
+        assert_eq!(key(&item(Some(" g1 "), Some("http://x/"), "t")), "guid:g1");
+        assert_eq!(key(&item(None, Some("http://x/"), "t")), "link:http://x/");
+        let k = key(&item(None, None, "A  title"));
         assert!(k.starts_with("hash:") && k.len() == 5 + 32, "{k}");
-        assert_eq!(
-            k,
-            derive_key(&item(Some(" "), None, " <b>A</b>&#32;title "))
-        );
-        assert_ne!(k, derive_key(&item(None, None, "Another title")));
+        assert_eq!(k, key(&item(Some(" "), None, " <b>A</b>&#32;title ")));
+        assert_ne!(k, key(&item(None, None, "Another title")));
+    }
+
+    #[test]
+    fn shared_guids_step_down_the_chain() {
+        let mut items = [
+            item(Some("same"), Some("http://x/1"), "one"),
+            item(Some("same"), Some("http://x/2"), "two"),
+            item(Some("same"), Some("http://x/2"), "three"),
+            item(Some("own"), Some("http://x/2"), "four"),
+            item(Some("dup"), None, "five"),
+            item(Some("dup"), None, "five"),
+        ];
+        assign_keys(&mut items);
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys[0], "link:http://x/1");
+        assert!(keys[1].starts_with("hash:") && keys[2].starts_with("hash:"));
+        assert_ne!(keys[1], keys[2]);
+        assert_eq!(keys[3], "guid:own");
+        // True duplicates keep sharing one key.
+        assert!(keys[4].starts_with("hash:"));
+        assert_eq!(keys[4], keys[5]);
     }
 }

@@ -3,15 +3,18 @@
 //! Owns recovery from what strict XML rejects: undeclared entities, bare `&`, mismatched or
 //! stray end tags, unclosed CDATA, stray `<`, truncation (every *complete* entry is kept), plus
 //! dialects feed-rs does not read (RSS 0.90, userland namespaces, Atom 0.3, CDF, RSS without a
-//! `<channel>`). Must never recurse on input, resolve DTD entities or fetch anything; nesting is
-//! tracked on an explicit stack bounded by the depth limit.
+//! `<channel>`), with links resolved against `xml:base`. Must never recurse on input, resolve
+//! DTD entities or fetch anything; nesting is tracked on an explicit stack bounded by the depth
+//! limit.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use quick_xml::Reader;
+use quick_xml::errors::SyntaxError;
 use quick_xml::escape::{minimal_escape, resolve_html5_entity, resolve_xml_entity};
 use quick_xml::events::{BytesRef, BytesStart, Event};
+use url::Url;
 
 use super::{ParseError, date};
 use crate::model::Item;
@@ -23,21 +26,27 @@ pub struct Recovered {
     pub title: Option<String>,
     /// The feed's own link.
     pub link: Option<String>,
-    /// Every complete entry, in document order (keys not yet assigned).
+    /// The first `max_items` complete entries, in document order (keys not yet assigned).
     pub items: Vec<Item>,
+    /// How many complete entries the document holds, kept or not.
+    pub total_items: usize,
     /// Whether parts of the document had to be skipped as unreadable.
     pub had_errors: bool,
 }
 
-/// Extracts the feed title, link and entries from `doc`.
-pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
+/// Extracts the feed title, link and the first `max_items` entries from `doc`.
+pub fn extract(doc: &str, max_depth: usize, max_items: usize) -> Result<Recovered, ParseError> {
     let mut state = State {
         max_depth,
+        max_items,
         ..State::default()
     };
     let mut offset = 0;
-    // Each syntax error restarts the reader just past the offending byte; bounded by the
-    // document length since every restart moves forward.
+    // Each syntax error restarts the reader just past the offending byte. An unterminated
+    // construct (`<![CDATA[`, `<!--`, `<tag` without `]]>`, `-->`, `>`) costs a scan to the end
+    // of the document, so a document full of them would take quadratic time: such scans are
+    // charged against a budget linear in the document size, and recovery stops when it is spent.
+    let mut scan_budget = doc.len().saturating_mul(8).saturating_add(1 << 20);
     while offset < doc.len() {
         let mut reader = Reader::from_str(&doc[offset..]);
         let config = reader.config_mut();
@@ -59,10 +68,19 @@ pub fn extract(doc: &str, max_depth: usize) -> Result<Recovered, ParseError> {
                 }
                 Ok(event) => state.event(event)?,
                 Err(quick_xml::Error::IllFormed(_)) if !stalled => state.out.had_errors = true,
-                Err(_) => {
+                Err(e) => {
                     state.out.had_errors = true;
-                    // The offending markup is kept as text: a stray `<` in a title is content.
                     let bad = offset + usize::try_from(reader.error_position()).unwrap_or(0);
+                    let cost = match e {
+                        quick_xml::Error::Syntax(SyntaxError::InvalidBangMarkup) => 1,
+                        _ => doc.len().saturating_sub(bad),
+                    };
+                    if cost > scan_budget {
+                        offset = doc.len();
+                        break;
+                    }
+                    scan_budget -= cost;
+                    // The offending markup is kept as text: a stray `<` in a title is content.
                     let mut next = bad + 1;
                     while next < doc.len() && !doc.is_char_boundary(next) {
                         next += 1;
@@ -129,12 +147,15 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     max_depth: usize,
+    max_items: usize,
     /// Canonical names of the open elements.
     stack: Vec<String>,
     /// Namespace prefix as written → canonical prefix (see [`canonical_prefix`]).
     prefixes: HashMap<String, String>,
     entry: Option<Entry>,
     capture: Option<Capture>,
+    /// `xml:base` in effect: (stack depth of the declaring element, resolved base).
+    bases: Vec<(usize, Url)>,
     out: Recovered,
 }
 
@@ -220,6 +241,12 @@ impl State {
                 .map(|(_, v)| v.as_str())
         };
 
+        if let Some(base) = attr("xml:base")
+            && let Ok(url) = Url::parse(&self.resolve(base))
+        {
+            self.bases.push((depth, url));
+        }
+
         if matches!(name, "item" | "entry") && self.entry.is_none() {
             let mut entry = Entry {
                 depth,
@@ -227,7 +254,7 @@ impl State {
             };
             // RDF identifies items by rdf:about; CDF puts link and date in attributes.
             entry.item.guid = attr("rdf:about").map(str::to_string);
-            entry.item.link = attr("href").map(str::to_string);
+            entry.item.link = attr("href").map(|h| self.resolve(h));
             entry.item.published = attr("lastmod").and_then(date::parse_date);
             self.entry = Some(entry);
             return Ok(());
@@ -263,7 +290,7 @@ impl State {
             Target::Link | Target::FeedLink if attr("href").is_some() => {
                 let rel = attr("rel").unwrap_or("alternate").trim();
                 if rel == "alternate" {
-                    let href = attr("href").unwrap_or_default().trim().to_string();
+                    let href = self.resolve(attr("href").unwrap_or_default());
                     match (target, self.entry.as_mut()) {
                         (Target::Link, Some(entry)) if entry.item.link.is_none() => {
                             entry.item.link = Some(href);
@@ -320,16 +347,21 @@ impl State {
 
     /// Closes the element at stack depth `depth` (the innermost open one).
     fn end_at(&mut self, depth: usize) {
-        let Some(name) = self.stack.pop() else {
-            return;
-        };
+        if let Some(name) = self.stack.pop() {
+            self.close(depth, &name);
+        }
+        // After closing: the element's own xml:base applies to its content, links included.
+        self.bases.retain(|(d, _)| *d < depth);
+    }
+
+    fn close(&mut self, depth: usize, name: &str) {
         if let Some(cap) = self.capture.as_mut() {
             if depth > cap.depth {
                 if cap.target == Target::Author {
                     cap.author_child = None;
                 } else {
                     cap.buf.push_str("</");
-                    cap.buf.push_str(&name);
+                    cap.buf.push_str(name);
                     cap.buf.push('>');
                 }
                 return;
@@ -344,7 +376,11 @@ impl State {
         if self.entry.as_ref().is_some_and(|e| e.depth == depth)
             && let Some(entry) = self.entry.take()
         {
-            self.out.items.push(finish_entry(entry));
+            // Entries past the cap are counted, not kept, so huge feeds stay cheap.
+            self.out.total_items += 1;
+            if self.out.items.len() < self.max_items {
+                self.out.items.push(finish_entry(entry));
+            }
         }
     }
 
@@ -389,7 +425,10 @@ impl State {
                 value = String::from_utf8_lossy(&bytes).into_owned();
             }
         }
-        let value = value.trim().to_string();
+        let value = match cap.target {
+            Target::Link | Target::FeedLink => self.resolve(&value),
+            _ => value.trim().to_string(),
+        };
         if cap.target == Target::FeedTitle {
             self.out.title = Some(value);
             return;
@@ -432,6 +471,23 @@ impl State {
             Target::Author if !value.is_empty() => entry.authors.push(value),
             Target::Category if !value.is_empty() => entry.categories.push(value),
             _ => {}
+        }
+    }
+
+    /// Resolves a link against the `xml:base` in effect, if any.
+    fn resolve(&self, link: &str) -> String {
+        let link = link.trim();
+        match self.bases.last() {
+            Some((_, base))
+                if matches!(
+                    Url::parse(link),
+                    Err(url::ParseError::RelativeUrlWithoutBase)
+                ) =>
+            {
+                base.join(link)
+                    .map_or_else(|_| link.to_string(), String::from)
+            }
+            _ => link.to_string(),
         }
     }
 
@@ -527,7 +583,7 @@ mod tests {
     use super::*;
 
     fn titles(doc: &str) -> Vec<String> {
-        extract(doc, 100)
+        extract(doc, 100, 100)
             .expect("extracted")
             .items
             .into_iter()
@@ -549,7 +605,7 @@ mod tests {
         let doc = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>F</title>
             <entry><title mode="base64">SGk=</title><author><name>Ann</name><email>a@b</email></author>
             <link rel="alternate" href="http://x/1"/><issued>2004-01-02T03:04:05Z</issued></entry></feed>"#;
-        let r = extract(doc, 100).expect("extracted");
+        let r = extract(doc, 100, 100).expect("extracted");
         assert_eq!(r.title.as_deref(), Some("F"));
         let item = &r.items[0];
         assert_eq!(item.title, "Hi");
@@ -559,14 +615,48 @@ mod tests {
     }
 
     #[test]
+    fn links_resolve_against_xml_base() {
+        let doc = r#"<feed xml:base="http://example.org/blog/"><entry xml:base="2024/">
+            <link href="post.html"/></entry><entry><link href="/about"/></entry>
+            <entry><link href="https://other.example/x"/></entry></feed>"#;
+        let links: Vec<Option<String>> = extract(doc, 100, 100)
+            .expect("extracted")
+            .items
+            .into_iter()
+            .map(|i| i.link)
+            .collect();
+        assert_eq!(
+            links,
+            [
+                Some("http://example.org/blog/2024/post.html".to_string()),
+                Some("http://example.org/about".to_string()),
+                Some("https://other.example/x".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn keeps_xhtml_markup_escaped_inside_titles() {
         let doc = r#"<feed><entry><title type="xhtml"><div>a &lt;b&gt; <i>c</i></div></title></entry></feed>"#;
         assert_eq!(titles(doc), vec!["<div>a &lt;b> <i>c</i></div>"]);
     }
 
     #[test]
+    fn unterminated_markup_costs_linear_time() {
+        let started = std::time::Instant::now();
+        for junk in ["<", "<!--", "<![CDATA[", "<a b=\""] {
+            let doc = format!(
+                "<rss><channel><item><title>x</title></item><item><title>{}",
+                junk.repeat(200_000)
+            );
+            assert_eq!(titles(&doc), vec!["x"]);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512), Err(ParseError::TooDeep)));
+        assert!(matches!(extract(&doc, 512, 100), Err(ParseError::TooDeep)));
     }
 }

@@ -9,6 +9,7 @@ mod date;
 mod decode;
 mod feedrs;
 mod json;
+/// Item identity: the dedup key fallback chain.
 pub mod key;
 mod lenient;
 mod sniff;
@@ -158,6 +159,9 @@ struct Extracted {
     /// The feed's own link, used as the base for relative item links.
     link: Option<String>,
     items: Vec<Item>,
+    /// How many entries the document holds; more than `items.len()` when the reader already
+    /// stopped keeping them at the cap.
+    total_items: usize,
 }
 
 fn parse_inner(
@@ -204,19 +208,18 @@ fn parse_inner(
     };
 
     let mut items = extracted.items;
-    if items.len() > limits.max_items {
+    if extracted.total_items > limits.max_items {
         warnings.push(format!(
             "feed has {} items; only the first {} were kept (ParseLimits::max_items)",
-            items.len(),
-            limits.max_items
+            extracted.total_items, limits.max_items
         ));
         items.truncate(limits.max_items);
     }
     let link_base = text::link_base(extracted.link.as_deref(), base_url);
     for item in &mut items {
         text::finish_item(item, link_base.as_ref());
-        key::assign_key(item);
     }
+    key::assign_keys(&mut items);
     Ok(ParsedFeed {
         format: extracted.format,
         title: extracted
@@ -243,19 +246,30 @@ fn parse_xml(
     }
     // The lenient pass runs on every document: it is the fallback when feed-rs fails, the
     // check that feed-rs kept every entry, and the source of fields feed-rs leaves empty.
-    let recovered = lenient::extract(doc, limits.max_depth)?;
+    let recovered = lenient::extract(doc, limits.max_depth, limits.max_items)?;
+    if recovered.total_items > limits.max_items && !recovered.had_errors {
+        // feed-rs would build every entry only for most to be dropped (a 100,000-item feed
+        // costs it ~175 MB); the lenient reading already holds the entries that are kept.
+        return Ok(Extracted {
+            format: sniffed.format.unwrap_or(FeedFormat::Rss2),
+            title: recovered.title,
+            link: recovered.link,
+            items: recovered.items,
+            total_items: recovered.total_items,
+        });
+    }
     let prepared = sniff::prepare_for_feedrs(doc, sniffed);
     match feedrs::parse(&prepared, base_url) {
         Ok(mut strict) => {
-            if recovered.items.len() > strict.items.len() {
+            if recovered.total_items > strict.total_items {
                 // feed-rs silently drops some entries (RSS 0.90, RSS 1.0 items without a link).
                 warnings.push(format!(
                     "strict parsing kept {} of {} entries; used the lenient reading",
-                    strict.items.len(),
-                    recovered.items.len()
+                    strict.total_items, recovered.total_items
                 ));
                 strict.items = recovered.items;
-            } else if recovered.items.len() == strict.items.len() {
+                strict.total_items = recovered.total_items;
+            } else if recovered.total_items == strict.total_items {
                 for (item, fallback) in strict.items.iter_mut().zip(recovered.items) {
                     fill_missing(item, fallback);
                 }
@@ -282,6 +296,7 @@ fn parse_xml(
                 title: recovered.title,
                 link: recovered.link,
                 items: recovered.items,
+                total_items: recovered.total_items,
             })
         }
         Err(_) => Err(ParseError::UnknownRoot(sniffed.root.clone())),

@@ -84,10 +84,10 @@ fn root_start_tag(doc: &str) -> Option<(String, (usize, usize))> {
             rest.find("-->").map(|i| i + 3)
         } else if rest.starts_with("<!") {
             // A doctype may carry an internal subset in brackets containing '>'.
-            match (rest.find('['), rest.find('>')) {
-                (Some(b), Some(g)) if b < g => rest.find("]>").or(rest.find(']')).map(|i| i + 2),
-                (_, Some(g)) => Some(g + 1),
-                _ => None,
+            let gt = rest.find('>')?;
+            match rest[..gt].find('[') {
+                Some(b) => rest[b..].find("]>").map(|i| b + i + 2),
+                None => Some(gt + 1),
             }
         } else if rest[1..].starts_with(|c: char| c.is_alphabetic() || c == '_') {
             let end = rest.find('>')?;
