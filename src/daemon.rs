@@ -26,6 +26,8 @@ use crate::systemd;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The dispatcher looks at the outbox at least this often.
 const DISPATCH_TICK: Duration = Duration::from_secs(30);
+/// How often old alerts and vanished items are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// The scheduler wakes at least this often (to notice due feeds).
 const SCHEDULE_TICK: Duration = Duration::from_secs(60);
 
@@ -101,7 +103,25 @@ impl Daemon {
             report.polled += 1;
         }
         report.delivery = self.dispatcher.drain().await?;
+        self.prune().await?;
         Ok(report)
+    }
+
+    /// Forgets alerts and vanished items older than `general.retention`, so the database stays
+    /// small over years of running.
+    pub async fn prune(&self) -> Result<(), StoreError> {
+        let retention = chrono::Duration::from_std(self.pipeline.config.general.retention)
+            .unwrap_or(chrono::Duration::MAX);
+        let cutoff = Utc::now() - retention;
+        let pruned = self.pipeline.store.with(move |db| db.prune(cutoff)).await?;
+        if pruned.alerts + pruned.items > 0 {
+            info!(
+                alerts = pruned.alerts,
+                items = pruned.items,
+                "forgot old alerts and items"
+            );
+        }
+        Ok(())
     }
 
     /// Feeds due now (never polled, or past their time), or all of them.
@@ -150,6 +170,7 @@ impl Daemon {
         );
         let feeds = self.pipeline.config.feeds.clone();
         let mut in_flight: JoinSet<(String, Result<PollDone, StoreError>)> = JoinSet::new();
+        let mut next_prune = tokio::time::Instant::now();
         let mut busy: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let now = Utc::now();
@@ -163,6 +184,12 @@ impl Daemon {
                         feed.clone(),
                     ));
                 }
+            }
+            if tokio::time::Instant::now() >= next_prune {
+                if let Err(e) = self.prune().await {
+                    error!(error = %e, "could not prune old alerts and items");
+                }
+                next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
             }
             systemd::watchdog();
             let sleep_for = feeds

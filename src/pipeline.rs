@@ -163,6 +163,12 @@ impl Pipeline {
             .collect();
         let mut items = Vec::new();
         let mut alerts = Vec::new();
+        let present: Vec<String> = parsed
+            .items
+            .iter()
+            .filter(|i| !unseen.contains(&i.key))
+            .map(|i| i.key.clone())
+            .collect();
         let mut seen_now = std::collections::HashSet::new();
         for item in parsed.items.iter().filter(|i| unseen.contains(&i.key)) {
             // A feed may list the same entry twice; the first copy is the one recorded.
@@ -204,6 +210,7 @@ impl Pipeline {
                 now,
             ),
             items,
+            present,
             alerts,
         })
     }

@@ -65,6 +65,8 @@ pub struct General {
     pub admin_notify: Vec<NotifierName>,
     /// How long a feed must fail before it counts as broken.
     pub feed_broken_after: Duration,
+    /// How long alerts, and items gone from their feed, are remembered.
+    pub retention: Duration,
 }
 
 /// One `[[feeds]]` entry.

@@ -45,6 +45,7 @@ pub struct RawGeneral {
     pub max_body_size: Option<Spanned<ByteSize>>,
     pub admin_notify: Option<Spanned<Vec<Spanned<String>>>>,
     pub feed_broken_after: Option<Spanned<String>>,
+    pub retention: Option<Spanned<String>>,
 }
 
 /// `[[feeds]]`.

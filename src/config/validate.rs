@@ -25,6 +25,9 @@ const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_PER_HOST: usize = 2;
 const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Shorter than this, an item that a slow feed still lists could be forgotten and alert again.
+const MIN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Polling more often than this is impolite to the sites and never needed for news.
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -608,6 +611,12 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
             .map(|t| duration(src, t, "feed_broken_after", Duration::from_secs(60)))
             .transpose()?
             .unwrap_or(DEFAULT_BROKEN_AFTER),
+        retention: g
+            .retention
+            .as_ref()
+            .map(|t| duration(src, t, "retention", MIN_RETENTION))
+            .transpose()?
+            .unwrap_or(DEFAULT_RETENTION),
     })
 }
 

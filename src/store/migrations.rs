@@ -36,6 +36,9 @@ pub const STEPS: &[&str] = &[
         canonical_link TEXT,
         published_at   INTEGER,
         seen_at        INTEGER NOT NULL,
+        -- Last poll (to the day) whose document still listed the item; items long gone from
+        -- their feed are forgotten after general.retention.
+        last_present_at INTEGER NOT NULL,
         UNIQUE (feed_id, key)
     );
     CREATE TABLE alerts (

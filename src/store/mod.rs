@@ -17,7 +17,7 @@ use rusqlite::Connection;
 pub use feeds::{FeedId, FeedState};
 pub use outbox::{
     AlertRow, DeliveryRow, DeliveryState, DueDelivery, FreshPoll, ItemRhythm, NewAlert, NewItem,
-    PollCounts,
+    PollCounts, Pruned,
 };
 
 /// Errors from the store.

@@ -66,6 +66,8 @@ pub struct FreshPoll {
     pub next_due: DateTime<Utc>,
     /// Items not seen before (a superset is fine: seen ones are ignored).
     pub items: Vec<NewItem>,
+    /// Keys of items already known that the document still lists.
+    pub present: Vec<String>,
     /// Alerts for those items.
     pub alerts: Vec<NewAlert>,
 }
@@ -122,6 +124,15 @@ pub struct DueDelivery {
     pub created_at: DateTime<Utc>,
     /// The alert, serialized.
     pub payload: String,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Alerts deleted (with their deliveries).
+    pub alerts: usize,
+    /// Items forgotten.
+    pub items: usize,
 }
 
 /// How often a feed brings new items.
@@ -197,8 +208,9 @@ impl Db {
         {
             let mut insert_item = tx.prepare_cached(
                 "INSERT OR IGNORE INTO items
-                     (feed_id, key, guid, title, link, canonical_link, published_at, seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     (feed_id, key, guid, title, link, canonical_link, published_at, seen_at,
+                      last_present_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             )?;
             for item in &poll.items {
                 let n = insert_item.execute(params![
@@ -216,6 +228,14 @@ impl Db {
                 }
             }
             counts.new_items = inserted.len();
+            // At most one write per item and day: enough for retention, cheap on every poll.
+            let mut touch = tx.prepare_cached(
+                "UPDATE items SET last_present_at = ?3
+                 WHERE feed_id = ?1 AND key = ?2 AND last_present_at < ?3 - 86400",
+            )?;
+            for key in &poll.present {
+                touch.execute(params![poll.feed.0, key, now])?;
+            }
             let mut insert_alert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alerts
                      (public_id, watchlist, item_id, feed_id, canonical_link, created_at, payload)
@@ -324,6 +344,21 @@ impl Db {
             }),
             _ => None,
         })
+    }
+
+    /// Forgets what is older than `cutoff`: alerts (with their deliveries) created before it,
+    /// and items no longer listed by their feed since before it that no remaining alert needs.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let tx = self.conn.transaction()?;
+        let cutoff = to_ts(cutoff);
+        let alerts = tx.execute("DELETE FROM alerts WHERE created_at < ?1", [cutoff])?;
+        let items = tx.execute(
+            "DELETE FROM items WHERE last_present_at < ?1
+                 AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.item_id = items.id)",
+            [cutoff],
+        )?;
+        tx.commit()?;
+        Ok(Pruned { alerts, items })
     }
 
     /// Notifiers with deliveries due at `now`.
@@ -498,6 +533,7 @@ mod tests {
             moved_to: None,
             next_due: Utc::now(),
             items: items.iter().map(|(k, l)| item(k, l)).collect(),
+            present: items.iter().map(|(k, _)| k.to_string()).collect(),
             alerts: items.iter().map(|(k, l)| alert(k, l)).collect(),
         })
         .unwrap()
@@ -559,6 +595,38 @@ mod tests {
                     1,
                     "postponing is not an attempt"
                 );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn pruning_forgets_old_alerts_and_vanished_items_only() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        store
+            .with_sync(|db| {
+                poll(db, "a", &[("1", "https://x/1"), ("2", "https://x/2")]);
+                // Item 1 vanished from the feed long ago; item 2 is still listed.
+                db.conn.execute(
+                    "UPDATE items SET last_present_at = 0, seen_at = 0 WHERE key = '1'",
+                    [],
+                )?;
+                db.conn.execute("UPDATE alerts SET created_at = 0", [])?;
+                let cutoff = Utc::now() - chrono::Duration::days(90);
+                assert_eq!(
+                    db.prune(cutoff)?,
+                    Pruned {
+                        alerts: 2,
+                        items: 1
+                    }
+                );
+                let id = db.feed_state("a")?.id;
+                let unseen = db.unseen_keys(id, &["1".into(), "2".into()])?;
+                assert_eq!(unseen, HashSet::from(["1".to_string()]));
+                let deliveries: i64 =
+                    db.conn
+                        .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
+                assert_eq!(deliveries, 0, "deliveries go with their alerts");
                 Ok(())
             })
             .unwrap();
