@@ -4,6 +4,7 @@
 //! never send alerts (the dispatcher does, later) or hold a database transaction across the
 //! network: the fetch happens before the single commit.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -65,11 +66,33 @@ struct Failure {
     gone: bool,
 }
 
+impl Failure {
+    fn fetch(e: &crate::fetch::FetchError) -> Failure {
+        Failure {
+            status: e
+                .status()
+                .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}")),
+            error: e.to_string(),
+            retry_after: e.retry_after(),
+            gone: e.status() == Some(410),
+        }
+    }
+
+    fn other(status: &str, error: String) -> Failure {
+        Failure {
+            status: status.to_owned(),
+            error,
+            retry_after: None,
+            gone: false,
+        }
+    }
+}
+
 /// When the feed should next be polled, alongside the report.
 pub type PollDone = (PollReport, chrono::DateTime<Utc>);
 
 impl Pipeline {
-    /// Polls one feed end to end.
+    /// Polls one feed end to end: fetch → parse → dedupe → match → commit.
     pub async fn poll_feed(&self, feed: &FeedConfig) -> Result<PollDone, StoreError> {
         let url = feed.url.to_string();
         let state = self.store.with(move |db| db.feed_state(&url)).await?;
@@ -78,44 +101,37 @@ impl Pipeline {
             FetchOutcome::NotModified { min_gap } => {
                 return self.not_modified(feed, &state, min_gap).await;
             }
-            FetchOutcome::Failed(e) => {
-                let failure = Failure {
-                    status: e
-                        .status()
-                        .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}")),
-                    error: e.to_string(),
-                    retry_after: e.retry_after(),
-                    gone: e.status() == Some(410),
-                };
-                return self.failed(feed, &state, failure).await;
-            }
+            FetchOutcome::Failed(e) => return self.failed(feed, &state, Failure::fetch(&e)).await,
         };
         let body = std::mem::take(&mut fetched.body);
         let parsed = match parse_off_thread(body, &fetched).await {
             Ok(p) => p,
             Err(error) => {
-                let failure = Failure {
-                    status: "parse error".into(),
-                    error,
-                    retry_after: None,
-                    gone: false,
-                };
-                return self.failed(feed, &state, failure).await;
+                return self
+                    .failed(feed, &state, Failure::other("parse error", error))
+                    .await;
             }
         };
         for w in &parsed.warnings {
             debug!(feed = %feed.url, warning = %w, "parse warning");
         }
-        let fresh = self
-            .dedupe_and_match(feed, &state, &fetched, parsed)
-            .await?;
-        let counts = self
-            .store
-            .with({
-                let fresh = fresh.clone();
-                move |db| db.commit_fresh(&fresh)
-            })
-            .await?;
+        let id = state.id;
+        let keys: Vec<String> = parsed.items.iter().map(|i| i.key.clone()).collect();
+        let unseen = self.store.with(move |db| db.unseen_keys(id, &keys)).await?;
+        let fresh = match self
+            .match_off_thread(feed, &state, &fetched, parsed, unseen)
+            .await
+        {
+            Ok(f) => f,
+            Err(error) => {
+                return self
+                    .failed(feed, &state, Failure::other("match error", error))
+                    .await;
+            }
+        };
+        let new_items = fresh.items.len();
+        let next = fresh.next_due;
+        let counts = self.store.with(move |db| db.commit_fresh(&fresh)).await?;
         self.report_health(feed, &state, None).await?;
         let first_fetch = !state.first_fetch_done;
         if counts.alerts > 0 || counts.new_items > 0 {
@@ -123,123 +139,37 @@ impl Pipeline {
         }
         Ok((
             PollReport::Fresh {
-                items: fresh.items.len(),
+                items: new_items,
                 new_items: counts.new_items,
                 alerts: counts.alerts,
                 first_fetch,
             },
-            fresh.next_due,
+            next,
         ))
     }
 
-    /// Keeps the unseen items, matches them, and prepares the single commit.
-    async fn dedupe_and_match(
+    /// Matching is CPU-bound too (HTML of every new item): run it on the blocking pool.
+    async fn match_off_thread(
         &self,
         feed: &FeedConfig,
         state: &FeedState,
         fetched: &Fetched,
         parsed: ParsedFeed,
-    ) -> Result<FreshPoll, StoreError> {
-        let id = state.id;
-        let keys: Vec<String> = parsed.items.iter().map(|i| i.key.clone()).collect();
-        let unseen = self.store.with(move |db| db.unseen_keys(id, &keys)).await?;
-        let title = parsed
-            .title
-            .as_deref()
-            .map(|t| one_line(&html_to_text(t)))
-            .filter(|t| !t.is_empty());
-        let feed_name = feed
-            .name
-            .clone()
-            .or_else(|| title.clone())
-            .unwrap_or_else(|| feed.url.to_string());
-        // A new feed's backlog is recorded, not alerted: the user wants news, not history.
-        let alerting = state.first_fetch_done || feed.alert_on_first_fetch;
-        let scope: Vec<bool> = self
-            .config
-            .watchlists
-            .iter()
-            .map(|w| w.applies_to(feed, title.as_deref()))
-            .collect();
-        let mut items = Vec::new();
-        let mut alerts = Vec::new();
-        let present: Vec<String> = parsed
-            .items
-            .iter()
-            .filter(|i| !unseen.contains(&i.key))
-            .map(|i| i.key.clone())
-            .collect();
-        let mut seen_now = std::collections::HashSet::new();
-        for item in parsed.items.iter().filter(|i| unseen.contains(&i.key)) {
-            // A feed may list the same entry twice; the first copy is the one recorded.
-            if !seen_now.insert(item.key.as_str()) {
-                continue;
-            }
-            let canonical = item.link.as_deref().and_then(canonical_link);
-            if alerting {
-                alerts.extend(self.alerts_for(
-                    feed,
-                    &feed_name,
-                    item,
-                    &scope,
-                    canonical.as_deref(),
-                ));
-            }
-            items.push(NewItem {
-                key: item.key.clone(),
-                guid: item.guid.clone(),
-                title: one_line(&html_to_text(&item.title)),
-                link: item.link.clone(),
-                canonical_link: canonical,
-                published: item.published,
-            });
-        }
-        let now = Utc::now();
-        Ok(FreshPoll {
-            feed: id,
-            now,
-            title,
+        unseen: HashSet<String>,
+    ) -> Result<FreshPoll, String> {
+        let job = MatchJob {
+            config: Arc::clone(&self.config),
+            matcher: Arc::clone(&self.matcher),
+            feed: feed.clone(),
+            state: state.clone(),
             validators: fetched.validators.clone(),
             status: fetched.status,
             moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
-            next_due: schedule::next_due(
-                &feed.cadence,
-                PollResult::Ok {
-                    min_gap: fetched.min_gap,
-                },
-                now,
-            ),
-            items,
-            present,
-            alerts,
-        })
-    }
-
-    fn alerts_for(
-        &self,
-        feed: &FeedConfig,
-        feed_name: &str,
-        item: &Item,
-        scope: &[bool],
-        canonical: Option<&str>,
-    ) -> Vec<NewAlert> {
-        let text = ItemText::from_item(item);
-        self.matcher
-            .match_item(&text, |i| scope.get(i).copied().unwrap_or(false))
-            .into_iter()
-            .filter_map(|m| {
-                let watchlist = self.config.watchlists.get(m.watchlist)?;
-                let alert = Alert::new(feed_name, feed.url.as_str(), item, &m);
-                Some(NewAlert {
-                    item_key: item.key.clone(),
-                    public_id: alert.alert_id.clone(),
-                    watchlist: m.name.clone(),
-                    canonical_link: canonical.map(str::to_owned),
-                    payload: alert.to_payload(),
-                    notifiers: watchlist.notify.iter().map(|n| n.0.clone()).collect(),
-                })
-            })
-            .collect()
+            min_gap: fetched.min_gap,
+        };
+        tokio::task::spawn_blocking(move || job.run(parsed, &unseen))
+            .await
+            .map_err(|e| format!("match: crashed on this feed's items: {e}"))
     }
 
     async fn not_modified(
@@ -254,6 +184,7 @@ impl Pipeline {
         self.store
             .with(move |db| db.record_not_modified(id, now, next))
             .await?;
+        self.report_health(feed, state, None).await?;
         debug!(feed = %feed.url, "not modified");
         Ok((PollReport::NotModified, next))
     }
@@ -352,4 +283,165 @@ async fn parse_off_thread(body: Vec<u8>, fetched: &Fetched) -> Result<ParsedFeed
     })
     .await
     .unwrap_or_else(|e| Err(format!("parse: parser crashed: {e}")))
+}
+
+/// The synchronous dedupe-and-match step, with everything it needs owned.
+struct MatchJob {
+    config: Arc<Config>,
+    matcher: Arc<Matcher>,
+    feed: FeedConfig,
+    state: FeedState,
+    validators: crate::fetch::Validators,
+    status: u16,
+    moved_to: Option<String>,
+    min_gap: Option<std::time::Duration>,
+}
+
+impl MatchJob {
+    /// Keeps the unseen items, matches them, and prepares the single commit.
+    fn run(self, parsed: ParsedFeed, unseen: &HashSet<String>) -> FreshPoll {
+        let feed = &self.feed;
+        let title = parsed
+            .title
+            .as_deref()
+            .map(|t| one_line(&html_to_text(t)))
+            .filter(|t| !t.is_empty());
+        let feed_name = feed
+            .name
+            .clone()
+            .or_else(|| title.clone())
+            .unwrap_or_else(|| feed.url.to_string());
+        // A new feed's backlog is recorded, not alerted: the user wants news, not history.
+        let alerting = self.state.first_fetch_done || feed.alert_on_first_fetch;
+        let scope: Vec<bool> = self
+            .config
+            .watchlists
+            .iter()
+            .map(|w| w.applies_to(feed, title.as_deref()))
+            .collect();
+        let story_links = story_links(&parsed.items);
+        let mut items = Vec::new();
+        let mut alerts = Vec::new();
+        let mut present = Vec::new();
+        let mut recorded = HashSet::new();
+        for item in &parsed.items {
+            if !unseen.contains(&item.key) {
+                present.push(item.key.clone());
+                continue;
+            }
+            // A feed may list the same entry twice; the first copy is the one recorded.
+            if !recorded.insert(item.key.as_str()) {
+                continue;
+            }
+            let canonical = story_links.get(item.key.as_str()).cloned();
+            if alerting {
+                alerts.extend(self.alerts_for(&feed_name, item, &scope, canonical.as_deref()));
+            }
+            items.push(NewItem {
+                key: item.key.clone(),
+                guid: item.guid.clone(),
+                title: one_line(&html_to_text(&item.title)),
+                link: item.link.clone(),
+                canonical_link: canonical,
+                published: item.published,
+            });
+        }
+        let now = Utc::now();
+        FreshPoll {
+            feed: self.state.id,
+            now,
+            title,
+            validators: self.validators,
+            status: self.status,
+            moved_to: self.moved_to,
+            next_due: schedule::next_due(
+                &feed.cadence,
+                PollResult::Ok {
+                    min_gap: self.min_gap,
+                },
+                now,
+            ),
+            items,
+            present,
+            alerts,
+        }
+    }
+
+    fn alerts_for(
+        &self,
+        feed_name: &str,
+        item: &Item,
+        scope: &[bool],
+        canonical: Option<&str>,
+    ) -> Vec<NewAlert> {
+        let text = ItemText::from_item(item);
+        self.matcher
+            .match_item(&text, |i| scope.get(i).copied().unwrap_or(false))
+            .into_iter()
+            .filter_map(|m| {
+                let watchlist = self.config.watchlists.get(m.watchlist)?;
+                let alert = Alert::new(feed_name, self.feed.url.as_str(), item, &m);
+                Some(NewAlert {
+                    item_key: item.key.clone(),
+                    public_id: alert.alert_id.clone(),
+                    watchlist: m.name.clone(),
+                    canonical_link: canonical.map(str::to_owned),
+                    payload: alert.to_payload(),
+                    notifiers: watchlist.notify.iter().map(|n| n.0.clone()).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The canonical link of each item, where it can identify a story across feeds.
+///
+/// A link shared by several different entries of one document (a feed that links every item to
+/// its home page) says nothing about the story, so it is not used: otherwise only the first of
+/// those stories would ever alert.
+fn story_links(items: &[Item]) -> HashMap<&str, String> {
+    let mut by_link: HashMap<String, Vec<&str>> = HashMap::new();
+    for item in items {
+        if let Some(link) = item.link.as_deref().and_then(canonical_link) {
+            let keys = by_link.entry(link).or_default();
+            if !keys.contains(&item.key.as_str()) {
+                keys.push(&item.key);
+            }
+        }
+    }
+    by_link
+        .into_iter()
+        .filter(|(_, keys)| keys.len() == 1)
+        .map(|(link, keys)| (keys[0], link))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str, link: &str) -> Item {
+        Item {
+            key: key.into(),
+            link: Some(link.into()),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn a_link_shared_by_different_entries_is_not_a_story_identity() {
+        let items = [
+            item("guid:1", "https://site.example/"),
+            item("guid:2", "https://site.example/#x"),
+            item("guid:3", "https://site.example/story?utm_source=rss"),
+            item("guid:3", "https://site.example/story"),
+        ];
+        let links = story_links(&items);
+        assert_eq!(links.get("guid:1"), None);
+        assert_eq!(links.get("guid:2"), None);
+        assert_eq!(
+            links.get("guid:3").map(String::as_str),
+            Some("https://site.example/story")
+        );
+    }
 }

@@ -337,3 +337,43 @@ fn the_admin_hears_once_when_a_feed_breaks_and_once_when_it_recovers() {
     assert!(recovered[0].contains("has recovered"), "{recovered:?}");
     assert!(notices(&p.once()).is_empty());
 }
+
+#[test]
+fn recovery_through_a_304_is_reported_and_rearms_the_broken_notice() {
+    let p = Poller::new(&[("/f.xml", "")]);
+    let cfg = std::fs::read_to_string(&p.config).unwrap().replace(
+        "[general]\n",
+        "[general]\nadmin_notify = [\"out\"]\nfeed_broken_after = \"1h\"\n",
+    );
+    std::fs::write(&p.config, cfg).unwrap();
+    let health = |out: &common::RunOutput| -> Vec<String> {
+        Poller::alerts(out)
+            .iter()
+            .filter(|a| a["watchlist"] == "feed-health")
+            .map(|a| a["item"]["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let good = Route::rss(&rss("Calm news", "1")).with_etag("e1");
+    let backdate = || {
+        let db = rusqlite::Connection::open(p.sandbox.path("fw.db")).unwrap();
+        db.execute(
+            "UPDATE feeds SET failing_since = strftime('%s','now') - 7200",
+            [],
+        )
+        .unwrap();
+    };
+    p.http.set("/f.xml", good.clone());
+    p.once();
+    for round in 0..2 {
+        p.http.set("/f.xml", Route::status(503));
+        p.once();
+        backdate();
+        assert_eq!(health(&p.once()).len(), 1, "round {round}: broken notice");
+        // The server is back and the document is unchanged: a 304 is a recovery too.
+        p.http.set("/f.xml", good.clone());
+        let recovered = health(&p.once());
+        assert_eq!(recovered.len(), 1, "round {round}: recovered notice");
+        assert!(recovered[0].contains("has recovered"));
+        assert_eq!(p.state("/f.xml").0, "304");
+    }
+}

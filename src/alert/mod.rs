@@ -157,7 +157,7 @@ impl Alert {
                 failures,
                 error,
             } => (
-                format!("broken:{}", since.timestamp()),
+                format!("broken:{}", now.timestamp_millis()),
                 format!("Feed \"{feed_name}\" is failing"),
                 format!(
                     "Failing since {} ({failures} attempts in a row). Last error: {error}. \
@@ -166,7 +166,7 @@ impl Alert {
                 ),
             ),
             FeedHealth::Recovered => (
-                format!("recovered:{}", now.timestamp()),
+                format!("recovered:{}", now.timestamp_millis()),
                 format!("Feed \"{feed_name}\" has recovered"),
                 "The feed is being fetched and read again.".to_owned(),
             ),

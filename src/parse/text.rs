@@ -16,30 +16,9 @@ pub fn strip_controls(s: &str) -> String {
 }
 
 /// Plain text of a possibly HTML-bearing string: tags dropped, entities decoded, whitespace
-/// collapsed.
+/// collapsed. The same HTML reading as matching uses, so a title means the same everywhere.
 pub fn plain_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let after = &rest[lt + 1..];
-        // Only treat '<' as a tag when it looks like one; "a < b" stays text.
-        if after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
-            match after.find('>') {
-                Some(gt) => {
-                    out.push(' ');
-                    rest = &after[gt + 1..];
-                }
-                None => rest = "",
-            }
-        } else {
-            out.push('<');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    let decoded = html_escape::decode_html_entities(&out);
-    strip_controls(&decoded)
+    strip_controls(&crate::matcher::html_to_text(s))
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
