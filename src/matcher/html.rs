@@ -259,10 +259,22 @@ impl TextOut {
 
     /// Appends decoded text, collapsing whitespace.
     fn push_text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
         // Start of the current stretch of non-whitespace, copied in one piece when it ends.
         let mut word_start = None;
-        for (i, c) in text.char_indices() {
-            if !c.is_whitespace() {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            // Only these bytes can start a whitespace character; every other byte is text.
+            let ws = match b {
+                b'\t'..=b'\r' | b' ' => Some((char::from(b), 1)),
+                0xC2 | 0xE1 | 0xE2 | 0xE3 => text
+                    .get(i..)
+                    .and_then(|r| r.chars().next())
+                    .filter(|c| c.is_whitespace())
+                    .map(|c| (c, c.len_utf8())),
+                _ => None,
+            };
+            let Some((c, len)) = ws else {
                 if word_start.is_none() {
                     if let Some(p) = self.pending.take()
                         && !self.out.is_empty()
@@ -271,8 +283,9 @@ impl TextOut {
                     }
                     word_start = Some(i);
                 }
+                i += 1;
                 continue;
-            }
+            };
             if let Some(w) = word_start.take() {
                 self.out.push_str(text.get(w..i).unwrap_or(""));
             }
@@ -282,6 +295,7 @@ impl TextOut {
                 _ if brk => Some('\n'),
                 _ => Some(' '),
             };
+            i += len;
         }
         if let Some(w) = word_start {
             self.out.push_str(text.get(w..).unwrap_or(""));

@@ -15,6 +15,8 @@
 //! 5. unless the term is case-sensitive, full Unicode case folding (`ß` → `ss`);
 //! 6. unless the term is accent-sensitive, NFD and removal of diacritical marks.
 
+use std::collections::HashMap;
+
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -82,6 +84,7 @@ impl Normalized {
         };
         let bytes = plain.as_bytes();
         let mut scratch = String::new();
+        let mut cache: HashMap<char, String> = HashMap::new();
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
@@ -122,10 +125,25 @@ impl Normalized {
                 }
             }
             let cluster = &plain[start..end];
-            scratch.clear();
-            normalize_cluster(cluster, form, &mut scratch);
+            let normalized = match cluster.chars().next() {
+                // Lone characters repeat a lot (accented letters, typographic punctuation);
+                // normalizing each distinct one once per text keeps this path cheap.
+                Some(c) if c.len_utf8() == cluster.len() => cache
+                    .entry(c)
+                    .or_insert_with(|| {
+                        let mut n = String::new();
+                        normalize_cluster(cluster, form, &mut n);
+                        n
+                    })
+                    .as_str(),
+                _ => {
+                    scratch.clear();
+                    normalize_cluster(cluster, form, &mut scratch);
+                    scratch.as_str()
+                }
+            };
             b.need_chunk = true;
-            for c in scratch.chars() {
+            for c in normalized.chars() {
                 if is_separator(c) {
                     b.extend_separator(start, end);
                 } else {
