@@ -701,6 +701,99 @@ fn counts_and_errors() {
 }
 
 #[test]
+fn terms_of_all_sensitivities_in_one_matcher() {
+    let sensitive = |s: &str, case_sensitive, accent_sensitive| TermSpec {
+        case_sensitive,
+        accent_sensitive,
+        ..TermSpec::phrase(s)
+    };
+    let lists = [
+        list("default", &["zurich"]),
+        WatchlistSpec {
+            terms: vec![sensitive("US", true, false)],
+            ..list("case", &[])
+        },
+        WatchlistSpec {
+            terms: vec![sensitive("Müller", false, true)],
+            ..list("accent", &[])
+        },
+        WatchlistSpec {
+            terms: vec![sensitive("Zürich", true, true)],
+            ..list("exact", &[])
+        },
+    ];
+    let m = Matcher::compile(&lists).expect("compiles");
+    let names = |title: &str| -> Vec<String> {
+        let text = ItemText::from_fields(&[(Field::Title, title)]);
+        m.match_item(&text, |_| true)
+            .into_iter()
+            .map(|w| w.name)
+            .collect()
+    };
+    assert_eq!(
+        names("US envoy meets MÜLLER in Zürich"),
+        ["default", "case", "accent", "exact"]
+    );
+    assert_eq!(names("us envoy meets Muller in ZURICH"), ["default"]);
+    assert_eq!(names("nothing"), Vec::<String>::new());
+}
+
+#[test]
+fn from_item_uses_every_field() {
+    let item = feedwatch::model::Item {
+        title: "Daily brief".to_owned(),
+        summary: "<p>Talks in <b>Gen&egrave;ve</b></p>".to_owned(),
+        content: "<div>Long story</div>".to_owned(),
+        author: "Jane Doe".to_owned(),
+        categories: "World, Diplomacy".to_owned(),
+        ..Default::default()
+    };
+    let text = ItemText::from_item(&item);
+    assert_eq!(text.plain(Field::Summary), "Talks in Genève");
+    assert_eq!(text.normalized(Field::Summary), "talks in geneve");
+    let m = Matcher::compile(&[
+        list("a", &["Geneve"]),
+        list("b", &["diplomacy"]),
+        list("c", &["Doe"]),
+    ])
+    .expect("compiles");
+    let got: Vec<_> = m
+        .match_item(&text, |_| true)
+        .into_iter()
+        .map(|w| (w.name, w.hits[0].field))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_owned(), Field::Summary),
+            ("b".to_owned(), Field::Categories),
+            ("c".to_owned(), Field::Author)
+        ]
+    );
+}
+
+#[test]
+fn explain_agrees_with_match_item() {
+    let mut a = list("a", &["Kirby", "Pentagon"]);
+    a.require = vec![vec![TermSpec::phrase("Kyiv")]];
+    let m = Matcher::compile(&[a, list("b", &["Blinken"])]).expect("compiles");
+    let text = ItemText::from_fields(&[
+        (Field::Title, "Pentagon: Kirby in Kyiv"),
+        (Field::Content, "Kirby said"),
+    ]);
+    let e = m.explain(&text, |_| true);
+    let matched = m.match_item(&text, |_| true);
+    assert_eq!(matched.len(), 1);
+    assert!(e[0].alerted && !e[1].alerted);
+    assert_eq!(
+        e[0].reason,
+        "alerts: term hit: \"Pentagon\" (title), \"Kirby\" (title); require group 1 satisfied by \"Kyiv\" (title)"
+    );
+    let labels: Vec<_> = matched[0].hits.iter().map(|h| h.term.as_str()).collect();
+    assert_eq!(labels, ["Pentagon", "Kirby", "Kyiv"]);
+}
+
+#[test]
 fn matcher_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Matcher>();
