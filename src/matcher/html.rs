@@ -263,29 +263,27 @@ impl TextOut {
         // Start of the current stretch of non-whitespace, copied in one piece when it ends.
         let mut word_start = None;
         let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            // Only these bytes can start a whitespace character; every other byte is text.
-            let ws = match b {
-                b'\t'..=b'\r' | b' ' => Some((char::from(b), 1)),
-                0xC2 | 0xE1 | 0xE2 | 0xE3 => text
-                    .get(i..)
-                    .and_then(|r| r.chars().next())
-                    .filter(|c| c.is_whitespace())
-                    .map(|c| (c, c.len_utf8())),
-                _ => None,
+        loop {
+            // Only these bytes can start a whitespace character; skip the others in bulk.
+            let next = bytes
+                .get(i..)
+                .and_then(|r| {
+                    r.iter()
+                        .position(|&b| b <= b' ' || matches!(b, 0xC2 | 0xE1..=0xE3))
+                })
+                .map_or(bytes.len(), |p| i + p);
+            if next > i {
+                self.start_word(&mut word_start, i);
+            }
+            i = next;
+            let Some(c) = text.get(i..).and_then(|r| r.chars().next()) else {
+                break;
             };
-            let Some((c, len)) = ws else {
-                if word_start.is_none() {
-                    if let Some(p) = self.pending.take()
-                        && !self.out.is_empty()
-                    {
-                        self.out.push(p);
-                    }
-                    word_start = Some(i);
-                }
-                i += 1;
+            if !c.is_whitespace() {
+                self.start_word(&mut word_start, i);
+                i += c.len_utf8();
                 continue;
-            };
+            }
             if let Some(w) = word_start.take() {
                 self.out.push_str(text.get(w..i).unwrap_or(""));
             }
@@ -295,10 +293,22 @@ impl TextOut {
                 _ if brk => Some('\n'),
                 _ => Some(' '),
             };
-            i += len;
+            i += c.len_utf8();
         }
         if let Some(w) = word_start {
             self.out.push_str(text.get(w..).unwrap_or(""));
+        }
+    }
+
+    /// Notes that text starts at `at`, writing the pending whitespace before it.
+    fn start_word(&mut self, word_start: &mut Option<usize>, at: usize) {
+        if word_start.is_none() {
+            if let Some(p) = self.pending.take()
+                && !self.out.is_empty()
+            {
+                self.out.push(p);
+            }
+            *word_start = Some(at);
         }
     }
 

@@ -89,17 +89,26 @@ impl Normalized {
         while i < bytes.len() {
             let byte = bytes[i];
             if byte.is_ascii_whitespace() || byte == b'-' {
-                b.extend_separator(i, i + 1);
+                b.extend_separator(i, i + 1, byte == b' ');
                 i += 1;
                 continue;
             }
             // ASCII fast path: a run of other ASCII bytes is copied (and lowercased) at once.
+            // Lone spaces between words map to themselves and stay inside the run.
             let mut run_end = i;
-            while bytes
-                .get(run_end)
-                .is_some_and(|&c| c.is_ascii() && !c.is_ascii_whitespace() && c != b'-')
-            {
-                run_end += 1;
+            loop {
+                match bytes.get(run_end) {
+                    Some(&c) if is_ascii_word_byte(c) => run_end += 1,
+                    Some(b' ')
+                        if run_end > i
+                            && bytes
+                                .get(run_end + 1)
+                                .is_some_and(|&n| is_ascii_word_byte(n)) =>
+                    {
+                        run_end += 1
+                    }
+                    _ => break,
+                }
             }
             // The last ASCII character joins the cluster path when a combining mark may follow.
             if run_end > i && bytes.get(run_end).is_some_and(|c| !c.is_ascii()) {
@@ -145,7 +154,7 @@ impl Normalized {
             b.need_chunk = true;
             for c in normalized.chars() {
                 if is_separator(c) {
-                    b.extend_separator(start, end);
+                    b.extend_separator(start, end, false);
                 } else {
                     b.push_char(c, start, end - start);
                 }
@@ -194,17 +203,17 @@ impl Normalized {
 struct Builder {
     out: String,
     chunks: Vec<Chunk>,
-    /// Plain range of a separator run not yet written.
-    sep: Option<(usize, usize)>,
+    /// Plain range of a separator run not yet written, and whether it is one ASCII space.
+    sep: Option<(usize, usize, bool)>,
     /// The next non-separator output must start a new chunk.
     need_chunk: bool,
 }
 
 impl Builder {
-    fn extend_separator(&mut self, start: usize, end: usize) {
+    fn extend_separator(&mut self, start: usize, end: usize, ascii_space: bool) {
         self.sep = Some(match self.sep {
-            Some((s, _)) => (s, end),
-            None => (start, end),
+            Some((s, _, _)) => (s, end, false),
+            None => (start, end, ascii_space),
         });
     }
 
@@ -213,7 +222,13 @@ impl Builder {
         if self.out.is_empty() {
             self.sep = None;
         }
-        if let Some((s, e)) = self.sep.take() {
+        if let Some((s, e, ascii_space)) = self.sep.take() {
+            // A lone ASCII space maps to itself: keep it in the surrounding linear chunk, which
+            // keeps the map small for ordinary prose.
+            if ascii_space {
+                self.append_linear(" ", s, false);
+                return;
+            }
             self.chunks.push(Chunk {
                 out: self.out.len(),
                 plain: s,
@@ -227,6 +242,11 @@ impl Builder {
 
     fn push_ascii_run(&mut self, run: &str, plain: usize, fold_case: bool) {
         self.flush_separator();
+        self.append_linear(run, plain, fold_case);
+    }
+
+    /// Appends ASCII text that maps byte for byte to `plain..plain + run.len()`.
+    fn append_linear(&mut self, run: &str, plain: usize, fold_case: bool) {
         let out = self.out.len();
         match self.chunks.last_mut() {
             Some(last)
@@ -266,6 +286,12 @@ impl Builder {
         }
         self.out.push(c);
     }
+}
+
+/// An ASCII byte that is neither whitespace nor a hyphen, so normalizes to itself (or its
+/// lowercase).
+fn is_ascii_word_byte(b: u8) -> bool {
+    b.is_ascii() && !b.is_ascii_whitespace() && b != b'-'
 }
 
 /// Normalizes one cluster (a character and its combining marks) into `out`.
