@@ -275,6 +275,18 @@ fn cases() -> Vec<Case> {
             "Inter\u{200B}pol raids",
         ),
         hit("BOM at start", "Interpol", "\u{FEFF}Interpol raids"),
+        hit(
+            "bidi marks around name",
+            "Kirby",
+            "\u{200F}Kirby\u{200E} said",
+        ),
+        hit("Arabic tatweel", "محمد", "قال محـــمد"),
+        hit(
+            "typographic apostrophe inside name",
+            "O'Brien",
+            "Mr O’Brien said",
+        ),
+        hit("modifier letter apostrophe", "O'Brien", "Mr Oʼbrien said"),
         decoy(
             "script content ignored",
             "ISIS",
@@ -297,6 +309,13 @@ fn cases() -> Vec<Case> {
         hit("Latin term next to Han", "ISIS", "ISIS发动袭击"),
         decoy("Chinese different name", "习近平", "国家主席胡锦涛"),
         hit("full-width Han punctuation", "北京", "（北京）消息"),
+        hit(
+            "Latin name inside Japanese",
+            "Trump",
+            "トランプ(Trump)大統領",
+        ),
+        hit("Korean name with particle", "서울", "서울에서 열린 회의"),
+        hit("Khmer substring", "ភ្នំពេញ", "នៅភ្នំពេញថ្ងៃនេះ"),
         // --- Rule 6: case-sensitive -------------------------------------------------------
         case(
             "case-sensitive US hit",

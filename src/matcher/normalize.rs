@@ -429,12 +429,18 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || is_combining_mark(c)
 }
 
-/// Scripts written without spaces between words, where a term is found as a substring.
+/// Scripts where a term is found as a substring: those written without spaces between words,
+/// and Korean, which spaces words but attaches particles to names ("서울에서", in Seoul), so a
+/// whole-word rule would miss most mentions.
 pub(crate) fn is_unspaced(c: char) -> bool {
     matches!(
         c,
         '\u{0E00}'..='\u{0EFF}' // Thai, Lao
             | '\u{1000}'..='\u{109F}' // Myanmar
+            | '\u{1100}'..='\u{11FF}' // Hangul jamo
+            | '\u{3130}'..='\u{318F}' // Hangul compatibility jamo
+            | '\u{A960}'..='\u{A97F}' // Hangul jamo extended-A
+            | '\u{AC00}'..='\u{D7FF}' // Hangul syllables, jamo extended-B
             | '\u{1780}'..='\u{17FF}' // Khmer
             | '\u{19E0}'..='\u{19FF}' // Khmer symbols
             | '\u{2E80}'..='\u{2FDF}' // CJK radicals, Kangxi radicals
