@@ -161,7 +161,8 @@ impl Normalized {
             }
             i = end;
         }
-        // A trailing separator is dropped for the same reason, so terms need no trimming.
+        // A trailing separator separates nothing either and is dropped (never flushed), so
+        // terms need no trimming.
         Normalized {
             text: b.out,
             chunks: b.chunks,
