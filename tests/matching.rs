@@ -871,6 +871,34 @@ proptest! {
     }
 
     #[test]
+    fn normalization_is_idempotent_on_any_text(s in "[^<&]{0,40}") {
+        let once = ItemText::from_fields(&[(Field::Title, &s)]).normalized(Field::Title).to_owned();
+        let twice = ItemText::from_fields(&[(Field::Title, &once)]).normalized(Field::Title).to_owned();
+        prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn every_term_finds_itself_in_a_sentence(
+        term in "[^<&]{1,20}",
+        case_sensitive in any::<bool>(),
+        accent_sensitive in any::<bool>(),
+    ) {
+        let spec = WatchlistSpec {
+            terms: vec![TermSpec { case_sensitive, accent_sensitive, ..TermSpec::phrase(&term) }],
+            ..list("self", &[])
+        };
+        // Terms with nothing matchable are rejected at compile time; all others must be found.
+        if let Ok(m) = Matcher::compile(&[spec]) {
+            let raw = format!("<p>Report: {term} today</p>");
+            let text = ItemText::from_fields(&[(Field::Content, &raw)]);
+            prop_assert!(
+                !m.match_item(&text, |_| true).is_empty(),
+                "{:?} not found in {:?}", term, text.normalized(Field::Content)
+            );
+        }
+    }
+
+    #[test]
     fn markup_and_spacing_do_not_change_matches(
         words in prop::collection::vec(prop::sample::select(WORDS), 1..8),
         phrase_at in 0usize..8,

@@ -88,7 +88,7 @@ impl Normalized {
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
-            if byte.is_ascii_whitespace() || byte == b'-' {
+            if is_ascii_separator(byte) {
                 b.extend_separator(i, i + 1, byte == b' ');
                 i += 1;
                 continue;
@@ -289,10 +289,14 @@ impl Builder {
     }
 }
 
-/// An ASCII byte that is neither whitespace nor a hyphen, so normalizes to itself (or its
-/// lowercase).
+/// ASCII whitespace (as `char::is_whitespace` sees it, vertical tab included) or a hyphen.
+fn is_ascii_separator(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ' | b'-')
+}
+
+/// An ASCII byte that is not a separator, so normalizes to itself (or its lowercase).
 fn is_ascii_word_byte(b: u8) -> bool {
-    b.is_ascii() && !b.is_ascii_whitespace() && b != b'-'
+    b.is_ascii() && !is_ascii_separator(b)
 }
 
 /// Normalizes one cluster (a character and its combining marks) into `out`.
