@@ -84,17 +84,17 @@ fn strip_and_decode(s: &str) -> String {
                 continue;
             }
             Markup::Comment { end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 pos = end;
             }
             Markup::Cdata { text, end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 // CDATA content is literal text: no entities to decode.
                 out.push_text(text);
                 pos = end;
             }
             Markup::Tag { name, closing, end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 pos = end;
                 if !closing
                     && SKIPPED_ELEMENTS

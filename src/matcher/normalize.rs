@@ -122,7 +122,10 @@ impl Normalized {
             // A cluster: one character and the combining marks that follow it, so that
             // composition and mark removal see the whole unit.
             let start = i;
-            let mut chars = plain[start..].char_indices();
+            let Some(rest) = plain.get(start..) else {
+                break;
+            };
+            let mut chars = rest.char_indices();
             let mut end = plain.len();
             if let Some((_, first)) = chars.next() {
                 end = start + first.len_utf8();
@@ -133,7 +136,7 @@ impl Normalized {
                     end = start + off + c.len_utf8();
                 }
             }
-            let cluster = &plain[start..end];
+            let cluster = rest.get(..end - start).unwrap_or(rest);
             let normalized = match cluster.chars().next() {
                 // Lone characters repeat a lot (accented letters, typographic punctuation);
                 // normalizing each distinct one once per text keeps this path cheap.
