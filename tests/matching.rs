@@ -239,6 +239,7 @@ fn cases() -> Vec<Case> {
         hit("double space", "John Kirby", "John  Kirby said"),
         hit("newline", "John Kirby", "John\nKirby said"),
         hit("tab", "John Kirby", "John\tKirby said"),
+        hit("vertical tab", "John Kirby", "John\u{0B}Kirby said"),
         hit("nbsp character", "John Kirby", "John\u{00A0}Kirby said"),
         hit("nbsp entity", "John Kirby", "John&nbsp;Kirby said").marked("**John Kirby** said"),
         hit(
