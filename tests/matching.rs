@@ -239,6 +239,7 @@ fn cases() -> Vec<Case> {
         hit("double space", "John Kirby", "John  Kirby said"),
         hit("newline", "John Kirby", "John\nKirby said"),
         hit("tab", "John Kirby", "John\tKirby said"),
+        hit("vertical tab", "John Kirby", "John\u{0B}Kirby said"),
         hit("nbsp character", "John Kirby", "John\u{00A0}Kirby said"),
         hit("nbsp entity", "John Kirby", "John&nbsp;Kirby said").marked("**John Kirby** said"),
         hit(
@@ -275,6 +276,18 @@ fn cases() -> Vec<Case> {
             "Inter\u{200B}pol raids",
         ),
         hit("BOM at start", "Interpol", "\u{FEFF}Interpol raids"),
+        hit(
+            "bidi marks around name",
+            "Kirby",
+            "\u{200F}Kirby\u{200E} said",
+        ),
+        hit("Arabic tatweel", "محمد", "قال محـــمد"),
+        hit(
+            "typographic apostrophe inside name",
+            "O'Brien",
+            "Mr O’Brien said",
+        ),
+        hit("modifier letter apostrophe", "O'Brien", "Mr Oʼbrien said"),
         decoy(
             "script content ignored",
             "ISIS",
@@ -297,6 +310,13 @@ fn cases() -> Vec<Case> {
         hit("Latin term next to Han", "ISIS", "ISIS发动袭击"),
         decoy("Chinese different name", "习近平", "国家主席胡锦涛"),
         hit("full-width Han punctuation", "北京", "（北京）消息"),
+        hit(
+            "Latin name inside Japanese",
+            "Trump",
+            "トランプ(Trump)大統領",
+        ),
+        hit("Korean name with particle", "서울", "서울에서 열린 회의"),
+        hit("Khmer substring", "ភ្នំពេញ", "នៅភ្នំពេញថ្ងៃនេះ"),
         // --- Rule 6: case-sensitive -------------------------------------------------------
         case(
             "case-sensitive US hit",
@@ -701,6 +721,99 @@ fn counts_and_errors() {
 }
 
 #[test]
+fn terms_of_all_sensitivities_in_one_matcher() {
+    let sensitive = |s: &str, case_sensitive, accent_sensitive| TermSpec {
+        case_sensitive,
+        accent_sensitive,
+        ..TermSpec::phrase(s)
+    };
+    let lists = [
+        list("default", &["zurich"]),
+        WatchlistSpec {
+            terms: vec![sensitive("US", true, false)],
+            ..list("case", &[])
+        },
+        WatchlistSpec {
+            terms: vec![sensitive("Müller", false, true)],
+            ..list("accent", &[])
+        },
+        WatchlistSpec {
+            terms: vec![sensitive("Zürich", true, true)],
+            ..list("exact", &[])
+        },
+    ];
+    let m = Matcher::compile(&lists).expect("compiles");
+    let names = |title: &str| -> Vec<String> {
+        let text = ItemText::from_fields(&[(Field::Title, title)]);
+        m.match_item(&text, |_| true)
+            .into_iter()
+            .map(|w| w.name)
+            .collect()
+    };
+    assert_eq!(
+        names("US envoy meets MÜLLER in Zürich"),
+        ["default", "case", "accent", "exact"]
+    );
+    assert_eq!(names("us envoy meets Muller in ZURICH"), ["default"]);
+    assert_eq!(names("nothing"), Vec::<String>::new());
+}
+
+#[test]
+fn from_item_uses_every_field() {
+    let item = feedwatch::model::Item {
+        title: "Daily brief".to_owned(),
+        summary: "<p>Talks in <b>Gen&egrave;ve</b></p>".to_owned(),
+        content: "<div>Long story</div>".to_owned(),
+        author: "Jane Doe".to_owned(),
+        categories: "World, Diplomacy".to_owned(),
+        ..Default::default()
+    };
+    let text = ItemText::from_item(&item);
+    assert_eq!(text.plain(Field::Summary), "Talks in Genève");
+    assert_eq!(text.normalized(Field::Summary), "talks in geneve");
+    let m = Matcher::compile(&[
+        list("a", &["Geneve"]),
+        list("b", &["diplomacy"]),
+        list("c", &["Doe"]),
+    ])
+    .expect("compiles");
+    let got: Vec<_> = m
+        .match_item(&text, |_| true)
+        .into_iter()
+        .map(|w| (w.name, w.hits[0].field))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_owned(), Field::Summary),
+            ("b".to_owned(), Field::Categories),
+            ("c".to_owned(), Field::Author)
+        ]
+    );
+}
+
+#[test]
+fn explain_agrees_with_match_item() {
+    let mut a = list("a", &["Kirby", "Pentagon"]);
+    a.require = vec![vec![TermSpec::phrase("Kyiv")]];
+    let m = Matcher::compile(&[a, list("b", &["Blinken"])]).expect("compiles");
+    let text = ItemText::from_fields(&[
+        (Field::Title, "Pentagon: Kirby in Kyiv"),
+        (Field::Content, "Kirby said"),
+    ]);
+    let e = m.explain(&text, |_| true);
+    let matched = m.match_item(&text, |_| true);
+    assert_eq!(matched.len(), 1);
+    assert!(e[0].alerted && !e[1].alerted);
+    assert_eq!(
+        e[0].reason,
+        "alerts: term hit: \"Pentagon\" (title), \"Kirby\" (title); require group 1 satisfied by \"Kyiv\" (title)"
+    );
+    let labels: Vec<_> = matched[0].hits.iter().map(|h| h.term.as_str()).collect();
+    assert_eq!(labels, ["Pentagon", "Kirby", "Kyiv"]);
+}
+
+#[test]
 fn matcher_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Matcher>();
@@ -756,6 +869,34 @@ proptest! {
         let once = ItemText::from_fields(&[(Field::Title, &s)]).normalized(Field::Title).to_owned();
         let twice = ItemText::from_fields(&[(Field::Title, &once)]).normalized(Field::Title).to_owned();
         prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn normalization_is_idempotent_on_any_text(s in "[^<&]{0,40}") {
+        let once = ItemText::from_fields(&[(Field::Title, &s)]).normalized(Field::Title).to_owned();
+        let twice = ItemText::from_fields(&[(Field::Title, &once)]).normalized(Field::Title).to_owned();
+        prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn every_term_finds_itself_in_a_sentence(
+        term in "[^<&]{1,20}",
+        case_sensitive in any::<bool>(),
+        accent_sensitive in any::<bool>(),
+    ) {
+        let spec = WatchlistSpec {
+            terms: vec![TermSpec { case_sensitive, accent_sensitive, ..TermSpec::phrase(&term) }],
+            ..list("self", &[])
+        };
+        // Terms with nothing matchable are rejected at compile time; all others must be found.
+        if let Ok(m) = Matcher::compile(&[spec]) {
+            let raw = format!("<p>Report: {term} today</p>");
+            let text = ItemText::from_fields(&[(Field::Content, &raw)]);
+            prop_assert!(
+                !m.match_item(&text, |_| true).is_empty(),
+                "{:?} not found in {:?}", term, text.normalized(Field::Content)
+            );
+        }
     }
 
     #[test]

@@ -84,17 +84,17 @@ fn strip_and_decode(s: &str) -> String {
                 continue;
             }
             Markup::Comment { end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 pos = end;
             }
             Markup::Cdata { text, end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 // CDATA content is literal text: no entities to decode.
                 out.push_text(text);
                 pos = end;
             }
             Markup::Tag { name, closing, end } => {
-                out.push_raw(&s[text_start..lt]);
+                out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 pos = end;
                 if !closing
                     && SKIPPED_ELEMENTS
@@ -259,18 +259,29 @@ impl TextOut {
 
     /// Appends decoded text, collapsing whitespace.
     fn push_text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
         // Start of the current stretch of non-whitespace, copied in one piece when it ends.
         let mut word_start = None;
-        for (i, c) in text.char_indices() {
+        let mut i = 0;
+        loop {
+            // Only these bytes can start a whitespace character; skip the others in bulk.
+            let next = bytes
+                .get(i..)
+                .and_then(|r| {
+                    r.iter()
+                        .position(|&b| b <= b' ' || matches!(b, 0xC2 | 0xE1..=0xE3))
+                })
+                .map_or(bytes.len(), |p| i + p);
+            if next > i {
+                self.start_word(&mut word_start, i);
+            }
+            i = next;
+            let Some(c) = text.get(i..).and_then(|r| r.chars().next()) else {
+                break;
+            };
             if !c.is_whitespace() {
-                if word_start.is_none() {
-                    if let Some(p) = self.pending.take()
-                        && !self.out.is_empty()
-                    {
-                        self.out.push(p);
-                    }
-                    word_start = Some(i);
-                }
+                self.start_word(&mut word_start, i);
+                i += c.len_utf8();
                 continue;
             }
             if let Some(w) = word_start.take() {
@@ -282,9 +293,22 @@ impl TextOut {
                 _ if brk => Some('\n'),
                 _ => Some(' '),
             };
+            i += c.len_utf8();
         }
         if let Some(w) = word_start {
             self.out.push_str(text.get(w..).unwrap_or(""));
+        }
+    }
+
+    /// Notes that text starts at `at`, writing the pending whitespace before it.
+    fn start_word(&mut self, word_start: &mut Option<usize>, at: usize) {
+        if word_start.is_none() {
+            if let Some(p) = self.pending.take()
+                && !self.out.is_empty()
+            {
+                self.out.push(p);
+            }
+            *word_start = Some(at);
         }
     }
 

@@ -157,7 +157,8 @@ pub struct WatchlistMatch {
     pub watchlist: usize,
     /// The watchlist's name.
     pub name: String,
-    /// Each distinct term that hit, once, at its first occurrence.
+    /// Each distinct term (of `terms` and `require`) that hit, once, at its first occurrence,
+    /// in field then position order.
     pub hits: Vec<Hit>,
 }
 

@@ -15,6 +15,8 @@
 //! 5. unless the term is case-sensitive, full Unicode case folding (`ß` → `ss`);
 //! 6. unless the term is accent-sensitive, NFD and removal of diacritical marks.
 
+use std::collections::HashMap;
+
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -82,21 +84,31 @@ impl Normalized {
         };
         let bytes = plain.as_bytes();
         let mut scratch = String::new();
+        let mut cache: HashMap<char, String> = HashMap::new();
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
-            if byte.is_ascii_whitespace() || byte == b'-' {
-                b.extend_separator(i, i + 1);
+            if is_ascii_separator(byte) {
+                b.extend_separator(i, i + 1, byte == b' ');
                 i += 1;
                 continue;
             }
             // ASCII fast path: a run of other ASCII bytes is copied (and lowercased) at once.
+            // Lone spaces between words map to themselves and stay inside the run.
             let mut run_end = i;
-            while bytes
-                .get(run_end)
-                .is_some_and(|&c| c.is_ascii() && !c.is_ascii_whitespace() && c != b'-')
-            {
-                run_end += 1;
+            loop {
+                match bytes.get(run_end) {
+                    Some(&c) if is_ascii_word_byte(c) => run_end += 1,
+                    Some(b' ')
+                        if run_end > i
+                            && bytes
+                                .get(run_end + 1)
+                                .is_some_and(|&n| is_ascii_word_byte(n)) =>
+                    {
+                        run_end += 1
+                    }
+                    _ => break,
+                }
             }
             // The last ASCII character joins the cluster path when a combining mark may follow.
             if run_end > i && bytes.get(run_end).is_some_and(|c| !c.is_ascii()) {
@@ -110,7 +122,10 @@ impl Normalized {
             // A cluster: one character and the combining marks that follow it, so that
             // composition and mark removal see the whole unit.
             let start = i;
-            let mut chars = plain[start..].char_indices();
+            let Some(rest) = plain.get(start..) else {
+                break;
+            };
+            let mut chars = rest.char_indices();
             let mut end = plain.len();
             if let Some((_, first)) = chars.next() {
                 end = start + first.len_utf8();
@@ -121,20 +136,36 @@ impl Normalized {
                     end = start + off + c.len_utf8();
                 }
             }
-            let cluster = &plain[start..end];
-            scratch.clear();
-            normalize_cluster(cluster, form, &mut scratch);
+            let cluster = rest.get(..end - start).unwrap_or(rest);
+            let normalized = match cluster.chars().next() {
+                // Lone characters repeat a lot (accented letters, typographic punctuation);
+                // normalizing each distinct one once per text keeps this path cheap.
+                Some(c) if c.len_utf8() == cluster.len() => cache
+                    .entry(c)
+                    .or_insert_with(|| {
+                        let mut n = String::new();
+                        normalize_cluster(cluster, form, &mut n);
+                        n
+                    })
+                    .as_str(),
+                _ => {
+                    scratch.clear();
+                    normalize_cluster(cluster, form, &mut scratch);
+                    scratch.as_str()
+                }
+            };
             b.need_chunk = true;
-            for c in scratch.chars() {
+            for c in normalized.chars() {
                 if is_separator(c) {
-                    b.extend_separator(start, end);
+                    b.extend_separator(start, end, false);
                 } else {
                     b.push_char(c, start, end - start);
                 }
             }
             i = end;
         }
-        // A trailing separator is dropped for the same reason, so terms need no trimming.
+        // A trailing separator separates nothing either and is dropped (never flushed), so
+        // terms need no trimming.
         Normalized {
             text: b.out,
             chunks: b.chunks,
@@ -176,17 +207,17 @@ impl Normalized {
 struct Builder {
     out: String,
     chunks: Vec<Chunk>,
-    /// Plain range of a separator run not yet written.
-    sep: Option<(usize, usize)>,
+    /// Plain range of a separator run not yet written, and whether it is one ASCII space.
+    sep: Option<(usize, usize, bool)>,
     /// The next non-separator output must start a new chunk.
     need_chunk: bool,
 }
 
 impl Builder {
-    fn extend_separator(&mut self, start: usize, end: usize) {
+    fn extend_separator(&mut self, start: usize, end: usize, ascii_space: bool) {
         self.sep = Some(match self.sep {
-            Some((s, _)) => (s, end),
-            None => (start, end),
+            Some((s, _, _)) => (s, end, false),
+            None => (start, end, ascii_space),
         });
     }
 
@@ -195,7 +226,13 @@ impl Builder {
         if self.out.is_empty() {
             self.sep = None;
         }
-        if let Some((s, e)) = self.sep.take() {
+        if let Some((s, e, ascii_space)) = self.sep.take() {
+            // A lone ASCII space maps to itself: keep it in the surrounding linear chunk, which
+            // keeps the map small for ordinary prose.
+            if ascii_space {
+                self.append_linear(" ", s, false);
+                return;
+            }
             self.chunks.push(Chunk {
                 out: self.out.len(),
                 plain: s,
@@ -209,6 +246,11 @@ impl Builder {
 
     fn push_ascii_run(&mut self, run: &str, plain: usize, fold_case: bool) {
         self.flush_separator();
+        self.append_linear(run, plain, fold_case);
+    }
+
+    /// Appends ASCII text that maps byte for byte to `plain..plain + run.len()`.
+    fn append_linear(&mut self, run: &str, plain: usize, fold_case: bool) {
         let out = self.out.len();
         match self.chunks.last_mut() {
             Some(last)
@@ -248,6 +290,16 @@ impl Builder {
         }
         self.out.push(c);
     }
+}
+
+/// ASCII whitespace (as `char::is_whitespace` sees it, vertical tab included) or a hyphen.
+fn is_ascii_separator(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ' | b'-')
+}
+
+/// An ASCII byte that is not a separator, so normalizes to itself (or its lowercase).
+fn is_ascii_word_byte(b: u8) -> bool {
+    b.is_ascii() && !is_ascii_separator(b)
 }
 
 /// Normalizes one cluster (a character and its combining marks) into `out`.
@@ -385,12 +437,18 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || is_combining_mark(c)
 }
 
-/// Scripts written without spaces between words, where a term is found as a substring.
+/// Scripts where a term is found as a substring: those written without spaces between words,
+/// and Korean, which spaces words but attaches particles to names ("서울에서", in Seoul), so a
+/// whole-word rule would miss most mentions.
 pub(crate) fn is_unspaced(c: char) -> bool {
     matches!(
         c,
         '\u{0E00}'..='\u{0EFF}' // Thai, Lao
             | '\u{1000}'..='\u{109F}' // Myanmar
+            | '\u{1100}'..='\u{11FF}' // Hangul jamo
+            | '\u{3130}'..='\u{318F}' // Hangul compatibility jamo
+            | '\u{A960}'..='\u{A97F}' // Hangul jamo extended-A
+            | '\u{AC00}'..='\u{D7FF}' // Hangul syllables, jamo extended-B
             | '\u{1780}'..='\u{17FF}' // Khmer
             | '\u{19E0}'..='\u{19FF}' // Khmer symbols
             | '\u{2E80}'..='\u{2FDF}' // CJK radicals, Kangxi radicals

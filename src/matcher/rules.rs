@@ -489,14 +489,14 @@ impl Matcher {
                         return None;
                     }
                     seen.push(l);
-                    Some(format!("{l:?} in {}", h.field))
+                    Some(format!("{l:?} ({})", h.field))
                 })
                 .collect()
         };
         let triggers = found(Role::Trigger).join(", ");
         match decision {
             Decision::Alert => {
-                let mut s = format!("alerts: term {triggers} hit");
+                let mut s = format!("alerts: term hit: {triggers}");
                 for g in 0..watchlist.require.len() {
                     s.push_str(&format!(
                         "; require group {} satisfied by {}",
@@ -527,7 +527,7 @@ impl Matcher {
                     })
                     .unwrap_or_default();
                 format!(
-                    "no alert: term {triggers} hit, but require group {} (one of {members}) had no hit",
+                    "no alert: term hit: {triggers}; but require group {} (one of {members}) had no hit",
                     g + 1
                 )
             }
@@ -537,7 +537,7 @@ impl Matcher {
                     .find(|h| h.term == term)
                     .map_or("?", |h| h.field.as_str());
                 format!(
-                    "no alert: term {triggers} hit, but exclude term {:?} hit in {field}",
+                    "no alert: term hit: {triggers}; but exclude term {:?} hit in {field}",
                     label(term)
                 )
             }
