@@ -249,11 +249,20 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
         retrying = report.delivery.retrying,
         "pass complete"
     );
-    if report.delivery.retrying > 0 || report.delivery.given_up > 0 {
+    let d = report.delivery;
+    if d.retrying > 0 {
         eprintln!(
-            "feedwatch: {} deliveries failed and stay pending; see `feedwatch alerts`",
-            report.delivery.retrying + report.delivery.given_up
+            "feedwatch: {} deliveries failed and stay pending for a retry; see `feedwatch alerts`",
+            d.retrying
         );
+    }
+    if d.given_up > 0 {
+        eprintln!(
+            "feedwatch: {} deliveries were given up (rejected, or failing for 3 days); see `feedwatch alerts`",
+            d.given_up
+        );
+    }
+    if d.retrying + d.given_up > 0 {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

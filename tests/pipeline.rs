@@ -417,3 +417,61 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
         "chat delivery is {chat}"
     );
 }
+
+#[test]
+fn a_rejected_alert_is_given_up_while_a_down_receiver_is_retried_once_per_round() {
+    let w = World::new(&["/feed.xml"], None);
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+    let two = [
+        FRESH,
+        ("g3", "Second ISIS-K story", "http://news.test/3"),
+        BACKLOG,
+    ];
+    w.http.set("/feed.xml", Route::rss(&rss(&two)));
+    // The receiver is down: one attempt, the other alert waits for the same retry.
+    w.http.set("/hook", Route::status(503));
+    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        w.http.hits("/hook"),
+        1,
+        "a down receiver costs one attempt per round"
+    );
+    let db = rusqlite::Connection::open(w.sandbox.path("state/feedwatch.db")).unwrap();
+    let attempts: Vec<(String, i64)> = db
+        .prepare("SELECT state, attempts FROM deliveries WHERE notifier = 'chat' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        attempts,
+        [("pending".to_string(), 1), ("pending".to_string(), 0)]
+    );
+
+    // The receiver rejects the payloads themselves: both are given up, neither blocks the other.
+    w.http.set("/hook", Route::status(422));
+    db.execute(
+        "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
+        [],
+    )
+    .unwrap();
+    let out = run_with_timeout(&mut w.cmd(&["once"]), RUN);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert_eq!(w.http.hits("/hook"), 3);
+    let failed: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE notifier = 'chat' AND state = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 2);
+    assert_eq!(
+        w.smtp.wait_for(2, Duration::from_secs(5)).len(),
+        2,
+        "email is unaffected"
+    );
+}

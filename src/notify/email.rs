@@ -32,6 +32,7 @@ impl EmailNotifier {
         let err = |message: String| NotifyError::Email {
             notifier: name.0.clone(),
             message,
+            permanent: false,
         };
         let url = cfg.smtp.expose();
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -70,10 +71,19 @@ impl EmailNotifier {
                 notifier: self.name.clone(),
                 timeout: self.timeout,
             }),
-            Ok(Err(e)) => Err(NotifyError::Email {
-                notifier: self.name.clone(),
-                message: format!("SMTP: {e}; will retry"),
-            }),
+            Ok(Err(e)) => {
+                let permanent = rejects_this_message(&e);
+                let hint = if permanent {
+                    "the server refuses this message"
+                } else {
+                    "will retry"
+                };
+                Err(NotifyError::Email {
+                    notifier: self.name.clone(),
+                    message: format!("SMTP: {e}; {hint}"),
+                    permanent,
+                })
+            }
             Ok(Ok(_)) => Ok(()),
         }
     }
@@ -97,8 +107,19 @@ impl EmailNotifier {
         .map_err(|e| NotifyError::Email {
             notifier: self.name.clone(),
             message: format!("cannot build message: {e}"),
+            permanent: true,
         })
     }
+}
+
+/// Whether the server rejected this message itself (too big, content refused), rather than
+/// failing for reasons that a retry, or a fix to the config, would cure (5xx for bad
+/// credentials or an unknown sender are config problems: those alerts must still go out once
+/// the config is fixed).
+fn rejects_this_message(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status()
+            .is_some_and(|c| matches!(u16::from(c), 552 | 554))
 }
 
 /// `[feedwatch] <watchlist>: <item title>`, on one line.

@@ -42,6 +42,8 @@ pub enum NotifyError {
         notifier: String,
         /// What went wrong and what to check.
         message: String,
+        /// Whether this alert can never be delivered this way (retrying cannot help).
+        permanent: bool,
     },
     /// The webhook call failed.
     #[error("webhook {notifier}: {message}")]
@@ -50,6 +52,8 @@ pub enum NotifyError {
         notifier: String,
         /// What went wrong.
         message: String,
+        /// Whether this alert can never be delivered this way (retrying cannot help).
+        permanent: bool,
     },
     /// Writing to stdout failed.
     #[error("stdout {notifier}: {message}")]
@@ -69,6 +73,24 @@ pub enum NotifyError {
         /// The limit.
         timeout: Duration,
     },
+}
+
+impl NotifyError {
+    /// Whether the failure is about this alert itself (rejected content), so retrying it is
+    /// pointless. Server trouble, timeouts and misconfiguration (bad password, wrong URL) are
+    /// not: once fixed, the alert still goes out.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            NotifyError::Email {
+                permanent: true,
+                ..
+            } | NotifyError::Webhook {
+                permanent: true,
+                ..
+            }
+        )
+    }
 }
 
 /// One configured notifier, ready to send.
@@ -200,16 +222,23 @@ impl Dispatcher {
         d: DueDelivery,
         report: &mut DrainReport,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // (message, permanent)
         let result = match (
             self.notifiers.get(&NotifierName(d.notifier.clone())),
             Alert::from_payload(&d.payload),
         ) {
-            (None, _) => Err(format!(
-                "notifier {:?} is no longer configured; the alert cannot be delivered",
-                d.notifier
+            (None, _) => Err((
+                format!(
+                    "notifier {:?} was removed from the config; not delivered",
+                    d.notifier
+                ),
+                true,
             )),
-            (_, Err(e)) => Err(format!("stored alert is unreadable: {e}")),
-            (Some(n), Ok(alert)) => n.send(&alert).await.map_err(|e| e.to_string()),
+            (_, Err(e)) => Err((format!("stored alert is unreadable: {e}"), true)),
+            (Some(n), Ok(alert)) => n
+                .send(&alert)
+                .await
+                .map_err(|e| (e.to_string(), e.is_permanent())),
         };
         let now = Utc::now();
         match result {
@@ -218,8 +247,8 @@ impl Dispatcher {
                 self.store.with(move |db| db.mark_sent(d.id, now)).await?;
                 Ok(None)
             }
-            Err(error) => {
-                let retry_at = retry_time(&d, now);
+            Err((error, permanent)) => {
+                let retry_at = if permanent { None } else { retry_time(&d, now) };
                 match retry_at {
                     Some(at) => {
                         report.retrying += 1;
@@ -227,7 +256,7 @@ impl Dispatcher {
                     }
                     None => {
                         report.given_up += 1;
-                        warn!(notifier = %d.notifier, error = %error, "delivery failed for too long; giving up");
+                        warn!(notifier = %d.notifier, error = %error, permanent, "delivery failed; giving up on this alert");
                     }
                 }
                 self.store

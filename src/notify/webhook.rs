@@ -111,6 +111,7 @@ impl WebhookNotifier {
         let err = |message: String| NotifyError::Webhook {
             notifier: name.0.clone(),
             message,
+            permanent: false,
         };
         let client = reqwest::Client::builder()
             .user_agent(crate::config::default_user_agent())
@@ -145,6 +146,7 @@ impl WebhookNotifier {
         let err = |message: String| NotifyError::Webhook {
             notifier: self.name.clone(),
             message,
+            permanent: false,
         };
         let body = serde_json::to_vec(&WebhookPayload::from(alert))
             .map_err(|e| err(format!("cannot encode the alert: {e}")))?;
@@ -172,7 +174,14 @@ impl WebhookNotifier {
             // unbounded read.
             let first = resp.chunk().await.ok().flatten().unwrap_or_default();
             let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
-            Err(err(format!("HTTP {status}: {}", body.trim())))
+            // 400/413/422 reject this very payload; anything else (401, 404, 5xx …) is the
+            // receiver's state or the config, and the alert goes out once that is fixed.
+            let permanent = matches!(status.as_u16(), 400 | 413 | 422);
+            Err(NotifyError::Webhook {
+                notifier: self.name.clone(),
+                message: format!("HTTP {status}: {}", body.trim()),
+                permanent,
+            })
         }
     }
 }
