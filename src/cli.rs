@@ -125,7 +125,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let Some(config) = load(&path) else {
                 return Ok(ExitCode::from(2));
             };
-            runtime.block_on(run_daemon(config))
+            let code = runtime.block_on(run_daemon(config));
+            // A parse or lookup still running on the blocking pool must not hold up the exit.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            code
         }
         Command::Once { all } => {
             let Some(config) = load(&path) else {
@@ -216,23 +219,30 @@ fn check(path: &Path) -> ExitCode {
 
 async fn run_daemon(config: Config) -> Result<ExitCode> {
     let daemon = Daemon::new(config)?;
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone())?;
-    daemon.run(shutdown).await?;
+    spawn_signal_handler(daemon.stop_token())?;
+    daemon.run().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM and SIGINT both start an orderly stop; a second signal is left to the default.
+/// SIGTERM or SIGINT starts an orderly stop; a second one ends the process at once (alerts not
+/// yet delivered stay in the outbox and go out after the next start).
 fn spawn_signal_handler(shutdown: CancellationToken) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
+        for round in 0..2 {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+            if round == 0 {
+                shutdown.cancel();
+            } else {
+                tracing::warn!("second signal: stopping now");
+                std::process::exit(130);
+            }
         }
-        shutdown.cancel();
     });
     Ok(())
 }

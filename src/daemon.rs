@@ -46,6 +46,9 @@ pub enum StartError {
     /// A notifier could not be set up.
     #[error(transparent)]
     Notifier(#[from] notify::NotifyError),
+    /// Another feedwatch already works on this database.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The running parts, built from a config.
@@ -55,11 +58,15 @@ pub struct Daemon {
     /// The outbox dispatcher.
     pub dispatcher: Arc<Dispatcher>,
     limiter: Limiter,
+    stop: CancellationToken,
+    // Held for the daemon's lifetime: two processes draining one outbox would send twice.
+    _lock: Option<std::fs::File>,
 }
 
 impl Daemon {
     /// Opens the database, builds clients, compiles watchlists and notifiers.
     pub fn new(config: Config) -> Result<Daemon, StartError> {
+        let lock = lock_database(&config.general.database)?;
         let store = Store::open(&config.general.database)?;
         let fetcher = Fetcher::new(&config.general, &config.feeds)?;
         let matcher = Arc::new(Matcher::compile(&config.watchlist_specs())?);
@@ -68,6 +75,7 @@ impl Daemon {
             config.general.concurrency,
             config.general.per_host_concurrency,
         );
+        let stop = CancellationToken::new();
         let config = Arc::new(config);
         Ok(Daemon {
             pipeline: Arc::new(Pipeline {
@@ -76,9 +84,17 @@ impl Daemon {
                 fetcher,
                 matcher,
             }),
-            dispatcher: Arc::new(Dispatcher::new(store, notifiers)),
+            dispatcher: Arc::new(Dispatcher::new(store, notifiers, stop.clone())),
             limiter,
+            stop,
+            _lock: lock,
         })
+    }
+
+    /// The token that stops this daemon: polls not yet started are skipped, deliveries stop
+    /// between two alerts, and [`Daemon::run`] returns.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     /// One pass: poll the given feeds (bounded concurrency), then deliver everything due.
@@ -86,19 +102,18 @@ impl Daemon {
         let mut report = OnceReport::default();
         let mut set = JoinSet::new();
         for feed in feeds {
-            set.spawn(poll_limited(
-                self.pipeline.clone(),
-                self.limiter.clone(),
-                feed,
-            ));
+            set.spawn(self.poll(feed));
         }
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((_, Ok((PollReport::Failed { .. }, _)))) => report.failed_feeds += 1,
-                Ok((_, Ok((PollReport::Fresh { alerts, .. }, _)))) => report.alerts += alerts,
-                Ok((_, Ok((PollReport::NotModified, _)))) => {}
-                Ok((_, Err(e))) => return Err(e),
-                Err(e) => error!(error = %e, "poll task crashed"),
+                Ok((_, Some(Ok((PollReport::Failed { .. }, _))))) => report.failed_feeds += 1,
+                Ok((_, Some(Ok((PollReport::Fresh { alerts, .. }, _))))) => report.alerts += alerts,
+                Ok((_, Some(Ok((PollReport::NotModified, _))))) | Ok((_, None)) => {}
+                Ok((_, Some(Err(e)))) => return Err(e),
+                Err(e) => {
+                    report.failed_feeds += 1;
+                    error!(error = %e, "poll task crashed");
+                }
             }
             report.polled += 1;
         }
@@ -112,7 +127,9 @@ impl Daemon {
     pub async fn prune(&self) -> Result<(), StoreError> {
         let retention = chrono::Duration::from_std(self.pipeline.config.general.retention)
             .unwrap_or(chrono::Duration::MAX);
-        let cutoff = Utc::now() - retention;
+        let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
+            return Ok(());
+        };
         let pruned = self.pipeline.store.with(move |db| db.prune(cutoff)).await?;
         if pruned.alerts + pruned.items > 0 {
             info!(
@@ -146,21 +163,32 @@ impl Daemon {
             .collect())
     }
 
-    /// Runs until `shutdown` is cancelled; then lets work in hand finish (bounded) and returns.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
-        let mut next_due = self.next_due_by_url().await?;
+    /// When each configured feed is first due in this run: its stored time, brought forward
+    /// if the config now asks for a shorter interval; never-polled feeds spread out.
+    async fn initial_schedule(&self) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        let stored = self.next_due_by_url().await?;
         let now = Utc::now();
-        let count = self.pipeline.config.feeds.len();
-        for feed in &self.pipeline.config.feeds {
-            next_due
-                .entry(feed.url.to_string())
-                .or_insert_with(|| crate::schedule::first_poll(&feed.cadence, now, count));
-        }
+        let feeds = &self.pipeline.config.feeds;
+        Ok(feeds
+            .iter()
+            .map(|f| {
+                let due = match stored.get(f.url.as_str()) {
+                    Some(t) => (*t).min(f.cadence.next_regular(now, 0.0)),
+                    None => crate::schedule::first_poll(&f.cadence, now, feeds.len()),
+                };
+                (f.url.to_string(), due)
+            })
+            .collect())
+    }
+
+    /// Runs until the stop token is cancelled; then lets work in hand finish (bounded).
+    pub async fn run(self) -> Result<(), StoreError> {
+        let mut next_due = self.initial_schedule().await?;
         let wake_dispatcher = Arc::new(Notify::new());
         let dispatcher = tokio::spawn(dispatch_loop(
             self.dispatcher.clone(),
             wake_dispatcher.clone(),
-            shutdown.clone(),
+            self.stop.clone(),
         ));
         systemd::ready();
         info!(
@@ -169,20 +197,18 @@ impl Daemon {
             "feedwatch running"
         );
         let feeds = self.pipeline.config.feeds.clone();
-        let mut in_flight: JoinSet<(String, Result<PollDone, StoreError>)> = JoinSet::new();
+        let mut in_flight: JoinSet<(String, Option<Result<PollDone, StoreError>>)> = JoinSet::new();
+        // Which feed each task polls, so a crashed task frees its feed for the next round.
+        let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut next_prune = tokio::time::Instant::now();
-        let mut busy: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let now = Utc::now();
             for feed in &feeds {
                 let url = feed.url.as_str();
-                let due = next_due.get(url).is_none_or(|t| *t <= now);
-                if due && busy.insert(url.to_owned()) {
-                    in_flight.spawn(poll_limited(
-                        self.pipeline.clone(),
-                        self.limiter.clone(),
-                        feed.clone(),
-                    ));
+                let busy = tasks.values().any(|u| u == url);
+                if !busy && next_due.get(url).is_none_or(|t| *t <= now) {
+                    let handle = in_flight.spawn(self.poll(feed.clone()));
+                    tasks.insert(handle.id(), url.to_owned());
                 }
             }
             if tokio::time::Instant::now() >= next_prune {
@@ -194,40 +220,46 @@ impl Daemon {
             systemd::watchdog();
             let sleep_for = feeds
                 .iter()
-                .filter(|f| !busy.contains(f.url.as_str()))
+                .filter(|f| !tasks.values().any(|u| u == f.url.as_str()))
                 .filter_map(|f| next_due.get(f.url.as_str()))
                 .min()
                 .map_or(SCHEDULE_TICK, |t| {
                     (*t - now).to_std().unwrap_or_default().min(SCHEDULE_TICK)
                 });
             tokio::select! {
-                () = shutdown.cancelled() => break,
-                Some(joined) = in_flight.join_next() => match joined {
-                    Ok((url, result)) => {
-                        busy.remove(&url);
-                        match result {
-                            Ok((report, next)) => {
-                                next_due.insert(url, next);
-                                if matches!(report, PollReport::Fresh { alerts, .. } if alerts > 0) {
-                                    wake_dispatcher.notify_one();
-                                }
-                            }
-                            Err(e) => {
-                                // The database is failing: retry the feed later rather than spin.
-                                error!(feed = %url, error = %e, "could not record poll");
-                                next_due.insert(url, Utc::now() + chrono::Duration::seconds(60));
-                            }
+                () = self.stop.cancelled() => break,
+                Some(joined) = in_flight.join_next_with_id() => {
+                    let (id, outcome) = match joined {
+                        Ok((id, (_, outcome))) => (id, outcome),
+                        Err(e) => {
+                            error!(error = %e, "poll task crashed");
+                            (e.id(), None)
                         }
-                    }
-                    Err(e) => error!(error = %e, "poll task crashed"),
+                    };
+                    let Some(url) = tasks.remove(&id) else { continue };
+                    let next = match outcome {
+                        Some(Ok((report, next))) => {
+                            if matches!(report, PollReport::Fresh { alerts, .. } if alerts > 0) {
+                                wake_dispatcher.notify_one();
+                            }
+                            next
+                        }
+                        Some(Err(e)) => {
+                            // The database is failing: retry the feed later rather than spin.
+                            error!(feed = %url, error = %e, "could not record poll");
+                            Utc::now() + chrono::Duration::seconds(60)
+                        }
+                        None => Utc::now() + chrono::Duration::seconds(60),
+                    };
+                    next_due.insert(url, next);
                 },
                 () = tokio::time::sleep(sleep_for.max(Duration::from_millis(200))) => {}
             }
         }
         systemd::stopping();
         info!(in_flight = in_flight.len(), "stopping");
-        // Polls in hand get a moment to commit; anything cut off was not recorded and will be
-        // fetched again next time, so nothing is lost.
+        // Polls in hand get a moment to commit; one cut off before its commit recorded
+        // nothing, so its items are simply fetched again on the next start.
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while in_flight.join_next().await.is_some() {}
         })
@@ -241,10 +273,67 @@ impl Daemon {
             .is_err()
         {
             warn!(
-                "a delivery did not finish in time; it stays pending and is retried on the next start"
+                "a delivery did not finish in time; it stays pending and is sent after the next start"
             );
         }
         Ok(())
+    }
+
+    /// Polls one feed within the concurrency limits; `None` if stopped before it began.
+    fn poll(
+        &self,
+        feed: FeedConfig,
+    ) -> impl std::future::Future<Output = (String, Option<Result<PollDone, StoreError>>)> + use<>
+    {
+        let pipeline = Arc::clone(&self.pipeline);
+        let limiter = self.limiter.clone();
+        let stop = self.stop.clone();
+        async move {
+            let url = feed.url.to_string();
+            let host = limiter.host(&feed);
+            // Semaphores are never closed, so acquiring cannot fail; permits drop at the end.
+            let _host = host.acquire_owned().await;
+            let _global = limiter.global.clone().acquire_owned().await;
+            if stop.is_cancelled() {
+                return (url, None);
+            }
+            let result = pipeline.poll_feed(&feed).await;
+            (url, Some(result))
+        }
+    }
+}
+
+/// Takes an exclusive lock next to the database, so `once` from a timer and a running daemon
+/// (or two overlapping timers) never drain one outbox together and send alerts twice.
+fn lock_database(db: &std::path::Path) -> Result<Option<std::fs::File>, StartError> {
+    if db == std::path::Path::new(":memory:") {
+        return Ok(None);
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            StartError::Busy(format!("cannot create lock file {}: {e}", path.display()))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Busy(format!(
+            "another feedwatch is already running on {} (lock {}); stop it, or give this one another `database`",
+            db.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StartError::Busy(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -310,18 +399,4 @@ impl Limiter {
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
             .clone()
     }
-}
-
-async fn poll_limited(
-    pipeline: Arc<Pipeline>,
-    limiter: Limiter,
-    feed: FeedConfig,
-) -> (String, Result<PollDone, StoreError>) {
-    let url = feed.url.to_string();
-    let host = limiter.host(&feed);
-    // Semaphores are never closed, so acquiring cannot fail; the permits drop at the end.
-    let _host = host.acquire_owned().await;
-    let _global = limiter.global.clone().acquire_owned().await;
-    let result = pipeline.poll_feed(&feed).await;
-    (url, result)
 }

@@ -475,3 +475,35 @@ fn a_rejected_alert_is_given_up_while_a_down_receiver_is_retried_once_per_round(
         "email is unaffected"
     );
 }
+
+#[test]
+fn a_second_instance_on_the_same_database_is_refused() {
+    let w = World::new(&["/feed.xml"], None);
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    let mut daemon = w
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        w.http
+            .wait_for("/feed.xml", 1, Duration::from_secs(30))
+            .len(),
+        1,
+        "daemon started"
+    );
+    let out = w.once();
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    common::wait_timeout(&mut daemon, Duration::from_secs(15)).expect("daemon exits");
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("another feedwatch is already running"),
+        "{}",
+        out.stderr
+    );
+    // Once the daemon is gone, `once` works again.
+    assert!(w.once().success());
+}

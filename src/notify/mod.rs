@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::alert::Alert;
@@ -151,12 +152,22 @@ pub struct DrainReport {
 pub struct Dispatcher {
     store: Store,
     notifiers: BTreeMap<NotifierName, Notifier>,
+    /// Cancelled at shutdown: the send in hand finishes, no new one starts.
+    stop: CancellationToken,
 }
 
 impl Dispatcher {
     /// A dispatcher over these notifiers.
-    pub fn new(store: Store, notifiers: BTreeMap<NotifierName, Notifier>) -> Dispatcher {
-        Dispatcher { store, notifiers }
+    pub fn new(
+        store: Store,
+        notifiers: BTreeMap<NotifierName, Notifier>,
+        stop: CancellationToken,
+    ) -> Dispatcher {
+        Dispatcher {
+            store,
+            notifiers,
+            stop,
+        }
     }
 
     /// Sends every delivery due now; failed ones are rescheduled, not retried in this call.
@@ -198,6 +209,9 @@ impl Dispatcher {
                 return Ok(report);
             }
             for delivery in due {
+                if self.stop.is_cancelled() {
+                    return Ok(report);
+                }
                 if let Some(retry_at) = self.deliver(delivery, &mut report).await? {
                     // The notifier is failing: its other alerts wait for the same retry rather
                     // than each spending a timeout on a server that is down.
