@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Check => Ok(check(&path)),
+        Command::Check => Ok(check(&path, &runtime)),
         Command::Inspect { source, json } => runtime.block_on(inspect(&path, &source, json)),
         Command::Run => {
             let Some(config) = load(&path) else {
@@ -163,10 +163,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Loads the config, printing `FILE:LINE:COL: message` on failure.
+/// Loads the config, printing `FILE:LINE:COL: message` on failure and logging its warnings.
 fn load(path: &Path) -> Option<Config> {
     match Config::load(path) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            for w in &c.warnings {
+                tracing::warn!("{w}");
+            }
+            Some(c)
+        }
         Err(e) => {
             eprintln!("{e}");
             None
@@ -174,10 +179,15 @@ fn load(path: &Path) -> Option<Config> {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let Some(config) = load(path) else {
         return ExitCode::from(2);
     };
+    // The daemon's own constructors: secrets readable, SMTP URLs and headers usable.
+    if let Err(e) = runtime.block_on(async { crate::notify::build_all(&config).map(drop) }) {
+        eprintln!("{}: {e}", path.display());
+        return ExitCode::from(2);
+    }
     let matcher = match Matcher::compile(&config.watchlist_specs()) {
         Ok(m) => m,
         Err(e) => {
@@ -583,7 +593,10 @@ fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
     let span = humantime::parse_duration(since)
         .with_context(|| format!("invalid --since {since:?}; write e.g. 24h or 7d"))?;
     let store = Store::open(&config.general.database)?;
-    let since_t = Utc::now() - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+    let since_t = chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let rows = store.with_sync(|db| db.alerts_since(since_t))?;
     if rows.is_empty() {
         println!("no alerts in the last {}", humantime::format_duration(span));

@@ -84,14 +84,14 @@ impl Cadence {
         match self {
             Cadence::Every(d) => {
                 let spread = d.mul_f64(0.1 * jitter.clamp(0.0, 1.0));
-                now + chrono_duration(d.saturating_sub(spread))
+                after(now, d.saturating_sub(spread))
             }
             Cadence::Cron { cron, tz } => {
                 let local = now.with_timezone(tz);
                 cron.find_next_occurrence(&local, false)
                     .map(|t| t.with_timezone(&Utc))
                     // An expression that never fires again (e.g. a past date) polls daily.
-                    .unwrap_or(now + chrono_duration(MAX_BACKOFF))
+                    .unwrap_or(after(now, MAX_BACKOFF))
             }
         }
     }
@@ -131,7 +131,7 @@ pub fn first_poll(cadence: &Cadence, now: DateTime<Utc>, feeds: usize) -> DateTi
         .typical_gap(now)
         .min(Duration::from_secs(30))
         .min(spread);
-    now + chrono_duration(window.mul_f64(rand::rng().random()))
+    after(now, window.mul_f64(rand::rng().random()))
 }
 
 /// [`next_due`] with the random jitter supplied, for tests.
@@ -144,24 +144,24 @@ pub fn next_due_with(
     let regular = cadence.next_regular(now, jitter);
     match result {
         PollResult::Ok { min_gap: None } => regular,
-        PollResult::Ok { min_gap: Some(gap) } => {
-            regular.max(now + chrono_duration(gap.min(MAX_SERVER_DELAY)))
-        }
-        PollResult::Gone => now + chrono_duration(MAX_BACKOFF),
+        PollResult::Ok { min_gap: Some(gap) } => regular.max(after(now, gap.min(MAX_SERVER_DELAY))),
+        PollResult::Gone => after(now, MAX_BACKOFF),
         PollResult::Failed {
             failures,
             retry_after,
         } => {
             let base = cadence.typical_gap(now).max(Duration::from_secs(60));
             let exp = failures.saturating_sub(1).min(16);
-            let backoff = base.saturating_mul(1 << exp).min(MAX_BACKOFF);
-            // ±20% so feeds on one failing host do not retry in lock-step.
-            let backoff = backoff.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0));
+            // ±20% so feeds on one failing host do not retry in lock-step; the cap applies last.
+            let backoff = base
+                .saturating_mul(1 << exp)
+                .mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+                .min(MAX_BACKOFF);
             let wait = match retry_after {
                 Some(r) => backoff.max(r.min(MAX_BACKOFF)),
                 None => backoff,
             };
-            now + chrono_duration(wait)
+            after(now, wait)
         }
     }
 }
@@ -186,8 +186,12 @@ pub fn silent_for(
     (quiet > usual).then_some(quiet)
 }
 
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `t + d`, saturating at the end of the calendar instead of panicking.
+fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]
@@ -320,6 +324,15 @@ mod tests {
         assert_eq!(wait(2), 1800);
         assert_eq!(wait(3), 3600);
         assert_eq!(wait(30), 24 * 3600);
+        let r = PollResult::Failed {
+            failures: 30,
+            retry_after: None,
+        };
+        assert_eq!(
+            (next_due_with(&c, r, now, 0.999) - now).num_seconds(),
+            24 * 3600,
+            "cap after jitter"
+        );
     }
 
     #[test]

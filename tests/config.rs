@@ -113,6 +113,8 @@ fn check_prints_a_summary_for_a_good_config() {
         .arg("--config")
         .arg(&path)
         .arg("check")
+        .env("FEEDWATCH_SMTP_PASSWORD", "x")
+        .env("FEEDWATCH_WEBHOOK_SECRET", "y")
         .output()
         .unwrap();
     assert_eq!(
@@ -133,5 +135,24 @@ fn secrets_are_masked_in_debug_output() {
     assert!(
         !debug.contains("hooks.example.org/services"),
         "webhook URL leaked into Debug"
+    );
+}
+
+#[test]
+fn check_reads_the_secrets_the_daemon_will_need() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .env_remove("FEEDWATCH_SMTP_PASSWORD")
+        .env("FEEDWATCH_WEBHOOK_SECRET", "y")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("desk") && stderr.contains("FEEDWATCH_SMTP_PASSWORD"),
+        "{stderr}"
     );
 }

@@ -377,3 +377,29 @@ fn recovery_through_a_304_is_reported_and_rearms_the_broken_notice() {
         assert_eq!(p.state("/f.xml").0, "304");
     }
 }
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let p = Poller::new(&[(
+        "/private.xml",
+        "headers = { Authorization = \"Bearer SECRET\" }",
+    )]);
+    let other = HttpServer::start();
+    other.set("/elsewhere.xml", Route::rss(&rss("ISIS-K abroad", "1")));
+    p.http.set(
+        "/private.xml",
+        Route::redirect(302, &other.url("/elsewhere.xml")),
+    );
+    let out = p.once();
+    assert_eq!(Poller::alerts(&out).len(), 1, "{}", out.stderr);
+    assert_eq!(
+        p.http.requests("/private.xml")[0].header("authorization"),
+        Some("Bearer SECRET")
+    );
+    let req = &other.requests("/elsewhere.xml")[0];
+    assert_eq!(
+        req.header("authorization"),
+        None,
+        "the token leaked to another origin"
+    );
+}

@@ -38,6 +38,8 @@ pub struct Config {
     pub watchlists: Vec<WatchlistConfig>,
     /// Notifiers by name.
     pub notifiers: BTreeMap<NotifierName, NotifierConfig>,
+    /// Things that are valid but probably not what was meant, with their location.
+    pub warnings: Vec<String>,
 }
 
 /// Daemon-wide settings.
@@ -88,13 +90,6 @@ pub struct FeedConfig {
     pub proxy: Option<Url>,
     /// Whether this feed's first fetch alerts.
     pub alert_on_first_fetch: bool,
-}
-
-impl FeedConfig {
-    /// A name to show before the feed's own title is known.
-    pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or(self.url.as_str())
-    }
 }
 
 /// Which feeds a watchlist looks at.

@@ -26,10 +26,17 @@ const DEFAULT_PER_HOST: usize = 2;
 const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
-/// Shorter than this, an item that a slow feed still lists could be forgotten and alert again.
-const MIN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Polling more often than this is impolite to the sites and never needed for news.
-const MIN_INTERVAL: Duration = Duration::from_secs(10);
+const DAY: u64 = 24 * 3600;
+/// Allowed ranges. Polling more often than every 10s is impolite and never needed for news;
+/// a retention under a week could forget items a slow feed still lists (they would alert
+/// again). Upper bounds keep every date computed from a setting within the calendar.
+const INTERVAL: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(7 * DAY));
+const TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+const BROKEN_AFTER: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(90 * DAY));
+const RETENTION: (Duration, Duration) = (
+    Duration::from_secs(7 * DAY),
+    Duration::from_secs(3650 * DAY),
+);
 
 pub(super) fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -51,6 +58,10 @@ pub(super) fn load_text(text: String, path: &Path) -> Result<Config, ConfigError
     let general = general(&main, general_raw.unwrap_or(&default_general), &dir)?;
 
     let includes: Vec<Spanned<String>> = general_raw.map(|g| g.include.clone()).unwrap_or_default();
+    let admin_notify: Vec<Spanned<String>> = general_raw
+        .and_then(|g| g.admin_notify.as_ref())
+        .map(|a| a.get_ref().clone())
+        .unwrap_or_default();
     let mut files = vec![(main.clone(), raw)];
     for pattern in &includes {
         for included in expand_include(&main, pattern, &dir)? {
@@ -81,6 +92,8 @@ pub(super) fn load_text(text: String, path: &Path) -> Result<Config, ConfigError
         watchlists: Vec::new(),
         raw_watchlists: Vec::new(),
         notifiers: BTreeMap::new(),
+        admin_notify,
+        warnings: Vec::new(),
     };
     for (source, raw) in &files {
         for feed in &raw.feeds {
@@ -106,6 +119,8 @@ struct Builder<'a> {
     watchlists: Vec<WatchlistConfig>,
     raw_watchlists: Vec<(&'a Source, &'a Spanned<RawWatchlist>)>,
     notifiers: BTreeMap<NotifierName, NotifierConfig>,
+    admin_notify: Vec<Spanned<String>>,
+    warnings: Vec<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -125,7 +140,7 @@ impl<'a> Builder<'a> {
                     "a feed takes either `interval` or `schedule`, not both",
                 ));
             }
-            (Some(i), None) => Cadence::Every(duration(src, i, "interval", MIN_INTERVAL)?),
+            (Some(i), None) => Cadence::Every(duration(src, i, "interval", INTERVAL)?),
             (None, Some(s)) => Cadence::cron(s.get_ref(), self.general.timezone)
                 .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}")))?,
             (None, None) => Cadence::Every(self.general.interval),
@@ -291,12 +306,20 @@ impl<'a> Builder<'a> {
                         ));
                     }
                 }
-                let headers = n.headers.as_ref().map_or_else(Vec::new, |h| {
-                    h.get_ref()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                });
+                let mut headers = Vec::new();
+                if let Some(h) = &n.headers {
+                    for (k, v) in h.get_ref() {
+                        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                            || reqwest::header::HeaderValue::from_str(v).is_err()
+                        {
+                            return Err(src.error(
+                                h.span(),
+                                format!("invalid HTTP header {k:?}: names are tokens, values are visible ASCII"),
+                            ));
+                        }
+                        headers.push((k.clone(), v.clone()));
+                    }
+                }
                 NotifierKind::Webhook(WebhookConfig {
                     url: Secret::new(url.get_ref().clone()),
                     headers,
@@ -320,7 +343,7 @@ impl<'a> Builder<'a> {
         let timeout = n
             .timeout
             .as_ref()
-            .map(|t| duration(src, t, "timeout", Duration::from_secs(1)))
+            .map(|t| duration(src, t, "timeout", TIMEOUT))
             .transpose()?
             .unwrap_or(DEFAULT_NOTIFIER_TIMEOUT);
         self.notifiers.insert(
@@ -343,6 +366,12 @@ impl<'a> Builder<'a> {
         let name = w.name.get_ref().trim();
         if name.is_empty() {
             return Err(src.error(w.name.span(), "watchlist name is empty"));
+        }
+        if name == crate::alert::FEED_HEALTH {
+            return Err(src.error(
+                w.name.span(),
+                format!("{name:?} is reserved for notices about broken feeds; choose another name"),
+            ));
         }
         if let Some((prev_src, prev)) = self
             .raw_watchlists
@@ -397,17 +426,35 @@ impl<'a> Builder<'a> {
                 fields.push(field);
             }
         }
-        let feeds = w
-            .feeds
-            .iter()
-            .map(|s| {
-                let s = s.get_ref().trim();
-                match s.strip_prefix("tag:") {
-                    Some(tag) => FeedSelector::Tag(tag.trim().to_owned()),
-                    None => FeedSelector::Name(s.to_owned()),
+        let mut feeds = Vec::new();
+        for sel in &w.feeds {
+            let text = sel.get_ref().trim();
+            match text.strip_prefix("tag:") {
+                Some(tag) => {
+                    let tag = tag.trim();
+                    if !self.feeds.iter().any(|f| f.tags.iter().any(|t| t == tag)) {
+                        return Err(src.error(
+                            sel.span(),
+                            format!("no feed has the tag {tag:?}, so this selector matches nothing; check the spelling"),
+                        ));
+                    }
+                    feeds.push(FeedSelector::Tag(tag.to_owned()));
                 }
-            })
-            .collect();
+                None => {
+                    let known = self
+                        .feeds
+                        .iter()
+                        .any(|f| f.name.as_deref() == Some(text) || f.url.as_str() == text);
+                    if !known {
+                        let at = Location::at(&src.path, &src.text, sel.span().start);
+                        self.warnings.push(format!(
+                            "{at}: no configured feed is named {text:?}; it will only match a feed whose own title is {text:?}"
+                        ));
+                    }
+                    feeds.push(FeedSelector::Name(text.to_owned()));
+                }
+            }
+        }
         let mut notify = Vec::new();
         for n in &w.notify {
             let key = NotifierName(n.get_ref().clone());
@@ -450,15 +497,18 @@ impl<'a> Builder<'a> {
                 message: "watchlists are defined but no notifier is: add e.g. [notifiers.console] with type = \"stdout\"".into(),
             });
         }
-        for admin in &self.general.admin_notify {
-            if !self.notifiers.contains_key(admin) {
-                return Err(ConfigError::File {
-                    file: main.path.clone(),
-                    message: format!(
-                        "general.admin_notify names notifier {:?}, which is not defined",
-                        admin.0
+        for admin in &self.admin_notify {
+            if !self
+                .notifiers
+                .contains_key(&NotifierName(admin.get_ref().clone()))
+            {
+                return Err(main.error(
+                    admin.span(),
+                    format!(
+                        "admin_notify names notifier {:?}, which is not defined",
+                        admin.get_ref()
                     ),
-                });
+                ));
             }
         }
         Ok(Config {
@@ -467,6 +517,7 @@ impl<'a> Builder<'a> {
             feeds: self.feeds,
             watchlists: self.watchlists,
             notifiers: self.notifiers,
+            warnings: self.warnings,
         })
     }
 }
@@ -547,7 +598,7 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
     let interval = g
         .interval
         .as_ref()
-        .map(|i| duration(src, i, "interval", MIN_INTERVAL))
+        .map(|i| duration(src, i, "interval", INTERVAL))
         .transpose()?
         .unwrap_or(DEFAULT_INTERVAL);
     let timezone = match &g.timezone {
@@ -597,7 +648,7 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
         timeout: g
             .timeout
             .as_ref()
-            .map(|t| duration(src, t, "timeout", Duration::from_secs(1)))
+            .map(|t| duration(src, t, "timeout", TIMEOUT))
             .transpose()?
             .unwrap_or(DEFAULT_TIMEOUT),
         max_body_size: g
@@ -608,13 +659,13 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
         feed_broken_after: g
             .feed_broken_after
             .as_ref()
-            .map(|t| duration(src, t, "feed_broken_after", Duration::from_secs(60)))
+            .map(|t| duration(src, t, "feed_broken_after", BROKEN_AFTER))
             .transpose()?
             .unwrap_or(DEFAULT_BROKEN_AFTER),
         retention: g
             .retention
             .as_ref()
-            .map(|t| duration(src, t, "retention", MIN_RETENTION))
+            .map(|t| duration(src, t, "retention", RETENTION))
             .transpose()?
             .unwrap_or(DEFAULT_RETENTION),
     })
@@ -632,7 +683,7 @@ fn duration(
     src: &Source,
     raw: &Spanned<String>,
     key: &str,
-    min: Duration,
+    (min, max): (Duration, Duration),
 ) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(raw.get_ref()).map_err(|e| {
         src.error(
@@ -640,12 +691,13 @@ fn duration(
             format!("invalid duration for `{key}` ({e}); write e.g. \"90s\", \"15m\" or \"1h\""),
         )
     })?;
-    if d < min {
+    if d < min || d > max {
         return Err(src.error(
             raw.span(),
             format!(
-                "`{key}` must be at least {}",
-                humantime::format_duration(min)
+                "`{key}` must be between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
             ),
         ));
     }

@@ -219,19 +219,22 @@ impl Fetcher {
             .as_ref()
             .and_then(|p| self.proxied.get(p))
             .unwrap_or(&self.default);
-        let mut headers = HeaderMap::new();
-        headers.insert(
+        let mut public = HeaderMap::new();
+        public.insert(
             header::ACCEPT,
             HeaderValue::from_static(
                 "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
             ),
         );
+        // Configured headers (often credentials) and validators are meant for the feed's own
+        // origin; a redirect elsewhere gets only the public ones.
+        let mut own = public.clone();
         for (k, v) in &feed.headers {
             if let (Ok(k), Ok(v)) = (
                 HeaderName::from_bytes(k.as_bytes()),
                 HeaderValue::from_str(v),
             ) {
-                headers.insert(k, v);
+                own.insert(k, v);
             }
         }
         if let Some(etag) = validators
@@ -239,20 +242,25 @@ impl Fetcher {
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
         {
-            headers.insert(header::IF_NONE_MATCH, etag);
+            own.insert(header::IF_NONE_MATCH, etag);
         }
         if let Some(lm) = validators
             .last_modified
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
         {
-            headers.insert(header::IF_MODIFIED_SINCE, lm);
+            own.insert(header::IF_MODIFIED_SINCE, lm);
         }
 
         let mut url = feed.url.clone();
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
+            let headers = if url.origin() == feed.url.origin() {
+                &own
+            } else {
+                &public
+            };
             let resp = match client
                 .get(url.clone())
                 .headers(headers.clone())
