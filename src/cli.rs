@@ -538,8 +538,22 @@ fn print_explain(item: &Item, text: &ItemText, matcher: &Matcher, applies: &dyn 
     }
 }
 
+/// Opens the database for a read-only command, if it exists: these commands must not create
+/// an empty database at a mistyped path and then report that nothing was ever fetched.
+fn existing_store(config: &Config) -> Result<Option<Store>> {
+    let path = &config.general.database;
+    if path != Path::new(":memory:") && !path.exists() {
+        eprintln!(
+            "feedwatch: no database at {} yet: nothing has been fetched (is `general.database` right?)",
+            path.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some(Store::open(path)?))
+}
+
 fn feeds(config: &Config) -> Result<ExitCode> {
-    let store = Store::open(&config.general.database)?;
+    let store = existing_store(config)?;
     let now = Utc::now();
     println!(
         "{:<32} {:<10} {:<28} {:>6} {:<10} URL",
@@ -547,9 +561,12 @@ fn feeds(config: &Config) -> Result<ExitCode> {
     );
     for feed in &config.feeds {
         let url = feed.url.to_string();
-        let state = store
-            .with_sync(|db| db.find_feed(&url))?
-            .unwrap_or_default();
+        let state = match &store {
+            Some(store) => store
+                .with_sync(|db| db.find_feed(&url))?
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
         let name = feed
             .name
             .clone()
@@ -569,10 +586,11 @@ fn feeds(config: &Config) -> Result<ExitCode> {
             until(state.next_due_at, now),
         );
         let id = state.id;
-        let rhythm = if state.last_success_at.is_some() {
-            store.with_sync(|db| db.item_rhythm(id))?
-        } else {
-            None
+        let rhythm = match &store {
+            Some(store) if state.last_success_at.is_some() => {
+                store.with_sync(|db| db.item_rhythm(id))?
+            }
+            _ => None,
         };
         if let Some(quiet) = rhythm.and_then(|r| {
             crate::schedule::silent_for(r.first_seen, r.last_new, r.new_since_first, now)
@@ -592,7 +610,9 @@ fn feeds(config: &Config) -> Result<ExitCode> {
 fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
     let span = humantime::parse_duration(since)
         .with_context(|| format!("invalid --since {since:?}; write e.g. 24h or 7d"))?;
-    let store = Store::open(&config.general.database)?;
+    let Some(store) = existing_store(config)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let since_t = chrono::Duration::from_std(span)
         .ok()
         .and_then(|d| Utc::now().checked_sub_signed(d))

@@ -184,6 +184,11 @@ fn feeds_lists_every_configured_feed() {
     let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("never fetched"), "{}", out.stdout);
+    assert!(out.stderr.contains("no database at"), "{}", out.stderr);
+    assert!(
+        !sb.path("fw.db").exists(),
+        "`feeds` must not create the database"
+    );
     let out = run_with_timeout(sb.cmd(&cfg).args(["once"]), RUN);
     assert!(out.success(), "{}", out.stderr);
     let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);

@@ -24,6 +24,8 @@ pub const STEPS: &[&str] = &[
         first_fetch_done     INTEGER NOT NULL DEFAULT 0,
         moved_to             TEXT,
         last_new_item_at     INTEGER,
+        -- Last time a document (not a 304) was read: items absent from it have vanished.
+        last_document_at     INTEGER,
         broken_notified      INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE items (

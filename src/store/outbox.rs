@@ -275,6 +275,7 @@ impl Db {
                  last_fetch_at = ?5, last_status = ?6, last_error = NULL, last_success_at = ?5,
                  failing_since = NULL, consecutive_failures = 0, next_due_at = ?7,
                  items_seen = items_seen + ?8, first_fetch_done = 1, moved_to = ?9,
+                 last_document_at = ?5,
                  last_new_item_at = CASE WHEN ?8 > 0 THEN ?5 ELSE last_new_item_at END
              WHERE id = ?1",
             params![
@@ -347,13 +348,17 @@ impl Db {
     }
 
     /// Forgets what is older than `cutoff`: alerts (with their deliveries) created before it,
-    /// and items no longer listed by their feed since before it that no remaining alert needs.
+    /// and items that no remaining alert needs and that their feed's latest document no longer
+    /// lists, since before it. A feed that answers 304 or fails keeps all its items: what its
+    /// last document listed may still be listed.
     pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
         let tx = self.conn.transaction()?;
         let cutoff = to_ts(cutoff);
         let alerts = tx.execute("DELETE FROM alerts WHERE created_at < ?1", [cutoff])?;
         let items = tx.execute(
             "DELETE FROM items WHERE last_present_at < ?1
+                 AND last_present_at < (SELECT f.last_document_at - 2 * 86400 FROM feeds f
+                                        WHERE f.id = items.feed_id)
                  AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.item_id = items.id)",
             [cutoff],
         )?;
@@ -627,6 +632,13 @@ mod tests {
                     db.conn
                         .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
                 assert_eq!(deliveries, 0, "deliveries go with their alerts");
+                // A feed whose last document is old (it has answered 304 or failed since) keeps
+                // everything that document listed, however old.
+                db.conn
+                    .execute("UPDATE items SET last_present_at = 0", [])?;
+                db.conn
+                    .execute("UPDATE feeds SET last_document_at = 86400", [])?;
+                assert_eq!(db.prune(cutoff)?, Pruned::default());
                 Ok(())
             })
             .unwrap();
