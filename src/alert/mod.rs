@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::matcher::{WatchlistMatch, html_to_text};
+use crate::matcher::{Snippet, WatchlistMatch, html_to_text};
 use crate::model::{Field, Item};
 
 /// The pseudo-watchlist name of notices about feeds themselves.
@@ -80,32 +80,8 @@ pub struct AlertMatch {
     pub term: String,
     /// Where it was found.
     pub field: Field,
-    /// Text around the hit.
-    pub snippet: String,
-    /// Byte offset of the hit in `snippet`.
-    pub mark_start: usize,
-    /// Byte offset of the hit's end in `snippet`.
-    pub mark_end: usize,
-}
-
-impl AlertMatch {
-    /// The snippet with the hit between `**`.
-    pub fn marked_text(&self) -> String {
-        match self.parts() {
-            Some((a, b, c)) => format!("{a}**{b}**{c}"),
-            None => self.snippet.clone(),
-        }
-    }
-
-    /// The snippet split around the hit, if the offsets are valid.
-    pub fn parts(&self) -> Option<(&str, &str, &str)> {
-        let s = &self.snippet;
-        Some((
-            s.get(..self.mark_start)?,
-            s.get(self.mark_start..self.mark_end)?,
-            s.get(self.mark_end..)?,
-        ))
-    }
+    /// Text around the hit, with the hit's position.
+    pub snippet: Snippet,
 }
 
 impl Alert {
@@ -117,9 +93,7 @@ impl Alert {
             .map(|h| AlertMatch {
                 term: h.term.clone(),
                 field: h.field,
-                snippet: h.snippet.text.clone(),
-                mark_start: h.snippet.mark_start,
-                mark_end: h.snippet.mark_end,
+                snippet: h.snippet.clone(),
             })
             .collect();
         Alert {

@@ -3,7 +3,7 @@
 //! Owns cutting the quote at word boundaries and rendering the marked hit. Must never normalize
 //! or otherwise alter the quoted words: people must recognise the text they read in the feed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Roughly how many characters a snippet quotes, hit included.
 const SNIPPET_CHARS: usize = 160;
@@ -12,7 +12,7 @@ const SNIPPET_CHARS: usize = 160;
 const ELLIPSIS: &str = "…";
 
 /// A quote of plain text around a hit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snippet {
     /// The quoted text.
     pub text: String,

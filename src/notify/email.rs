@@ -146,7 +146,7 @@ pub fn plain_body(alert: &Alert) -> String {
             "- {} (in {}): {}\n",
             m.term,
             m.field,
-            m.marked_text()
+            m.snippet.marked_text()
         ));
     }
     if !alert.item.summary.is_empty() {
@@ -173,10 +173,7 @@ pub fn html_body(alert: &Alert) -> String {
     }
     s.push_str(&format!("Watchlist: {}</p>\n<ul>\n", e(&alert.watchlist)));
     for m in &alert.matches {
-        let snippet = match m.parts() {
-            Some((a, b, c)) => format!("{}<mark>{}</mark>{}", e(a), e(b), e(c)),
-            None => e(&m.snippet),
-        };
+        let snippet = m.snippet.marked_html();
         s.push_str(&format!(
             "<li><b>{}</b> in {}: {snippet}</li>\n",
             e(&m.term),

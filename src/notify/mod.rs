@@ -308,6 +308,7 @@ fn retry_time(d: &DueDelivery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// The alert `notify-test` sends.
 pub fn test_alert() -> Alert {
     use crate::alert::{AlertFeed, AlertItem, AlertMatch};
+    use crate::matcher::Snippet;
     Alert {
         alert_id: "test".into(),
         watchlist: "notify-test".into(),
@@ -325,9 +326,11 @@ pub fn test_alert() -> Alert {
         matches: vec![AlertMatch {
             term: "feedwatch".into(),
             field: crate::model::Field::Title,
-            snippet: "Test alert from feedwatch".into(),
-            mark_start: 16,
-            mark_end: 25,
+            snippet: Snippet {
+                text: "Test alert from feedwatch".into(),
+                mark_start: 16,
+                mark_end: 25,
+            },
         }],
     }
 }
@@ -356,7 +359,7 @@ mod tests {
     #[test]
     fn test_alert_marks_its_term() {
         assert_eq!(
-            test_alert().matches[0].marked_text(),
+            test_alert().matches[0].snippet.marked_text(),
             "Test alert from **feedwatch**"
         );
     }

@@ -56,7 +56,7 @@ pub fn render_text(alert: &Alert) -> String {
             "  {} in {}: {}\n",
             m.term,
             m.field,
-            m.marked_text()
+            m.snippet.marked_text()
         ));
     }
     s

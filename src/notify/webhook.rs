@@ -67,7 +67,7 @@ impl<'a> From<&'a Alert> for WebhookPayload<'a> {
                 .map(|m| WireMatch {
                     term: &m.term,
                     field: m.field.as_str(),
-                    snippet: m.marked_text(),
+                    snippet: m.snippet.marked_text(),
                 })
                 .collect(),
         }
