@@ -74,11 +74,12 @@ fn strip_and_decode(s: &str) -> String {
         out: String::with_capacity(s.len()),
         pending: None,
     };
+    let mut markups = Markups::new(s);
     let mut text_start = 0;
     let mut pos = 0;
     while let Some(rel) = s.get(pos..).and_then(|r| r.find('<')) {
         let lt = pos + rel;
-        match parse_markup(s, lt) {
+        match markups.parse(lt) {
             Markup::Literal => {
                 pos = lt + 1;
                 continue;
@@ -101,7 +102,7 @@ fn strip_and_decode(s: &str) -> String {
                         .iter()
                         .any(|e| name.eq_ignore_ascii_case(e))
                 {
-                    pos = skip_element(s, end, name);
+                    pos = markups.skip_element(end, name);
                 }
                 if BLOCK_ELEMENTS.iter().any(|e| name.eq_ignore_ascii_case(e)) {
                     out.line_break();
@@ -116,9 +117,10 @@ fn strip_and_decode(s: &str) -> String {
 
 /// Whether `s` contains something that `strip_and_decode` would remove as markup.
 fn has_tag(s: &str) -> bool {
+    let mut markups = Markups::new(s);
     s.match_indices('<').any(|(i, _)| {
         matches!(
-            parse_markup(s, i),
+            markups.parse(i),
             Markup::Tag { .. } | Markup::Comment { .. }
         )
     })
@@ -140,88 +142,196 @@ enum Markup<'a> {
     },
 }
 
-fn parse_markup(s: &str, lt: usize) -> Markup<'_> {
-    let Some(rest) = s.get(lt + 1..) else {
-        return Markup::Literal;
-    };
-    if let Some(body) = rest.strip_prefix("!--") {
-        let end = body
-            .find("-->")
-            .map_or(s.len(), |i| lt + 4 + i + 3)
-            .min(s.len());
-        return Markup::Comment { end };
-    }
-    if let Some(body) = rest.strip_prefix("![CDATA[") {
-        let (text, end) = match body.find("]]>") {
-            Some(i) => (&body[..i], lt + 9 + i + 3),
-            None => (body, s.len()),
-        };
-        return Markup::Cdata { text, end };
-    }
-    let bytes = rest.as_bytes();
-    match bytes.first() {
-        Some(b'!' | b'?') => match rest.find('>') {
-            Some(i) => Markup::Comment {
-                end: lt + 1 + i + 1,
-            },
-            None => Markup::Literal,
-        },
-        Some(b) if b.is_ascii_alphabetic() || *b == b'/' => {
-            let closing = *b == b'/';
-            let name_start = usize::from(closing);
-            let name_len = bytes[name_start..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric())
-                .count();
-            if name_len == 0 {
-                return Markup::Literal;
-            }
-            let name = &rest[name_start..name_start + name_len];
-            match find_tag_end(&rest[name_start + name_len..]) {
-                Some(i) => Markup::Tag {
-                    name,
-                    closing,
-                    end: lt + 1 + name_start + name_len + i + 1,
-                },
-                None => Markup::Literal,
-            }
+/// Reads the markup of one text, front to back.
+///
+/// Every `<` may start markup whose end lies anywhere further on, so searching afresh from
+/// each one would cost quadratic time on text full of `<` with no end in sight (`<a<a<a...`).
+/// The searches for terminators therefore remember what they found: asked from positions
+/// that only move forward, as they do here, they cost linear time in total.
+struct Markups<'a> {
+    s: &'a str,
+    comment_end: NextMatch,
+    cdata_end: NextMatch,
+    gt: NextMatch,
+    tag_ends: TagEnds,
+}
+
+impl<'a> Markups<'a> {
+    fn new(s: &'a str) -> Self {
+        Markups {
+            s,
+            comment_end: NextMatch::new("-->"),
+            cdata_end: NextMatch::new("]]>"),
+            gt: NextMatch::new(">"),
+            tag_ends: TagEnds::default(),
         }
-        _ => Markup::Literal,
+    }
+
+    /// What the `<` at `lt` starts.
+    fn parse(&mut self, lt: usize) -> Markup<'a> {
+        let s = self.s;
+        let Some(rest) = s.get(lt + 1..) else {
+            return Markup::Literal;
+        };
+        if rest.starts_with("!--") {
+            let end = self
+                .comment_end
+                .find(s, lt + 4)
+                .map_or(s.len(), |i| i + 3)
+                .min(s.len());
+            return Markup::Comment { end };
+        }
+        if rest.starts_with("![CDATA[") {
+            let body_start = lt + 9;
+            let (text, end) = match self.cdata_end.find(s, body_start) {
+                Some(i) => (s.get(body_start..i).unwrap_or(""), i + 3),
+                None => (s.get(body_start..).unwrap_or(""), s.len()),
+            };
+            return Markup::Cdata { text, end };
+        }
+        let bytes = rest.as_bytes();
+        match bytes.first() {
+            Some(b'!' | b'?') => match self.gt.find(s, lt + 1) {
+                Some(i) => Markup::Comment { end: i + 1 },
+                None => Markup::Literal,
+            },
+            Some(b) if b.is_ascii_alphabetic() || *b == b'/' => {
+                let closing = *b == b'/';
+                let name_start = usize::from(closing);
+                let name_len = bytes[name_start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric())
+                    .count();
+                if name_len == 0 {
+                    return Markup::Literal;
+                }
+                let name = &rest[name_start..name_start + name_len];
+                let attrs = lt + 1 + name_start + name_len;
+                match self.tag_ends.find(s, attrs, &mut self.gt) {
+                    Some(i) => Markup::Tag {
+                        name,
+                        closing,
+                        end: i + 1,
+                    },
+                    None => Markup::Literal,
+                }
+            }
+            _ => Markup::Literal,
+        }
+    }
+
+    /// Position after the closing tag of element `name` whose content starts at `from`.
+    fn skip_element(&mut self, from: usize, name: &str) -> usize {
+        let s = self.s;
+        let mut pos = from;
+        while let Some(rel) = s.get(pos..).and_then(|r| r.find("</")) {
+            let at = pos + rel;
+            if let Markup::Tag {
+                name: n,
+                closing: true,
+                end,
+            } = self.parse(at)
+                && n.eq_ignore_ascii_case(name)
+            {
+                return end;
+            }
+            pos = at + 2;
+        }
+        s.len()
     }
 }
 
-/// Position of the `>` that ends a tag, skipping quoted attribute values.
-fn find_tag_end(attrs: &str) -> Option<usize> {
-    let mut quote = None;
-    for (i, b) in attrs.bytes().enumerate() {
-        match (quote, b) {
-            (None, b'>') => return Some(i),
-            (None, b'"' | b'\'') => quote = Some(b),
-            (Some(q), b) if q == b => quote = None,
+/// The first occurrence of a fixed string at or after a position, remembered: a later search
+/// from a position no further than that occurrence (or from anywhere, once the string is known
+/// to be absent from some position on) answers without scanning.
+struct NextMatch {
+    pattern: &'static str,
+    /// The last search: where it started and what it found.
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl NextMatch {
+    fn new(pattern: &'static str) -> Self {
+        NextMatch {
+            pattern,
+            last: None,
+        }
+    }
+
+    /// Absolute position of the first occurrence of the pattern in `s` at or after `from`.
+    fn find(&mut self, s: &str, from: usize) -> Option<usize> {
+        match self.last {
+            Some((start, None)) if start <= from => return None,
+            Some((start, Some(at))) if start <= from && from <= at => return Some(at),
             _ => {}
         }
+        let found = s
+            .get(from..)
+            .and_then(|r| r.find(self.pattern))
+            .map(|i| from + i);
+        self.last = Some((from, found));
+        found
     }
-    // An unbalanced quote: fall back to the first '>' rather than swallowing the document.
-    attrs.find('>')
 }
 
-/// Position after the closing tag of element `name` whose content starts at `from`.
-fn skip_element(s: &str, from: usize, name: &str) -> usize {
-    let mut pos = from;
-    while let Some(rel) = s.get(pos..).and_then(|r| r.find("</")) {
-        let at = pos + rel;
-        if let Markup::Tag {
-            name: n,
-            closing: true,
-            end,
-        } = parse_markup(s, at)
-            && n.eq_ignore_ascii_case(name)
-        {
-            return end;
+/// Finds the `>` that ends a tag, skipping quoted attribute values.
+///
+/// A search that finds no `>` outside quotes runs to the end of the text. Quote tracking is a
+/// three-state machine (outside, in `'...'`, in `"..."`) in which each byte permutes the
+/// states, so two searches that are in the same state at the same position agree from there
+/// on, and searches in different states never meet. Each failed search is therefore followed
+/// forward as the text is read: a new search from a position where a failed one is outside
+/// quotes would fail the same way and is answered without scanning, and at most three failed
+/// searches are ever followed.
+#[derive(Default)]
+struct TagEnds {
+    /// Failed searches: the position each has been followed to, and its quote there.
+    failed: Vec<(usize, Option<u8>)>,
+}
+
+impl TagEnds {
+    /// How many failed searches are followed; more are possible only when searches do not
+    /// move forward, which costs time but never changes an answer.
+    const MAX_FOLLOWED: usize = 3;
+
+    /// Absolute position of the `>` ending a tag whose attributes start at `from`: the first
+    /// one outside quotes; failing that (an unbalanced quote), the first one at all rather
+    /// than swallowing the document.
+    fn find(&mut self, s: &str, from: usize, gt: &mut NextMatch) -> Option<usize> {
+        let bytes = s.as_bytes();
+        let mut known_to_fail = false;
+        for (at, quote) in &mut self.failed {
+            if *at <= from {
+                for &b in bytes.get(*at..from).unwrap_or_default() {
+                    *quote = quote_after(*quote, b);
+                }
+                *at = from;
+                known_to_fail |= quote.is_none();
+            }
         }
-        pos = at + 2;
+        if !known_to_fail {
+            let mut quote = None;
+            for (i, &b) in bytes.iter().enumerate().skip(from) {
+                if quote.is_none() && b == b'>' {
+                    return Some(i);
+                }
+                quote = quote_after(quote, b);
+            }
+            if self.failed.len() < Self::MAX_FOLLOWED {
+                self.failed.push((from, None));
+            }
+        }
+        gt.find(s, from)
     }
-    s.len()
+}
+
+/// The quote state after byte `b` of a tag, given the state before it.
+fn quote_after(quote: Option<u8>, b: u8) -> Option<u8> {
+    match (quote, b) {
+        (None, b'"' | b'\'') => Some(b),
+        (Some(q), b) if q == b => None,
+        _ => quote,
+    }
 }
 
 /// Decodes character references, repeatedly for text that was escaped more than once.
@@ -355,5 +465,46 @@ mod tests {
     #[test]
     fn escaped_markup_is_stripped() {
         assert_eq!(html_to_text("&lt;b&gt;John&lt;/b&gt; Kirby"), "John Kirby");
+    }
+
+    /// About 4 MB of `unit`: with a quadratic search, each of these would take hours.
+    fn hostile(unit: &str) -> String {
+        unit.repeat((4 << 20) / unit.len())
+    }
+
+    #[test]
+    fn unterminated_markup_stays_literal_text() {
+        for unit in ["<a", "<!x", "<?x", "</", "<a <b c=\"", "<a b='", "<1<a"] {
+            let input = hostile(unit);
+            assert_eq!(html_to_text(&input), input, "{unit:?}");
+        }
+    }
+
+    #[test]
+    fn unterminated_comments_cdata_and_scripts_end_the_text() {
+        assert_eq!(html_to_text(&hostile("<!--")), "");
+        assert_eq!(html_to_text(&hostile("<script>x")), "");
+        let input = format!("a<script>{}", hostile("</scrip"));
+        assert_eq!(html_to_text(&input), "a");
+        let input = hostile("<![CDATA[x");
+        assert_eq!(html_to_text(&input), &input["<![CDATA[".len()..]);
+    }
+
+    #[test]
+    fn unbalanced_quotes_in_many_tags() {
+        // Each tag's quote-aware search fails; each tag still ends at its first `>`.
+        let input = hostile("<a \">\"");
+        assert_eq!(html_to_text(&input), "\"".repeat(input.len() / 6));
+        let input = hostile("<a '>\"<b \">'");
+        assert_eq!(html_to_text(&input), "\"'".repeat(input.len() / 12));
+    }
+
+    #[test]
+    fn entity_floods_and_escaped_markup() {
+        let input = hostile("&amp;");
+        assert_eq!(html_to_text(&input), "&".repeat(input.len() / 5));
+        let input = hostile("&lt;a");
+        assert_eq!(html_to_text(&input), "<a".repeat(input.len() / 5));
+        assert_eq!(html_to_text(&hostile("&lt;!--")), "");
     }
 }
