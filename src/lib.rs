@@ -34,6 +34,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
+mod scan;
 pub mod schedule;
 pub mod store;
 mod systemd;

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use crate::scan::NextMatch;
+
 /// How many rounds of entity decoding to apply: feeds escape twice (`&amp;eacute;`), and
 /// sometimes three times, but never meaningfully more.
 const MAX_DECODE_ROUNDS: usize = 3;
@@ -238,39 +240,6 @@ impl<'a> Markups<'a> {
             pos = at + 2;
         }
         s.len()
-    }
-}
-
-/// The first occurrence of a fixed string at or after a position, remembered: a later search
-/// from a position no further than that occurrence (or from anywhere, once the string is known
-/// to be absent from some position on) answers without scanning.
-struct NextMatch {
-    pattern: &'static str,
-    /// The last search: where it started and what it found.
-    last: Option<(usize, Option<usize>)>,
-}
-
-impl NextMatch {
-    fn new(pattern: &'static str) -> Self {
-        NextMatch {
-            pattern,
-            last: None,
-        }
-    }
-
-    /// Absolute position of the first occurrence of the pattern in `s` at or after `from`.
-    fn find(&mut self, s: &str, from: usize) -> Option<usize> {
-        match self.last {
-            Some((start, None)) if start <= from => return None,
-            Some((start, Some(at))) if start <= from && from <= at => return Some(at),
-            _ => {}
-        }
-        let found = s
-            .get(from..)
-            .and_then(|r| r.find(self.pattern))
-            .map(|i| from + i);
-        self.last = Some((from, found));
-        found
     }
 }
 

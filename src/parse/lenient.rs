@@ -17,6 +17,7 @@ use url::Url;
 
 use super::{ParseError, date};
 use crate::model::Item;
+use crate::scan::NextMatch;
 
 /// What the lenient reader recovered from a document.
 #[derive(Debug, Default)]
@@ -178,40 +179,6 @@ impl<'a> Unterminated<'a> {
             (Some(b'<'), Some(b), _) if !matches!(b, b'!' | b'?') => self.tag_ends.failed_at(bad),
             _ => {}
         }
-    }
-}
-
-/// The first occurrence of a fixed string at or after a position, remembered: a later search
-/// from a position no further than that occurrence (or from anywhere, once the string is known
-/// to be absent from some position on) answers without scanning.
-struct NextMatch {
-    pattern: &'static str,
-    /// The last search: where it started and what it found.
-    last: Option<(usize, Option<usize>)>,
-}
-
-impl NextMatch {
-    fn new(pattern: &'static str) -> Self {
-        NextMatch {
-            pattern,
-            last: None,
-        }
-    }
-
-    /// Absolute position of the first occurrence of the pattern in `s` at or after `from`.
-    fn find(&mut self, s: &str, from: usize) -> Option<usize> {
-        match self.last {
-            Some((start, None)) if start <= from => return None,
-            Some((start, Some(at))) if start <= from && from <= at => return Some(at),
-            _ => {}
-        }
-        // `from` always follows an ASCII byte, so it is a character boundary.
-        let found = s
-            .get(from..)
-            .and_then(|r| r.find(self.pattern))
-            .map(|i| from + i);
-        self.last = Some((from, found));
-        found
     }
 }
 
