@@ -79,6 +79,10 @@ pub struct Item {
     pub author: String,
     /// Category labels, joined by ", ".
     pub categories: String,
+    /// Hash of the plain title and body, when they say enough to tell stories apart: a second
+    /// identity, so an entry whose key shifts (a feed reusing guids, a link that moves) is
+    /// still recognised.
+    pub fingerprint: Option<String>,
 }
 
 impl Item {

@@ -116,7 +116,11 @@ impl Pipeline {
             debug!(feed = %feed.url, warning = %w, "parse warning");
         }
         let id = state.id;
-        let keys: Vec<String> = parsed.items.iter().map(|i| i.key.clone()).collect();
+        let keys: Vec<(String, Option<String>)> = parsed
+            .items
+            .iter()
+            .map(|i| (i.key.clone(), i.fingerprint.clone()))
+            .collect();
         let unseen = self.store.with(move |db| db.unseen_keys(id, &keys)).await?;
         let fresh = match self
             .match_off_thread(feed, &state, &fetched, parsed, unseen)
@@ -326,7 +330,7 @@ impl MatchJob {
         let mut recorded = HashSet::new();
         for item in &parsed.items {
             if !unseen.contains(&item.key) {
-                present.push(item.key.clone());
+                present.push((item.key.clone(), item.fingerprint.clone()));
                 continue;
             }
             // A feed may list the same entry twice; the first copy is the one recorded.
@@ -344,6 +348,7 @@ impl MatchJob {
                 link: item.link.clone(),
                 canonical_link: canonical,
                 published: item.published,
+                fingerprint: item.fingerprint.clone(),
             });
         }
         let now = Utc::now();

@@ -507,3 +507,87 @@ fn a_second_instance_on_the_same_database_is_refused() {
     // Once the daemon is gone, `once` works again.
     assert!(w.once().success());
 }
+
+#[test]
+fn a_live_blog_listing_new_stories_under_one_page_alerts_for_each() {
+    let w = World::new(&["/live.xml"], None);
+    w.http.set("/live.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+    w.http.set(
+        "/live.xml",
+        Route::rss(&rss(&[(
+            "p1",
+            "ISIS-K claims the attack",
+            "http://news.test/live#p1",
+        )])),
+    );
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    w.http.set(
+        "/live.xml",
+        Route::rss(&rss(&[(
+            "p2",
+            "ISIS-K leader reported killed",
+            "http://news.test/live#p2",
+        )])),
+    );
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    let titles: Vec<String> = w
+        .hooks()
+        .iter()
+        .map(|h| h["item"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        ["ISIS-K claims the attack", "ISIS-K leader reported killed"]
+    );
+}
+
+#[test]
+fn a_feed_reusing_one_guid_neither_hides_new_stories_nor_repeats_old_ones() {
+    let w = World::new(&["/same-guid.xml"], None);
+    let old = (
+        "http://news.test/",
+        "ISIS-K: market news from Kabul and the provinces",
+        "http://news.test/a",
+    );
+    let new = (
+        "http://news.test/",
+        "ISIS-K attack reported in Kabul province",
+        "http://news.test/b",
+    );
+    w.http.set("/same-guid.xml", Route::rss(&rss(&[old])));
+    assert!(w.once().success());
+    w.http.set("/same-guid.xml", Route::rss(&rss(&[new, old])));
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    let titles: Vec<String> = w
+        .hooks()
+        .iter()
+        .map(|h| h["item"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(titles, ["ISIS-K attack reported in Kabul province"]);
+}
+
+#[test]
+fn an_empty_first_document_does_not_make_the_backlog_news() {
+    let w = World::new(&["/feed.xml"], None);
+    w.http.set("/feed.xml", Route::rss(&rss(&[])));
+    assert!(w.once().success());
+    // The real feed appears: its existing items are the backlog, not news.
+    w.http.set(
+        "/feed.xml",
+        Route::rss(&rss(&[
+            BACKLOG,
+            ("g7", "Old ISIS-K report", "http://news.test/7"),
+        ])),
+    );
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert_eq!(
+        w.hooks().len(),
+        0,
+        "backlog after an empty first fetch must not alert"
+    );
+    w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
+    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert_eq!(w.hooks().len(), 1);
+}

@@ -77,6 +77,7 @@ fn convert_entry(entry: Entry) -> Item {
             .filter(|c| !c.is_empty())
             .collect::<Vec<_>>()
             .join(", "),
+        fingerprint: None,
     }
 }
 

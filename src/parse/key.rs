@@ -28,6 +28,9 @@ use crate::model::Item;
 /// stories are never merged into one (a missed alert); true duplicates keep one key. The price:
 /// should such a feed shrink to one entry, that entry's key moves back up to its guid once.
 pub fn assign_keys(items: &mut [Item]) {
+    for item in items.iter_mut() {
+        item.fingerprint = fingerprint(item);
+    }
     let mut counts: HashMap<String, usize> = HashMap::new();
     for item in items.iter_mut() {
         item.key = derive_key(item, Step::Guid);
@@ -69,18 +72,43 @@ fn derive_key(item: &Item, from: Step) -> String {
     {
         return format!("link:{}", link.trim());
     }
-    let body = if item.content.trim().is_empty() {
+    content_hash(&normalize(&item.title), &normalize(body_of(item)))
+}
+
+/// The body a hash covers: content, or the summary when there is no content.
+fn body_of(item: &Item) -> &str {
+    if item.content.trim().is_empty() {
         &item.summary
     } else {
         &item.content
-    };
+    }
+}
+
+/// `hash:` + 32 hex digits of SHA-256 over plain title, NUL, plain body.
+fn content_hash(title: &str, body: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(normalize(&item.title).as_bytes());
+    hasher.update(title.as_bytes());
     hasher.update([0u8]);
-    hasher.update(normalize(body).as_bytes());
+    hasher.update(body.as_bytes());
     let digest = hasher.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("hash:{}", &hex[..32])
+}
+
+/// Fewer letters and digits than this in title and body together say too little to tell two
+/// entries apart (an empty or "Update" entry), so such entries get no fingerprint.
+const MIN_FINGERPRINT_CHARS: usize = 24;
+
+/// The entry's content hash, when its text is distinctive enough to identify it.
+fn fingerprint(item: &Item) -> Option<String> {
+    let title = normalize(&item.title);
+    let body = normalize(body_of(item));
+    let telling = title
+        .chars()
+        .chain(body.chars())
+        .filter(|c| c.is_alphanumeric())
+        .count();
+    (telling >= MIN_FINGERPRINT_CHARS).then(|| content_hash(&title, &body))
 }
 
 fn normalize(text: &str) -> String {

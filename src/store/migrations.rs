@@ -41,8 +41,11 @@ pub const STEPS: &[&str] = &[
         -- Last poll (to the day) whose document still listed the item; items long gone from
         -- their feed are forgotten after general.retention.
         last_present_at INTEGER NOT NULL,
+        -- Second identity (hash of plain title and body), for entries whose key shifts.
+        fingerprint    TEXT,
         UNIQUE (feed_id, key)
     );
+    CREATE INDEX items_fingerprint ON items (feed_id, fingerprint) WHERE fingerprint IS NOT NULL;
     CREATE TABLE alerts (
         id             INTEGER PRIMARY KEY,
         public_id      TEXT NOT NULL UNIQUE,
@@ -55,8 +58,8 @@ pub const STEPS: &[&str] = &[
         payload        TEXT NOT NULL,
         UNIQUE (watchlist, item_id)
     );
-    -- One alert per story and watchlist, even when several feeds syndicate the story.
-    CREATE UNIQUE INDEX alerts_story ON alerts (watchlist, canonical_link)
+    -- Finds the same story alerted through another feed (see outbox::commit_fresh).
+    CREATE INDEX alerts_story ON alerts (watchlist, canonical_link)
         WHERE canonical_link IS NOT NULL;
     CREATE INDEX alerts_created ON alerts (created_at);
     CREATE TABLE deliveries (

@@ -13,6 +13,11 @@ use rusqlite::params;
 use super::{Db, FeedId, StoreError, from_ts, to_ts};
 use crate::fetch::Validators;
 
+/// How long a story alerted through one feed keeps other feeds that carry it from alerting
+/// again. Only across feeds: within one feed, items are told apart by their keys, and a live
+/// blog may list new stories under one page link.
+const SYNDICATION_WINDOW_SECS: i64 = 7 * 24 * 3600;
+
 /// An item not seen before, to record.
 #[derive(Debug, Clone)]
 pub struct NewItem {
@@ -28,6 +33,8 @@ pub struct NewItem {
     pub canonical_link: Option<String>,
     /// Published time.
     pub published: Option<DateTime<Utc>>,
+    /// Content hash, the item's second identity.
+    pub fingerprint: Option<String>,
 }
 
 /// An alert to create with the item it is about.
@@ -66,8 +73,8 @@ pub struct FreshPoll {
     pub next_due: DateTime<Utc>,
     /// Items not seen before (a superset is fine: seen ones are ignored).
     pub items: Vec<NewItem>,
-    /// Keys of items already known that the document still lists.
-    pub present: Vec<String>,
+    /// Items already known (key, fingerprint) that the document still lists.
+    pub present: Vec<(String, Option<String>)>,
     /// Alerts for those items.
     pub alerts: Vec<NewAlert>,
 }
@@ -181,18 +188,29 @@ pub struct AlertRow {
 }
 
 impl Db {
-    /// Of `keys`, those never recorded for this feed.
+    /// Of these items (key and fingerprint), the keys of those this feed never listed before.
+    ///
+    /// An item is known when its key is, or its fingerprint is: a feed whose keys shift (guids
+    /// that become shared, links that move) must not re-alert old stories.
     pub fn unseen_keys(
         &mut self,
         feed: FeedId,
-        keys: &[String],
+        items: &[(String, Option<String>)],
     ) -> Result<HashSet<String>, StoreError> {
-        let mut stmt = self
+        let mut by_key = self
             .conn
             .prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND key = ?2")?;
+        let mut by_print = self
+            .conn
+            .prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND fingerprint = ?2")?;
         let mut unseen = HashSet::new();
-        for key in keys {
-            if !stmt.exists(params![feed.0, key])? {
+        for (key, print) in items {
+            let known = by_key.exists(params![feed.0, key])?
+                || match print {
+                    Some(p) => by_print.exists(params![feed.0, p])?,
+                    None => false,
+                };
+            if !known {
                 unseen.insert(key.clone());
             }
         }
@@ -209,8 +227,8 @@ impl Db {
             let mut insert_item = tx.prepare_cached(
                 "INSERT OR IGNORE INTO items
                      (feed_id, key, guid, title, link, canonical_link, published_at, seen_at,
-                      last_present_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                      last_present_at, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             )?;
             for item in &poll.items {
                 let n = insert_item.execute(params![
@@ -221,7 +239,8 @@ impl Db {
                     item.link,
                     item.canonical_link,
                     item.published.map(to_ts),
-                    now
+                    now,
+                    item.fingerprint
                 ])?;
                 if n == 1 {
                     inserted.insert(&item.key, tx.last_insert_rowid());
@@ -233,8 +252,15 @@ impl Db {
                 "UPDATE items SET last_present_at = ?3
                  WHERE feed_id = ?1 AND key = ?2 AND last_present_at < ?3 - 86400",
             )?;
-            for key in &poll.present {
+            let mut touch_print = tx.prepare_cached(
+                "UPDATE items SET last_present_at = ?3
+                 WHERE feed_id = ?1 AND fingerprint = ?2 AND last_present_at < ?3 - 86400",
+            )?;
+            for (key, print) in &poll.present {
                 touch.execute(params![poll.feed.0, key, now])?;
+                if let Some(print) = print {
+                    touch_print.execute(params![poll.feed.0, print, now])?;
+                }
             }
             let mut insert_alert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alerts
@@ -245,12 +271,27 @@ impl Db {
                 "INSERT OR IGNORE INTO deliveries (alert_id, notifier, state, next_attempt_at)
                  VALUES (?1, ?2, 'pending', ?3)",
             )?;
+            // The same story, alerted for this watchlist through another feed lately.
+            let mut syndicated = tx.prepare_cached(
+                "SELECT 1 FROM alerts WHERE watchlist = ?1 AND canonical_link = ?2
+                     AND feed_id != ?3 AND created_at >= ?4",
+            )?;
             for alert in &poll.alerts {
                 // Only items first recorded by this very commit may alert: an item another
                 // poll already recorded had its chance then.
                 let Some(&item_id) = inserted.get(alert.item_key.as_str()) else {
                     continue;
                 };
+                if let Some(link) = &alert.canonical_link
+                    && syndicated.exists(params![
+                        alert.watchlist,
+                        link,
+                        poll.feed.0,
+                        now - SYNDICATION_WINDOW_SECS
+                    ])?
+                {
+                    continue;
+                }
                 let n = insert_alert.execute(params![
                     alert.public_id,
                     alert.watchlist,
@@ -261,7 +302,7 @@ impl Db {
                     alert.payload
                 ])?;
                 if n == 0 {
-                    continue; // same story already alerted via another feed
+                    continue;
                 }
                 counts.alerts += 1;
                 let alert_id = tx.last_insert_rowid();
@@ -274,7 +315,8 @@ impl Db {
             "UPDATE feeds SET title = COALESCE(?2, title), etag = ?3, last_modified = ?4,
                  last_fetch_at = ?5, last_status = ?6, last_error = NULL, last_success_at = ?5,
                  failing_since = NULL, consecutive_failures = 0, next_due_at = ?7,
-                 items_seen = items_seen + ?8, first_fetch_done = 1, moved_to = ?9,
+                 items_seen = items_seen + ?8, moved_to = ?9,
+                 first_fetch_done = MAX(first_fetch_done, ?10),
                  last_document_at = ?5,
                  last_new_item_at = CASE WHEN ?8 > 0 THEN ?5 ELSE last_new_item_at END
              WHERE id = ?1",
@@ -287,7 +329,10 @@ impl Db {
                 poll.status.to_string(),
                 to_ts(poll.next_due),
                 counts.new_items as i64,
-                poll.moved_to
+                poll.moved_to,
+                // An empty first document (a maintenance page, a feed not yet filled) does not
+                // count: the backlog that appears later must not alert as if it were news.
+                !poll.items.is_empty() || !poll.present.is_empty()
             ],
         )?;
         tx.commit()?;
@@ -513,6 +558,7 @@ mod tests {
             link: Some(link.into()),
             canonical_link: Some(link.into()),
             published: None,
+            fingerprint: None,
         }
     }
 
@@ -538,7 +584,7 @@ mod tests {
             moved_to: None,
             next_due: Utc::now(),
             items: items.iter().map(|(k, l)| item(k, l)).collect(),
-            present: items.iter().map(|(k, _)| k.to_string()).collect(),
+            present: items.iter().map(|(k, _)| (k.to_string(), None)).collect(),
             alerts: items.iter().map(|(k, l)| alert(k, l)).collect(),
         })
         .unwrap()
@@ -570,7 +616,9 @@ mod tests {
                     }
                 );
                 let id = db.feed_state("a").unwrap().id;
-                let unseen = db.unseen_keys(id, &["1".into(), "2".into()]).unwrap();
+                let unseen = db
+                    .unseen_keys(id, &[("1".into(), None), ("2".into(), None)])
+                    .unwrap();
                 assert_eq!(unseen, HashSet::from(["2".to_string()]));
                 Ok(())
             })
@@ -626,7 +674,7 @@ mod tests {
                     }
                 );
                 let id = db.feed_state("a")?.id;
-                let unseen = db.unseen_keys(id, &["1".into(), "2".into()])?;
+                let unseen = db.unseen_keys(id, &[("1".into(), None), ("2".into(), None)])?;
                 assert_eq!(unseen, HashSet::from(["1".to_string()]));
                 let deliveries: i64 =
                     db.conn
