@@ -419,7 +419,7 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
 }
 
 #[test]
-fn a_rejected_alert_is_given_up_while_a_down_receiver_is_retried_once_per_round() {
+fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round() {
     let w = World::new(&["/feed.xml"], None);
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
@@ -451,24 +451,42 @@ fn a_rejected_alert_is_given_up_while_a_down_receiver_is_retried_once_per_round(
         [("pending".to_string(), 1), ("pending".to_string(), 0)]
     );
 
-    // The receiver rejects the payloads themselves: both are given up, neither blocks the other.
+    // The receiver rejects the payloads themselves. One rejection is about that alert: it gets
+    // three attempts in all, then is given up. Rejections in a row are about the receiver, so
+    // the alerts behind the first keep their attempts.
     w.http.set("/hook", Route::status(422));
-    db.execute(
-        "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
-        [],
-    )
-    .unwrap();
-    let out = run_with_timeout(&mut w.cmd(&["once"]), RUN);
-    assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert_eq!(w.http.hits("/hook"), 3);
-    let failed: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE notifier = 'chat' AND state = 'failed'",
+    let states = || -> Vec<(String, i64)> {
+        db.prepare("SELECT state, attempts FROM deliveries WHERE notifier = 'chat' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let round = || {
+        db.execute(
+            "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
             [],
-            |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(failed, 2);
+        let out = run_with_timeout(&mut w.cmd(&["once"]), RUN);
+        assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    };
+    round();
+    assert_eq!(
+        states(),
+        [("pending".to_string(), 2), ("pending".to_string(), 1)]
+    );
+    round();
+    assert_eq!(
+        states(),
+        [("failed".to_string(), 3), ("pending".to_string(), 2)]
+    );
+    round();
+    assert_eq!(
+        states(),
+        [("failed".to_string(), 3), ("failed".to_string(), 3)]
+    );
     assert_eq!(
         w.smtp.wait_for(2, Duration::from_secs(5)).len(),
         2,

@@ -31,6 +31,11 @@ pub enum FeedHealth {
     Recovered,
 }
 
+/// Longest title carried in an alert: a subject line, not an article (and a multi-megabyte
+/// title must not make the message too big to deliver).
+const TITLE_CHARS: usize = 300;
+/// Longest guid or link carried in an alert.
+const ID_CHARS: usize = 2048;
 /// Longest summary carried in an alert; the link leads to the rest.
 const SUMMARY_CHARS: usize = 600;
 
@@ -104,9 +109,9 @@ impl Alert {
                 url: feed_url.to_owned(),
             },
             item: AlertItem {
-                guid: item.guid.clone().unwrap_or_else(|| item.key.clone()),
-                title: one_line(&html_to_text(&item.title)),
-                link: item.link.clone(),
+                guid: cut(item.guid.as_deref().unwrap_or(&item.key), ID_CHARS),
+                title: cut(&one_line(&html_to_text(&item.title)), TITLE_CHARS),
+                link: item.link.as_deref().map(|l| cut(l, ID_CHARS)),
                 published: item.published,
                 summary: shorten(&html_to_text(if item.summary.is_empty() {
                     &item.content
@@ -218,6 +223,14 @@ pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// At most `max` characters of `s`, with "…" when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}…", &s[..at]),
+    }
+}
+
 fn shorten(s: &str) -> String {
     let s = one_line(s);
     if s.chars().count() <= SUMMARY_CHARS {
@@ -256,6 +269,16 @@ mod tests {
         assert_eq!(a, alert_id("w", "https://f", "guid:1"));
         assert_ne!(a, alert_id("w2", "https://f", "guid:1"));
         assert_eq!(a.len(), 20);
+    }
+
+    #[test]
+    fn huge_titles_are_cut() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcd", 3), "abc…");
+        assert_eq!(
+            cut(&"é".repeat(1_000_000), TITLE_CHARS).chars().count(),
+            TITLE_CHARS + 1
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_secs(30);
 /// Longest delay between two attempts, so a server back after an outage gets mail soon.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
+/// Attempts an alert that the receiver rejects gets before it is given up.
+const REJECTED_ATTEMPTS: u32 = 3;
 /// Deliveries read per batch.
 const BATCH: usize = 64;
 
@@ -208,18 +210,26 @@ impl Dispatcher {
             if due.is_empty() {
                 return Ok(report);
             }
+            let mut rejected_in_a_row = 0;
             for delivery in due {
                 if self.stop.is_cancelled() {
                     return Ok(report);
                 }
-                if let Some(retry_at) = self.deliver(delivery, &mut report).await? {
-                    // The notifier is failing: its other alerts wait for the same retry rather
-                    // than each spending a timeout on a server that is down.
-                    let name = notifier.clone();
-                    self.store
-                        .with(move |db| db.postpone_notifier(&name, retry_at))
-                        .await?;
-                    return Ok(report);
+                // One rejected alert is about that alert; several in a row are about the
+                // receiver (or its config), and must not use up every alert's attempts.
+                let fault = rejected_in_a_row > 0;
+                match self.deliver(delivery, fault, &mut report).await? {
+                    Delivered::Sent => rejected_in_a_row = 0,
+                    Delivered::Rejected => rejected_in_a_row += 1,
+                    Delivered::Failing(retry_at) => {
+                        // Its other alerts wait for the same retry rather than each spending
+                        // a timeout on a server that is down.
+                        let name = notifier.clone();
+                        self.store
+                            .with(move |db| db.postpone_notifier(&name, retry_at))
+                            .await?;
+                        return Ok(report);
+                    }
                 }
             }
         }
@@ -230,23 +240,26 @@ impl Dispatcher {
         self.store.with(|db| db.next_delivery_at()).await
     }
 
-    /// Sends one delivery and records the outcome; returns the retry time if it failed.
+    /// Sends one delivery and records the outcome. `fault`: treat a rejection as the
+    /// receiver's fault (retry with the others) rather than this alert's.
     async fn deliver(
         &self,
         d: DueDelivery,
+        fault: bool,
         report: &mut DrainReport,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ) -> Result<Delivered, StoreError> {
         // (message, permanent)
         let result = match (
             self.notifiers.get(&NotifierName(d.notifier.clone())),
             Alert::from_payload(&d.payload),
         ) {
+            // Kept pending, not dropped: a renamed notifier may come back in the config.
             (None, _) => Err((
                 format!(
-                    "notifier {:?} was removed from the config; not delivered",
+                    "notifier {:?} is not in the config; kept pending",
                     d.notifier
                 ),
-                true,
+                false,
             )),
             (_, Err(e)) => Err((format!("stored alert is unreadable: {e}"), true)),
             (Some(n), Ok(alert)) => n
@@ -259,10 +272,18 @@ impl Dispatcher {
             Ok(()) => {
                 report.sent += 1;
                 self.store.with(move |db| db.mark_sent(d.id, now)).await?;
-                Ok(None)
+                Ok(Delivered::Sent)
             }
             Err((error, permanent)) => {
-                let retry_at = if permanent { None } else { retry_time(&d, now) };
+                let rejected = permanent && !fault;
+                let retry_at = if rejected {
+                    // A rejected alert gets a few more chances, half an hour apart, without
+                    // holding back the others.
+                    (d.attempts + 1 < REJECTED_ATTEMPTS)
+                        .then(|| now + chrono::Duration::minutes(30))
+                } else {
+                    retry_time(&d, now)
+                };
                 match retry_at {
                     Some(at) => {
                         report.retrying += 1;
@@ -276,7 +297,10 @@ impl Dispatcher {
                 self.store
                     .with(move |db| db.mark_attempt_failed(d.id, &error, retry_at))
                     .await?;
-                Ok(retry_at)
+                Ok(match retry_at {
+                    Some(at) if !rejected => Delivered::Failing(at),
+                    _ => Delivered::Rejected,
+                })
             }
         }
     }
@@ -291,6 +315,16 @@ impl Dispatcher {
         info!(notifier = %name, "test alert sent");
         Ok(())
     }
+}
+
+/// How one delivery went.
+enum Delivered {
+    /// Sent and recorded.
+    Sent,
+    /// This alert was rejected (or given up); the notifier itself may be fine.
+    Rejected,
+    /// The notifier is failing; retry at this time.
+    Failing(DateTime<Utc>),
 }
 
 /// When to retry a failed delivery, or `None` to give up.
