@@ -270,19 +270,19 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
         "pass complete"
     );
     let d = report.delivery;
-    if d.retrying > 0 {
-        eprintln!(
-            "feedwatch: {} deliveries failed and stay pending for a retry; see `feedwatch alerts`",
-            d.retrying
-        );
-    }
     if d.given_up > 0 {
         eprintln!(
             "feedwatch: {} deliveries were given up (rejected, or failing for 3 days); see `feedwatch alerts`",
             d.given_up
         );
     }
-    if d.retrying + d.given_up > 0 {
+    if report.pending > 0 {
+        eprintln!(
+            "feedwatch: {} deliveries are still pending and will be retried; see `feedwatch alerts`",
+            report.pending
+        );
+    }
+    if d.given_up > 0 || report.pending > 0 {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -294,8 +294,9 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
         let known: Vec<&str> = config.notifiers.keys().map(|k| k.0.as_str()).collect();
         bail!("no notifier named {name:?}; defined: {}", known.join(", "));
     }
-    let daemon = Daemon::new(config)?;
-    match daemon.dispatcher.send_test(&key).await {
+    // Only the notifier: no database, no lock, so this works beside a running daemon.
+    let notifier = crate::notify::Notifier::new(&config.notifiers[&key])?;
+    match notifier.send(&crate::notify::test_alert()).await {
         Ok(()) => {
             eprintln!("notifier {name}: test alert sent");
             Ok(ExitCode::SUCCESS)
@@ -388,7 +389,7 @@ fn inspect_json(feed: &ParsedFeed) -> serde_json::Value {
         .map(|i| {
             serde_json::json!({
                 "id": i.key,
-                "title": i.title,
+                "title": crate::alert::one_line(&html_to_text(&i.title)),
                 "link": i.link,
                 "published": i.published.map(|p| p.to_rfc3339()),
             })

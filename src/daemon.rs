@@ -118,6 +118,11 @@ impl Daemon {
             report.polled += 1;
         }
         report.delivery = self.dispatcher.drain().await?;
+        report.pending = self
+            .pipeline
+            .store
+            .with(|db| db.pending_deliveries())
+            .await?;
         self.prune().await?;
         Ok(report)
     }
@@ -163,17 +168,23 @@ impl Daemon {
             .collect())
     }
 
-    /// When each configured feed is first due in this run: its stored time, brought forward
-    /// if the config now asks for a shorter interval; never-polled feeds spread out.
+    /// When each configured feed is first due in this run: its stored time (brought forward
+    /// if the config now asks for a shorter interval, unless the feed is backing off from
+    /// errors); never-polled feeds spread out.
     async fn initial_schedule(&self) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
-        let stored = self.next_due_by_url().await?;
+        let states = self.pipeline.store.with(|db| db.feed_states()).await?;
+        let stored: HashMap<String, (DateTime<Utc>, u32)> = states
+            .into_iter()
+            .filter_map(|s| Some((s.url, (s.next_due_at?, s.consecutive_failures))))
+            .collect();
         let now = Utc::now();
         let feeds = &self.pipeline.config.feeds;
         Ok(feeds
             .iter()
             .map(|f| {
                 let due = match stored.get(f.url.as_str()) {
-                    Some(t) => (*t).min(f.cadence.next_regular(now, 0.0)),
+                    Some((t, 0)) => (*t).min(f.cadence.next_regular(now, 0.0)),
+                    Some((t, _)) => *t,
                     None => crate::schedule::first_poll(&f.cadence, now, feeds.len()),
                 };
                 (f.url.to_string(), due)
@@ -348,6 +359,8 @@ pub struct OnceReport {
     pub alerts: usize,
     /// What delivery did.
     pub delivery: DrainReport,
+    /// Deliveries still pending afterwards (failed now, or waiting for their retry time).
+    pub pending: usize,
 }
 
 async fn dispatch_loop(

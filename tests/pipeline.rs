@@ -512,6 +512,8 @@ fn a_second_instance_on_the_same_database_is_refused() {
         "daemon started"
     );
     let out = w.once();
+    // A test alert needs no database: it works beside the daemon.
+    let test = run_with_timeout(&mut w.cmd(&["notify-test", "chat"]), RUN);
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::alert::Alert;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
@@ -303,17 +303,6 @@ impl Dispatcher {
                 })
             }
         }
-    }
-
-    /// Sends one test alert through `name`.
-    pub async fn send_test(&self, name: &NotifierName) -> Result<(), String> {
-        let n = self
-            .notifiers
-            .get(name)
-            .ok_or_else(|| format!("no notifier named {:?}", name.0))?;
-        n.send(&test_alert()).await.map_err(|e| e.to_string())?;
-        info!(notifier = %name, "test alert sent");
-        Ok(())
     }
 }
 

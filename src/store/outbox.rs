@@ -461,6 +461,16 @@ impl Db {
         Ok(())
     }
 
+    /// How many deliveries are pending.
+    pub fn pending_deliveries(&mut self) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as usize)
+    }
+
     /// The earliest time a pending delivery becomes due, if any.
     pub fn next_delivery_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let t: Option<i64> = self.conn.query_row(
