@@ -524,6 +524,7 @@ fn a_second_instance_on_the_same_database_is_refused() {
         "{}",
         out.stderr
     );
+    assert_eq!(test.code(), Some(0), "{}", test.stderr);
     // Once the daemon is gone, `once` works again.
     assert!(w.once().success());
 }
