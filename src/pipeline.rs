@@ -281,7 +281,14 @@ impl Pipeline {
 /// Parsing is CPU-bound and may meet a pathological document: keep it off the async workers.
 async fn parse_off_thread(body: Vec<u8>, fetched: &Fetched) -> Result<ParsedFeed, String> {
     let content_type = fetched.content_type.clone();
-    let base = fetched.final_url.to_string();
+    // Relative links resolve against where the feed lives, not where a temporary redirect
+    // (a CDN, a mirror) happened to serve it from: item links and keys must not change with
+    // the route. After a permanent move, the new address is where it lives.
+    let base = fetched
+        .moved_to
+        .as_ref()
+        .unwrap_or(&fetched.requested_url)
+        .to_string();
     tokio::task::spawn_blocking(move || {
         parse::parse_feed(&body, content_type.as_deref(), Some(&base)).map_err(|e| e.to_string())
     })

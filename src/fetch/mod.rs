@@ -41,8 +41,10 @@ pub struct Fetched {
     pub validators: Validators,
     /// HTTP status (200 for files).
     pub status: u16,
-    /// The URL the body came from after redirects (base for relative links).
+    /// The URL the body came from after redirects.
     pub final_url: Url,
+    /// The feed's configured URL.
+    pub requested_url: Url,
     /// Set when every redirect on the way was permanent: the feed has moved.
     pub moved_to: Option<Url>,
     /// The server's `max-age`/`Expires` hint.
@@ -202,6 +204,7 @@ impl Fetcher {
                 validators: Validators::default(),
                 status: 200,
                 final_url: feed.url.clone(),
+                requested_url: feed.url.clone(),
                 moved_to: None,
                 min_gap: None,
             })),
@@ -331,6 +334,7 @@ impl Fetcher {
                 status: status.as_u16(),
                 moved_to: (hops > 0 && all_permanent).then(|| final_url.clone()),
                 final_url,
+                requested_url: feed.url.clone(),
                 min_gap,
             })),
             Err(limits::ReadError::TooLarge(cap)) => {
