@@ -133,7 +133,7 @@ impl Pipeline {
                     .await;
             }
         };
-        let new_items = fresh.items.len();
+        let listed = fresh.items.len() + fresh.present.len();
         let next = fresh.next_due;
         let counts = self.store.with(move |db| db.commit_fresh(&fresh)).await?;
         self.report_health(feed, &state, None).await?;
@@ -143,7 +143,7 @@ impl Pipeline {
         }
         Ok((
             PollReport::Fresh {
-                items: new_items,
+                items: listed,
                 new_items: counts.new_items,
                 alerts: counts.alerts,
                 first_fetch,
