@@ -118,48 +118,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Command::Inspect { source, json } = cli.command {
+        // The config is optional here: it only lends its HTTP settings when it exists.
+        let config = Config::load(&path).ok();
+        return runtime.block_on(inspect(config.as_ref(), &source, json));
+    }
+    let Some(config) = load(&path) else {
+        return Ok(ExitCode::from(2));
+    };
     match cli.command {
-        Command::Check => Ok(check(&path, &runtime)),
-        Command::Inspect { source, json } => runtime.block_on(inspect(&path, &source, json)),
+        Command::Inspect { .. } => unreachable!("inspect returned above"),
+        Command::Check => Ok(check(&path, &config, &runtime)),
         Command::Run => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
             let code = runtime.block_on(run_daemon(config));
             // A parse or lookup still running on the blocking pool must not hold up the exit.
             runtime.shutdown_timeout(Duration::from_secs(2));
             code
         }
-        Command::Once { all } => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
-            runtime.block_on(once(config, all))
-        }
-        Command::TestMatch(args) => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
-            runtime.block_on(test_match(&config, &args))
-        }
-        Command::Feeds => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
-            feeds(&config)
-        }
-        Command::Alerts { since } => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
-            alerts(&config, &since)
-        }
-        Command::NotifyTest { notifier } => {
-            let Some(config) = load(&path) else {
-                return Ok(ExitCode::from(2));
-            };
-            runtime.block_on(notify_test(config, &notifier))
-        }
+        Command::Once { all } => runtime.block_on(once(config, all)),
+        Command::TestMatch(args) => runtime.block_on(test_match(&config, &args)),
+        Command::Feeds => feeds(&config),
+        Command::Alerts { since } => alerts(&config, &since),
+        Command::NotifyTest { notifier } => runtime.block_on(notify_test(config, &notifier)),
     }
 }
 
@@ -179,12 +159,9 @@ fn load(path: &Path) -> Option<Config> {
     }
 }
 
-fn check(path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    let Some(config) = load(path) else {
-        return ExitCode::from(2);
-    };
+fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> ExitCode {
     // The daemon's own constructors: secrets readable, SMTP URLs and headers usable.
-    if let Err(e) = runtime.block_on(async { crate::notify::build_all(&config).map(drop) }) {
+    if let Err(e) = runtime.block_on(async { crate::notify::build_all(config).map(drop) }) {
         eprintln!("{}: {e}", path.display());
         return ExitCode::from(2);
     }
@@ -350,10 +327,8 @@ async fn read_source(
     }
 }
 
-async fn inspect(config_path: &Path, source: &str, json: bool) -> Result<ExitCode> {
-    // The config is optional here: it only lends its HTTP settings when it exists.
-    let config = Config::load(config_path).ok();
-    let parsed = match read_source(source, config.as_ref()).await {
+async fn inspect(config: Option<&Config>, source: &str, json: bool) -> Result<ExitCode> {
+    let parsed = match read_source(source, config).await {
         Ok((body, ct, base)) => {
             parse::parse_feed(&body, ct.as_deref(), Some(&base)).map_err(anyhow::Error::from)
         }
