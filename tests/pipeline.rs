@@ -95,10 +95,28 @@ secret_env = "FW_HOOK_SECRET"
         c
     }
 
-    fn once(&self) -> common::RunOutput {
-        let out = run_with_timeout(&mut self.cmd(&["once"]), RUN);
-        assert!(!out.timed_out(), "once hung: {}", out.stderr);
+    /// Runs the binary with `args`, failing the test if it hangs.
+    fn run(&self, args: &[&str]) -> common::RunOutput {
+        let out = run_with_timeout(&mut self.cmd(args), RUN);
+        assert!(!out.timed_out(), "{args:?} hung: {}", out.stderr);
         out
+    }
+
+    fn once(&self) -> common::RunOutput {
+        self.run(&["once"])
+    }
+
+    /// A pass over every feed, due or not.
+    fn once_all(&self) -> common::RunOutput {
+        self.run(&["once", "--all"])
+    }
+
+    /// Titles of the items the webhook received, in order.
+    fn hook_titles(&self) -> Vec<String> {
+        self.hooks()
+            .iter()
+            .map(|h| h["item"]["title"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     fn hooks(&self) -> Vec<serde_json::Value> {
@@ -127,7 +145,7 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
         "/feed.xml",
         Route::rss(&rss(&[FRESH, BACKLOG])).with_etag("v2"),
     );
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
 
     let mails = w.smtp.wait_for(1, Duration::from_secs(5));
@@ -203,7 +221,7 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     assert_eq!(reqs[1].header("if-none-match"), Some("\"v1\""));
 
     // Another pass, and another after a 304: nothing new.
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(
         w.http
@@ -217,14 +235,14 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
         "/feed.xml",
         Route::rss(&rss(&[FRESH, BACKLOG])).with_header("ETag", "\"v3\""),
     );
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.messages().len(), 1, "re-polls never re-alert");
     assert_eq!(w.hooks().len(), 1, "re-polls never re-alert");
 
     // `alerts` shows it delivered to both notifiers.
-    let out = run_with_timeout(&mut w.cmd(&["alerts"]), RUN);
+    let out = w.run(&["alerts"]);
     assert!(out.success(), "{}", out.stderr);
     assert!(
         out.stdout.contains("Officials blame ISIS-K"),
@@ -262,7 +280,7 @@ fn the_same_story_in_two_feeds_alerts_once() {
             "http://news.test/story?fbclid=xyz",
         )])),
     );
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
@@ -277,7 +295,7 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
     assert!(w.once().success());
 
     w.http.set("/good.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert!(
         out.success(),
         "a failing feed is reported, not fatal: {}",
@@ -291,7 +309,7 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
     assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
     assert_eq!(w.hooks().len(), 1);
 
-    let out = run_with_timeout(&mut w.cmd(&["feeds"]), RUN);
+    let out = w.run(&["feeds"]);
     assert!(out.success(), "{}", out.stderr);
     let broken = out
         .stdout
@@ -318,7 +336,7 @@ fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert_eq!(
         out.code(),
         Some(1),
@@ -332,7 +350,7 @@ fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
         "the webhook is not held back by the mail server"
     );
 
-    let out = run_with_timeout(&mut w.cmd(&["alerts"]), RUN);
+    let out = w.run(&["alerts"]);
     assert!(out.stdout.contains("desk pending"), "{}", out.stdout);
 
     // The server comes back: point the config at it; the pending delivery goes out once its
@@ -431,7 +449,7 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
     w.http.set("/feed.xml", Route::rss(&rss(&two)));
     // The receiver is down: one attempt, the other alert waits for the same retry.
     w.http.set("/hook", Route::status(503));
-    let out = run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN);
+    let out = w.once_all();
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert_eq!(
         w.http.hits("/hook"),
@@ -469,7 +487,7 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
             [],
         )
         .unwrap();
-        let out = run_with_timeout(&mut w.cmd(&["once"]), RUN);
+        let out = w.once();
         assert_eq!(out.code(), Some(1), "{}", out.stderr);
     };
     round();
@@ -513,7 +531,7 @@ fn a_second_instance_on_the_same_database_is_refused() {
     );
     let out = w.once();
     // A test alert needs no database: it works beside the daemon.
-    let test = run_with_timeout(&mut w.cmd(&["notify-test", "chat"]), RUN);
+    let test = w.run(&["notify-test", "chat"]);
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();
@@ -542,7 +560,7 @@ fn a_live_blog_listing_new_stories_under_one_page_alerts_for_each() {
             "http://news.test/live#p1",
         )])),
     );
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert!(w.once_all().success());
     w.http.set(
         "/live.xml",
         Route::rss(&rss(&[(
@@ -551,12 +569,8 @@ fn a_live_blog_listing_new_stories_under_one_page_alerts_for_each() {
             "http://news.test/live#p2",
         )])),
     );
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
-    let titles: Vec<String> = w
-        .hooks()
-        .iter()
-        .map(|h| h["item"]["title"].as_str().unwrap().to_owned())
-        .collect();
+    assert!(w.once_all().success());
+    let titles = w.hook_titles();
     assert_eq!(
         titles,
         ["ISIS-K claims the attack", "ISIS-K leader reported killed"]
@@ -579,13 +593,9 @@ fn a_feed_reusing_one_guid_neither_hides_new_stories_nor_repeats_old_ones() {
     w.http.set("/same-guid.xml", Route::rss(&rss(&[old])));
     assert!(w.once().success());
     w.http.set("/same-guid.xml", Route::rss(&rss(&[new, old])));
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
-    let titles: Vec<String> = w
-        .hooks()
-        .iter()
-        .map(|h| h["item"]["title"].as_str().unwrap().to_owned())
-        .collect();
+    assert!(w.once_all().success());
+    assert!(w.once_all().success());
+    let titles = w.hook_titles();
     assert_eq!(titles, ["ISIS-K attack reported in Kabul province"]);
 }
 
@@ -602,13 +612,13 @@ fn an_empty_first_document_does_not_make_the_backlog_news() {
             ("g7", "Old ISIS-K report", "http://news.test/7"),
         ])),
     );
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert!(w.once_all().success());
     assert_eq!(
         w.hooks().len(),
         0,
         "backlog after an empty first fetch must not alert"
     );
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
-    assert!(run_with_timeout(&mut w.cmd(&["once", "--all"]), RUN).success());
+    assert!(w.once_all().success());
     assert_eq!(w.hooks().len(), 1);
 }
