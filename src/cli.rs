@@ -241,6 +241,7 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
     tracing::info!(
         polled = report.polled,
         failed_feeds = report.failed_feeds,
+        new_items = report.new_items,
         alerts = report.alerts,
         sent = report.delivery.sent,
         retrying = report.delivery.retrying,

@@ -107,7 +107,10 @@ impl Daemon {
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((_, Some(Ok((PollReport::Failed { .. }, _))))) => report.failed_feeds += 1,
-                Ok((_, Some(Ok((PollReport::Fresh { alerts, .. }, _))))) => report.alerts += alerts,
+                Ok((_, Some(Ok((PollReport::Fresh { new_items, alerts }, _))))) => {
+                    report.new_items += new_items;
+                    report.alerts += alerts;
+                }
                 Ok((_, Some(Ok((PollReport::NotModified, _))))) | Ok((_, None)) => {}
                 Ok((_, Some(Err(e)))) => return Err(e),
                 Err(e) => {
@@ -355,6 +358,8 @@ pub struct OnceReport {
     pub polled: usize,
     /// Feeds that failed.
     pub failed_feeds: usize,
+    /// Items seen for the first time.
+    pub new_items: usize,
     /// Alerts created.
     pub alerts: usize,
     /// What delivery did.

@@ -38,14 +38,10 @@ pub enum PollReport {
     NotModified,
     /// New content was parsed and committed.
     Fresh {
-        /// Items in the document.
-        items: usize,
         /// Items never seen before.
         new_items: usize,
         /// Alerts created.
         alerts: usize,
-        /// Whether this was the feed's first successful fetch.
-        first_fetch: bool,
     },
     /// The fetch or parse failed; recorded on the feed.
     Failed {
@@ -133,7 +129,6 @@ impl Pipeline {
                     .await;
             }
         };
-        let listed = fresh.items.len() + fresh.present.len();
         let next = fresh.next_due;
         let counts = self.store.with(move |db| db.commit_fresh(&fresh)).await?;
         self.report_health(feed, &state, None).await?;
@@ -143,10 +138,8 @@ impl Pipeline {
         }
         Ok((
             PollReport::Fresh {
-                items: listed,
                 new_items: counts.new_items,
                 alerts: counts.alerts,
-                first_fetch,
             },
             next,
         ))
