@@ -219,10 +219,11 @@ impl Daemon {
             let now = Utc::now();
             for feed in &feeds {
                 let url = feed.url.as_str();
-                let busy = tasks.values().any(|u| u == url);
-                if !busy && next_due.get(url).is_none_or(|t| *t <= now) {
+                if next_due.get(url).is_none_or(|t| *t <= now) {
                     let handle = in_flight.spawn(self.poll(feed.clone()));
                     tasks.insert(handle.id(), url.to_owned());
+                    // Not due again until this poll says when.
+                    next_due.insert(url.to_owned(), DateTime::<Utc>::MAX_UTC);
                 }
             }
             if tokio::time::Instant::now() >= next_prune {
@@ -232,14 +233,9 @@ impl Daemon {
                 next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
             }
             systemd::watchdog();
-            let sleep_for = feeds
-                .iter()
-                .filter(|f| !tasks.values().any(|u| u == f.url.as_str()))
-                .filter_map(|f| next_due.get(f.url.as_str()))
-                .min()
-                .map_or(SCHEDULE_TICK, |t| {
-                    (*t - now).to_std().unwrap_or_default().min(SCHEDULE_TICK)
-                });
+            let sleep_for = next_due.values().min().map_or(SCHEDULE_TICK, |t| {
+                (*t - now).to_std().unwrap_or_default().min(SCHEDULE_TICK)
+            });
             tokio::select! {
                 () = self.stop.cancelled() => break,
                 Some(joined) = in_flight.join_next_with_id() => {
