@@ -300,7 +300,10 @@ fn items(terms: &[String]) -> Vec<Item> {
                 k += 1;
             }
             Item {
-                key: format!("item-{n}"),
+                key: feedwatch::model::ItemKey::new(
+                    feedwatch::model::KeySource::Guid,
+                    &format!("item-{n}"),
+                ),
                 title: format!(
                     "{} {} {}",
                     rng.pick(FILLER),

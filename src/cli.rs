@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DEFAULT_PATH, NotifierName};
 use crate::daemon::Daemon;
-use crate::fetch::{FetchOutcome, Fetcher, Validators};
+use crate::fetch::{FetchOutcome, Fetcher};
 use crate::matcher::{ItemText, Matcher, WatchlistMatch, html_to_text};
-use crate::model::{Field, Item};
+use crate::model::{FeedUrl, Field, Item, Validators};
 use crate::parse::{self, ParsedFeed};
-use crate::store::Store;
+use crate::store::{self, Access, SharedStore};
 
 /// Watches RSS, Atom and JSON feeds for the names on your watchlists.
 #[derive(Debug, Parser)]
@@ -137,8 +137,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Once { all } => runtime.block_on(once(config, all)),
         Command::TestMatch(args) => runtime.block_on(test_match(&config, &args)),
-        Command::Feeds => feeds(&config),
-        Command::Alerts { since } => alerts(&config, &since),
+        Command::Feeds => runtime.block_on(feeds(&config)),
+        Command::Alerts { since } => runtime.block_on(alerts(&config, &since)),
         Command::NotifyTest { notifier } => runtime.block_on(notify_test(config, &notifier)),
     }
 }
@@ -186,7 +186,7 @@ fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Exi
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("  database: {}", config.general.database.display());
+    println!("  database: {}", config.general.database);
     for w in &config.watchlists {
         let scope = if w.feeds.is_empty() {
             "all feeds".to_owned()
@@ -364,7 +364,7 @@ fn inspect_json(feed: &ParsedFeed) -> serde_json::Value {
         .iter()
         .map(|i| {
             serde_json::json!({
-                "id": i.key,
+                "id": i.key.as_str(),
                 // As the feed has it: text-typed titles may legitimately contain "<" (matching
                 // and the text output show the plain text).
                 "title": i.title,
@@ -433,7 +433,6 @@ async fn test_match(config: &Config, args: &TestMatchArgs) -> Result<ExitCode> {
     };
     let items: Vec<Item> = match (&args.text, &args.source) {
         (Some(text), _) => vec![Item {
-            key: "text".into(),
             title: text.clone(),
             ..Item::default()
         }],
@@ -443,7 +442,6 @@ async fn test_match(config: &Config, args: &TestMatchArgs) -> Result<ExitCode> {
                 Ok(feed) => feed.items,
                 // Not a feed: match the document itself (an article page, a text file).
                 Err(_) => vec![Item {
-                    key: source.clone(),
                     content: String::from_utf8_lossy(&body).into_owned(),
                     ..Item::default()
                 }],
@@ -519,19 +517,18 @@ fn print_explain(item: &Item, text: &ItemText, matcher: &Matcher, applies: &dyn 
 
 /// Opens the database for a read-only command, if it exists: these commands must not create
 /// an empty database at a mistyped path and then report that nothing was ever fetched.
-fn existing_store(config: &Config) -> Result<Option<Store>> {
-    let path = &config.general.database;
-    if path != Path::new(":memory:") && !path.exists() {
+fn existing_store(config: &Config) -> Result<Option<SharedStore>> {
+    let database = &config.general.database;
+    if !store::exists(database) {
         eprintln!(
-            "feedwatch: no database at {} yet: nothing has been fetched (is `general.database` right?)",
-            path.display()
+            "feedwatch: no database at {database} yet: nothing has been fetched (is `general.database` right?)"
         );
         return Ok(None);
     }
-    Ok(Some(Store::open(path)?))
+    Ok(Some(store::open(database, Access::Shared)?))
 }
 
-fn feeds(config: &Config) -> Result<ExitCode> {
+async fn feeds(config: &Config) -> Result<ExitCode> {
     let store = existing_store(config)?;
     let now = Utc::now();
     println!(
@@ -539,18 +536,12 @@ fn feeds(config: &Config) -> Result<ExitCode> {
         "FEED", "LAST", "STATUS", "ITEMS", "NEXT"
     );
     for feed in &config.feeds {
-        let url = feed.url.to_string();
+        let url = FeedUrl::new(&feed.url);
         let state = match &store {
-            Some(store) => store
-                .with_sync(|db| db.find_feed(&url))?
-                .unwrap_or_default(),
+            Some(store) => store.find_feed(&url).await?.unwrap_or_default(),
             None => Default::default(),
         };
-        let name = feed
-            .name
-            .clone()
-            .or(state.title.clone())
-            .unwrap_or_else(|| "-".into());
+        let name = feed.display_name(state.title.as_deref());
         let status = match (&state.last_error, &state.last_status) {
             (Some(err), _) => format!("FAILING x{}: {err}", state.consecutive_failures),
             (None, Some(s)) => format!("ok ({s})"),
@@ -564,11 +555,8 @@ fn feeds(config: &Config) -> Result<ExitCode> {
             state.items_seen,
             until(state.next_due_at, now),
         );
-        let id = state.id;
         let rhythm = match &store {
-            Some(store) if state.last_success_at.is_some() => {
-                store.with_sync(|db| db.item_rhythm(id))?
-            }
+            Some(store) if state.last_success_at.is_some() => store.item_rhythm(state.id).await?,
             _ => None,
         };
         if let Some(quiet) = rhythm.and_then(|r| {
@@ -586,7 +574,7 @@ fn feeds(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
+async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
     let span = humantime::parse_duration(since)
         .with_context(|| format!("invalid --since {since:?}; write e.g. 24h or 7d"))?;
     let Some(store) = existing_store(config)? else {
@@ -596,7 +584,7 @@ fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
         .ok()
         .and_then(|d| Utc::now().checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let rows = store.with_sync(|db| db.alerts_since(since_t))?;
+    let rows = store.alerts_since(since_t).await?;
     if rows.is_empty() {
         println!("no alerts in the last {}", humantime::format_duration(span));
     }
@@ -604,7 +592,7 @@ fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
         println!(
             "{}  {}  [{}] {}",
             a.created_at.format("%Y-%m-%d %H:%M"),
-            a.public_id,
+            a.id,
             a.watchlist,
             a.title
         );

@@ -1,8 +1,9 @@
-//! Wiring and lifecycle: the poll scheduler, the dispatcher, signals and systemd.
+//! Wiring and lifecycle: the poll scheduler, the dispatcher and systemd.
 //!
 //! Owns *when* things run: which feeds are due, how many requests are in flight (overall and
-//! per host), when the outbox is drained, and an orderly stop. Must never contain pipeline
-//! logic: it only calls [`Pipeline::poll_feed`] and [`Dispatcher::drain`].
+//! per host), when the outbox is drained, and an orderly stop when the stop token is cancelled
+//! (the CLI turns signals into that). Must never contain pipeline logic: it only calls
+//! [`Pipeline::poll_feed`] and [`Dispatcher::drain`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,19 +11,23 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::Fetcher;
 use crate::matcher::Matcher;
+use crate::model::FeedUrl;
 use crate::notify::{self, Dispatcher, DrainReport};
 use crate::pipeline::{Pipeline, PollDone, PollReport};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Access, StoreError};
 use crate::systemd;
 
-/// How long in-flight polls and sends may take to finish after SIGTERM.
+/// How long in-flight polls and sends together may take to finish after the stop: one
+/// deadline for both, so a stop never takes longer than this.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The dispatcher looks at the outbox at least this often.
 const DISPATCH_TICK: Duration = Duration::from_secs(30);
@@ -30,11 +35,13 @@ const DISPATCH_TICK: Duration = Duration::from_secs(30);
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// The scheduler wakes at least this often (to notice due feeds).
 const SCHEDULE_TICK: Duration = Duration::from_secs(60);
+/// After a poll whose outcome could not be recorded, the feed waits this long.
+const RECORD_RETRY: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Errors that stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database could not be opened.
+    /// The database could not be opened, or another feedwatch works on it.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The HTTP client could not be built.
@@ -45,10 +52,7 @@ pub enum StartError {
     Matcher(#[from] crate::matcher::MatcherError),
     /// A notifier could not be set up.
     #[error(transparent)]
-    Notifier(#[from] notify::NotifyError),
-    /// Another feedwatch already works on this database.
-    #[error("{0}")]
-    Busy(String),
+    Notifier(#[from] notify::SetupError),
 }
 
 /// The running parts, built from a config.
@@ -59,15 +63,23 @@ pub struct Daemon {
     pub dispatcher: Arc<Dispatcher>,
     limiter: Limiter,
     stop: CancellationToken,
-    // Held for the daemon's lifetime: two processes draining one outbox would send twice.
-    _lock: Option<std::fs::File>,
 }
+
+/// Polls in flight, and which feed each polls, so a crashed task frees its feed.
+type Polls = (
+    JoinSet<Option<Result<PollDone, StoreError>>>,
+    HashMap<tokio::task::Id, FeedUrl>,
+);
 
 impl Daemon {
     /// Opens the database, builds clients, compiles watchlists and notifiers.
     pub fn new(config: Config) -> Result<Daemon, StartError> {
-        let lock = lock_database(&config.general.database)?;
-        let store = Store::open(&config.general.database)?;
+        Daemon::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`Daemon::new`] with the time taken from `clock`.
+    pub fn with_clock(config: Config, clock: SharedClock) -> Result<Daemon, StartError> {
+        let store = store::open(&config.general.database, Access::Exclusive)?;
         let fetcher = Fetcher::new(&config.general, &config.feeds)?;
         let matcher = Arc::new(Matcher::compile(&config.watchlist_specs())?);
         let notifiers = notify::build_all(&config)?;
@@ -76,18 +88,18 @@ impl Daemon {
             config.general.per_host_concurrency,
         );
         let stop = CancellationToken::new();
-        let config = Arc::new(config);
+        let dispatcher = Dispatcher::new(store.clone(), notifiers, clock.clone(), stop.clone());
         Ok(Daemon {
             pipeline: Arc::new(Pipeline {
-                config,
-                store: store.clone(),
+                config: Arc::new(config),
+                store,
                 fetcher,
                 matcher,
+                clock,
             }),
-            dispatcher: Arc::new(Dispatcher::new(store, notifiers, stop.clone())),
+            dispatcher: Arc::new(dispatcher),
             limiter,
             stop,
-            _lock: lock,
         })
     }
 
@@ -95,6 +107,10 @@ impl Daemon {
     /// between two alerts, and [`Daemon::run`] returns.
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.pipeline.clock.now()
     }
 
     /// One pass: poll the given feeds (bounded concurrency), then deliver everything due.
@@ -106,13 +122,9 @@ impl Daemon {
         }
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((_, Some(Ok((PollReport::Failed { .. }, _))))) => report.failed_feeds += 1,
-                Ok((_, Some(Ok((PollReport::Fresh { new_items, alerts }, _))))) => {
-                    report.new_items += new_items;
-                    report.alerts += alerts;
-                }
-                Ok((_, Some(Ok((PollReport::NotModified, _))))) | Ok((_, None)) => {}
-                Ok((_, Some(Err(e)))) => return Err(e),
+                Ok(Some(Ok(done))) => report.count(&done.report),
+                Ok(None) => {}
+                Ok(Some(Err(e))) => return Err(e),
                 Err(e) => {
                     report.failed_feeds += 1;
                     error!(error = %e, "poll task crashed");
@@ -121,11 +133,7 @@ impl Daemon {
             report.polled += 1;
         }
         report.delivery = self.dispatcher.drain().await?;
-        report.pending = self
-            .pipeline
-            .store
-            .with(|db| db.pending_deliveries())
-            .await?;
+        report.pending = self.pipeline.store.pending_deliveries().await?;
         self.prune().await?;
         Ok(report)
     }
@@ -135,10 +143,10 @@ impl Daemon {
     pub async fn prune(&self) -> Result<(), StoreError> {
         let retention = chrono::Duration::from_std(self.pipeline.config.general.retention)
             .unwrap_or(chrono::Duration::MAX);
-        let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
+        let Some(cutoff) = self.now().checked_sub_signed(retention) else {
             return Ok(());
         };
-        let pruned = self.pipeline.store.with(move |db| db.prune(cutoff)).await?;
+        let pruned = self.pipeline.store.prune(cutoff).await?;
         if pruned.alerts + pruned.items > 0 {
             info!(
                 alerts = pruned.alerts,
@@ -151,46 +159,43 @@ impl Daemon {
 
     /// Feeds due now (never polled, or past their time), or all of them.
     pub async fn due_feeds(&self, all: bool) -> Result<Vec<FeedConfig>, StoreError> {
-        let next = self.next_due_by_url().await?;
-        let now = Utc::now();
+        let states = self.pipeline.store.feed_states().await?;
+        let next: HashMap<FeedUrl, DateTime<Utc>> = states
+            .into_iter()
+            .filter_map(|s| Some((s.url, s.next_due_at?)))
+            .collect();
+        let now = self.now();
         Ok(self
             .pipeline
             .config
             .feeds
             .iter()
-            .filter(|f| all || next.get(f.url.as_str()).is_none_or(|t| *t <= now))
+            .filter(|f| all || next.get(&FeedUrl::new(&f.url)).is_none_or(|t| *t <= now))
             .cloned()
-            .collect())
-    }
-
-    async fn next_due_by_url(&self) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
-        let states = self.pipeline.store.with(|db| db.feed_states()).await?;
-        Ok(states
-            .into_iter()
-            .filter_map(|s| Some((s.url, s.next_due_at?)))
             .collect())
     }
 
     /// When each configured feed is first due in this run: its stored time (brought forward
     /// if the config now asks for a shorter interval, unless the feed is backing off from
     /// errors); never-polled feeds spread out.
-    async fn initial_schedule(&self) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
-        let states = self.pipeline.store.with(|db| db.feed_states()).await?;
-        let stored: HashMap<String, (DateTime<Utc>, u32)> = states
+    async fn initial_schedule(&self) -> Result<HashMap<FeedUrl, DateTime<Utc>>, StoreError> {
+        let states = self.pipeline.store.feed_states().await?;
+        let stored: HashMap<FeedUrl, (DateTime<Utc>, u32)> = states
             .into_iter()
             .filter_map(|s| Some((s.url, (s.next_due_at?, s.consecutive_failures))))
             .collect();
-        let now = Utc::now();
+        let now = self.now();
         let feeds = &self.pipeline.config.feeds;
         Ok(feeds
             .iter()
             .map(|f| {
-                let due = match stored.get(f.url.as_str()) {
+                let url = FeedUrl::new(&f.url);
+                let due = match stored.get(&url) {
                     Some((t, 0)) => (*t).min(f.cadence.next_regular(now, 0.0)),
                     Some((t, _)) => *t,
                     None => crate::schedule::first_poll(&f.cadence, now, feeds.len()),
                 };
-                (f.url.to_string(), due)
+                (url, due)
             })
             .collect())
     }
@@ -210,140 +215,124 @@ impl Daemon {
             watchlists = self.pipeline.config.watchlists.len(),
             "feedwatch running"
         );
-        let feeds = self.pipeline.config.feeds.clone();
-        let mut in_flight: JoinSet<(String, Option<Result<PollDone, StoreError>>)> = JoinSet::new();
-        // Which feed each task polls, so a crashed task frees its feed for the next round.
-        let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
-        let mut next_prune = tokio::time::Instant::now();
+        let mut polls: Polls = (JoinSet::new(), HashMap::new());
+        let mut next_prune = Instant::now();
         loop {
-            let now = Utc::now();
-            for feed in &feeds {
-                let url = feed.url.as_str();
-                if next_due.get(url).is_none_or(|t| *t <= now) {
-                    let handle = in_flight.spawn(self.poll(feed.clone()));
-                    tasks.insert(handle.id(), url.to_owned());
-                    // Not due again until this poll says when.
-                    next_due.insert(url.to_owned(), DateTime::<Utc>::MAX_UTC);
-                }
-            }
-            if tokio::time::Instant::now() >= next_prune {
+            self.start_due_polls(&mut next_due, &mut polls);
+            if Instant::now() >= next_prune {
                 if let Err(e) = self.prune().await {
                     error!(error = %e, "could not prune old alerts and items");
                 }
-                next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+                next_prune = Instant::now() + PRUNE_EVERY;
             }
             systemd::watchdog();
+            let now = self.now();
             let sleep_for = next_due.values().min().map_or(SCHEDULE_TICK, |t| {
                 (*t - now).to_std().unwrap_or_default().min(SCHEDULE_TICK)
             });
             tokio::select! {
                 () = self.stop.cancelled() => break,
-                Some(joined) = in_flight.join_next_with_id() => {
-                    let (id, outcome) = match joined {
-                        Ok((id, (_, outcome))) => (id, outcome),
-                        Err(e) => {
-                            error!(error = %e, "poll task crashed");
-                            (e.id(), None)
-                        }
-                    };
-                    let Some(url) = tasks.remove(&id) else { continue };
-                    let next = match outcome {
-                        Some(Ok((report, next))) => {
-                            if matches!(report, PollReport::Fresh { alerts, .. } if alerts > 0) {
-                                wake_dispatcher.notify_one();
-                            }
-                            next
-                        }
-                        Some(Err(e)) => {
-                            // The database is failing: retry the feed later rather than spin.
-                            error!(feed = %url, error = %e, "could not record poll");
-                            Utc::now() + chrono::Duration::seconds(60)
-                        }
-                        None => Utc::now() + chrono::Duration::seconds(60),
-                    };
-                    next_due.insert(url, next);
+                Some(joined) = polls.0.join_next_with_id() => {
+                    if let Some((url, next)) = self.poll_finished(joined, &mut polls.1, &wake_dispatcher) {
+                        next_due.insert(url, next);
+                    }
                 },
                 () = tokio::time::sleep(sleep_for.max(Duration::from_millis(200))) => {}
             }
         }
-        systemd::stopping();
-        info!(in_flight = in_flight.len(), "stopping");
-        // Polls in hand get a moment to commit; one cut off before its commit recorded
-        // nothing, so its items are simply fetched again on the next start.
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while in_flight.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            warn!("some polls did not finish in time; they will run again on the next start");
-            in_flight.abort_all();
-        }
-        if tokio::time::timeout(SHUTDOWN_GRACE, dispatcher)
-            .await
-            .is_err()
-        {
-            warn!(
-                "a delivery did not finish in time; it stays pending and is sent after the next start"
-            );
-        }
+        shut_down(polls.0, dispatcher).await;
         Ok(())
+    }
+
+    /// Starts a poll of every feed that is due; a feed in flight is not due again until its
+    /// poll says when.
+    fn start_due_polls(&self, next_due: &mut HashMap<FeedUrl, DateTime<Utc>>, polls: &mut Polls) {
+        let now = self.now();
+        for feed in &self.pipeline.config.feeds {
+            let url = FeedUrl::new(&feed.url);
+            if next_due.get(&url).is_none_or(|t| *t <= now) {
+                let handle = polls.0.spawn(self.poll(feed.clone()));
+                polls.1.insert(handle.id(), url.clone());
+                next_due.insert(url, DateTime::<Utc>::MAX_UTC);
+            }
+        }
+    }
+
+    /// Takes in a finished poll: which feed it was and when that feed is next due.
+    fn poll_finished(
+        &self,
+        joined: Result<(tokio::task::Id, Option<Result<PollDone, StoreError>>), JoinError>,
+        tasks: &mut HashMap<tokio::task::Id, FeedUrl>,
+        wake_dispatcher: &Notify,
+    ) -> Option<(FeedUrl, DateTime<Utc>)> {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(e) => {
+                error!(error = %e, "poll task crashed");
+                (e.id(), None)
+            }
+        };
+        let url = tasks.remove(&id)?;
+        let next = match outcome {
+            Some(Ok(done)) => {
+                if matches!(done.report, PollReport::Fresh { alerts, .. } if alerts > 0) {
+                    wake_dispatcher.notify_one();
+                }
+                done.next_due
+            }
+            Some(Err(e)) => {
+                // The database is failing: retry the feed later rather than spin.
+                error!(feed = %url, error = %e, "could not record poll");
+                self.now() + RECORD_RETRY
+            }
+            None => self.now() + RECORD_RETRY,
+        };
+        Some((url, next))
     }
 
     /// Polls one feed within the concurrency limits; `None` if stopped before it began.
     fn poll(
         &self,
         feed: FeedConfig,
-    ) -> impl std::future::Future<Output = (String, Option<Result<PollDone, StoreError>>)> + use<>
-    {
+    ) -> impl std::future::Future<Output = Option<Result<PollDone, StoreError>>> + use<> {
         let pipeline = Arc::clone(&self.pipeline);
         let limiter = self.limiter.clone();
         let stop = self.stop.clone();
         async move {
-            let url = feed.url.to_string();
             let host = limiter.host(&feed);
             // Semaphores are never closed, so acquiring cannot fail; permits drop at the end.
             let _host = host.acquire_owned().await;
             let _global = limiter.global.clone().acquire_owned().await;
             if stop.is_cancelled() {
-                return (url, None);
+                return None;
             }
-            let result = pipeline.poll_feed(&feed).await;
-            (url, Some(result))
+            Some(pipeline.poll_feed(&feed).await)
         }
     }
 }
 
-/// Takes an exclusive lock next to the database, so `once` from a timer and a running daemon
-/// (or two overlapping timers) never drain one outbox together and send alerts twice.
-fn lock_database(db: &std::path::Path) -> Result<Option<std::fs::File>, StartError> {
-    if db == std::path::Path::new(":memory:") {
-        return Ok(None);
+/// After the stop: polls in hand get a moment to commit, and the send in hand to finish, within
+/// one shared deadline. A poll cut off before its commit recorded nothing, so its items are
+/// simply fetched again on the next start; an unfinished send stays pending.
+async fn shut_down(
+    mut polls: JoinSet<Option<Result<PollDone, StoreError>>>,
+    dispatcher: tokio::task::JoinHandle<()>,
+) {
+    systemd::stopping();
+    info!(in_flight = polls.len(), "stopping");
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let drained = tokio::time::timeout_at(deadline, async {
+        while polls.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("some polls did not finish in time; they will run again on the next start");
+        polls.abort_all();
     }
-    let mut path = db.as_os_str().to_owned();
-    path.push(".lock");
-    let path = std::path::PathBuf::from(path);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            StartError::Busy(format!("cannot create lock file {}: {e}", path.display()))
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Busy(format!(
-            "another feedwatch is already running on {} (lock {}); stop it, or give this one another `database`",
-            db.display(),
-            path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(StartError::Busy(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
+    if tokio::time::timeout_at(deadline, dispatcher).await.is_err() {
+        warn!(
+            "a delivery did not finish in time; it stays pending and is sent after the next start"
+        );
     }
 }
 
@@ -362,6 +351,19 @@ pub struct OnceReport {
     pub delivery: DrainReport,
     /// Deliveries still pending afterwards (failed now, or waiting for their retry time).
     pub pending: usize,
+}
+
+impl OnceReport {
+    fn count(&mut self, poll: &PollReport) {
+        match poll {
+            PollReport::Failed(_) => self.failed_feeds += 1,
+            PollReport::Fresh { new_items, alerts } => {
+                self.new_items += new_items;
+                self.alerts += alerts;
+            }
+            PollReport::NotModified => {}
+        }
+    }
 }
 
 async fn dispatch_loop(

@@ -15,19 +15,26 @@
 //! - [`schedule`]: when each feed is due: intervals with jitter, crontab, backoff.
 //! - [`fetch`]: conditional GET with caps on size, time and redirects.
 //! - [`parse`]: bytes to items, tolerant of real-world feeds, with stable dedup keys.
-//! - [`store`]: SQLite: feed state, seen items, alerts, the delivery outbox.
+//! - [`store`]: feed state, seen items, alerts and the delivery outbox, behind one interface
+//!   (SQLite underneath).
 //! - [`matcher`]: all watchlists compiled into one automaton; HTML and Unicode normalisation.
-//! - [`alert`]: one alert per (watchlist, story), with a stable id and canonical link.
+//! - [`alert`]: one alert per (watchlist, story): the dedup chain, alert records, notices.
+//! - [`health`]: when a failing feed counts as broken, and when to tell the admin.
 //! - [`notify`]: email, webhook and stdout notifiers, and the dispatcher draining the outbox.
 //! - [`pipeline`]: one poll of one feed, stage by stage.
-//! - [`daemon`]: scheduling, concurrency limits, signals and systemd.
+//! - [`daemon`]: scheduling, concurrency limits, an orderly stop, and systemd.
 //! - [`cli`]: the subcommands.
+//!
+//! Below the stages: [`model`] (the small types that cross stage boundaries) and [`clock`]
+//! (the time every stage reads).
 
 pub mod alert;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod fetch;
+pub mod health;
 pub mod logging;
 pub mod matcher;
 pub mod model;

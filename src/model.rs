@@ -62,7 +62,7 @@ impl fmt::Display for Field {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Item {
     /// Per-feed identity used for dedup (see `parse::key`).
-    pub key: String,
+    pub key: ItemKey,
     /// The feed's own guid/id, when it has one.
     pub guid: Option<String>,
     /// Title as published (may contain markup).
@@ -97,3 +97,235 @@ impl Item {
         }
     }
 }
+
+/// The address a feed is polled at, as configured: the feed's identity in the store and in
+/// alert ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct FeedUrl(String);
+
+impl FeedUrl {
+    /// The identity of the feed configured at `url`.
+    pub fn new(url: &url::Url) -> FeedUrl {
+        FeedUrl(url.to_string())
+    }
+
+    /// Wraps an address read back from storage or given on the command line.
+    pub fn from_string(url: String) -> FeedUrl {
+        FeedUrl(url)
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FeedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Row id of a feed in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FeedId(pub i64);
+
+/// Which of an entry's identifiers its [`ItemKey`] was derived from (see `parse::key`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KeySource {
+    /// The feed's own guid / id.
+    Guid,
+    /// The entry's link.
+    Link,
+    /// A hash of the entry's plain title and body.
+    #[default]
+    Hash,
+}
+
+impl KeySource {
+    fn prefix(self) -> &'static str {
+        match self {
+            KeySource::Guid => "guid",
+            KeySource::Link => "link",
+            KeySource::Hash => "hash",
+        }
+    }
+}
+
+/// The per-feed dedup identity of an entry: which identifier it came from, and its text as
+/// stored (`guid:…`, `link:…` or `hash:…`, the form every existing database holds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    source: KeySource,
+    text: String,
+}
+
+impl ItemKey {
+    /// The key for identifier `id` taken from `source`.
+    pub fn new(source: KeySource, id: &str) -> ItemKey {
+        ItemKey {
+            source,
+            text: format!("{}:{id}", source.prefix()),
+        }
+    }
+
+    /// Which identifier the key came from.
+    pub fn source(&self) -> KeySource {
+        self.source
+    }
+
+    /// The key as stored and shown.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The link that identifies one story across feeds (see `alert::canonical_link`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoryLink(String);
+
+impl StoryLink {
+    /// Wraps a link already made canonical.
+    pub fn new(canonical: String) -> StoryLink {
+        StoryLink(canonical)
+    }
+
+    /// The link as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The stable public id of an alert, also the webhook's `alert_id` and part of the email
+/// `Message-ID`, so a receiver can drop a repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(String);
+
+impl AlertId {
+    /// Wraps an id.
+    pub fn new(id: String) -> AlertId {
+        AlertId(id)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a notifier (`[notifiers.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NotifierName(pub String);
+
+impl fmt::Display for NotifierName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Cache validators remembered between polls of one feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header, sent back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, sent back as `If-Modified-Since`.
+    pub last_modified: Option<String>,
+}
+
+/// Why a poll failed, as the stage that failed classified it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The server answered with this non-success status.
+    HttpStatus(u16),
+    /// No answer, or a body too slow to arrive, in time.
+    Timeout,
+    /// The host name could not be resolved.
+    Dns,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The connection failed or broke (refused, reset, protocol error).
+    Connection,
+    /// Too many redirects, a loop, or a redirect without a usable `Location`.
+    Redirects,
+    /// The body was larger than the feed's cap.
+    TooLarge,
+    /// A local feed file could not be read, or the URL scheme is not supported.
+    Unreadable,
+    /// The document is not a feed (an HTML page, another XML format).
+    NotAFeed,
+    /// The document looked like a feed but could not be read.
+    Parse,
+    /// Matching the feed's items failed.
+    Match,
+}
+
+impl FailureKind {
+    /// Whether the feed is gone for good (HTTP 410).
+    pub fn is_gone(self) -> bool {
+        self == FailureKind::HttpStatus(410)
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::HttpStatus(code) => write!(f, "HTTP {code}"),
+            FailureKind::Timeout => f.write_str("timeout"),
+            FailureKind::Dns => f.write_str("dns error"),
+            FailureKind::Tls => f.write_str("tls error"),
+            FailureKind::Connection => f.write_str("connection error"),
+            FailureKind::Redirects => f.write_str("redirect error"),
+            FailureKind::TooLarge => f.write_str("too large"),
+            FailureKind::Unreadable => f.write_str("unreadable"),
+            FailureKind::NotAFeed => f.write_str("not a feed"),
+            FailureKind::Parse => f.write_str("parse error"),
+            FailureKind::Match => f.write_str("match error"),
+        }
+    }
+}
+
+/// A failed poll: what kind of failure, the full message, and the server's requested delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFailure {
+    /// The class of failure.
+    pub kind: FailureKind,
+    /// The full message, naming the stage (`fetch: …`, `parse: …`) and what to do.
+    pub message: String,
+    /// `Retry-After`, when the server sent one.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// Where the store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    File(std::path::PathBuf),
+    /// An in-memory database that lives as long as the process (the demo, `check`-like runs).
+    Memory,
+}
+
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::File(path) => write!(f, "{}", path.display()),
+            Database::Memory => f.write_str(":memory:"),
+        }
+    }
+}
+
+/// The name that notices about a feed's own health (broken, recovered) carry where an alert
+/// carries its watchlist's name; reserved, so no watchlist can take it.
+pub const FEED_NOTICE_NAME: &str = "feed-health";

@@ -1,34 +1,39 @@
-//! The spine: one poll of one feed, fetch → parse → dedupe → match → commit to the outbox.
+//! The spine: one poll of one feed, fetch → parse → unseen → match → build alerts → commit →
+//! health.
 //!
-//! Owns the order of the stages and nothing else; each step is a call into its module. Must
-//! never send alerts (the dispatcher does, later) or hold a database transaction across the
-//! network: the fetch happens before the single commit.
+//! Owns the order of the stages and nothing else; each step is a call into the module that
+//! owns its rules. Must never send alerts (the dispatcher does, later) or hold a database
+//! transaction across the network: the fetch happens before the single commit.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
-use crate::alert::{Alert, FeedHealth, canonical_link, one_line};
+use crate::alert::{self, FeedRef, Listing, MatchedEntry, NewEntry};
+use crate::clock::SharedClock;
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
-use crate::matcher::{ItemText, Matcher, html_to_text};
-use crate::model::Item;
+use crate::health::{self, HealthRules};
+use crate::matcher::{ItemText, Matcher};
+use crate::model::{FailureKind, FeedUrl, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
-use crate::store::{FeedState, FreshPoll, NewAlert, NewItem, Store, StoreError};
+use crate::store::{FeedState, FreshPoll, ItemIdentity, SharedStore, StoreError};
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The database.
-    pub store: Store,
+    pub store: SharedStore,
     /// The HTTP client(s).
     pub fetcher: Fetcher,
     /// All watchlists, compiled.
     pub matcher: Arc<Matcher>,
+    /// Where "now" comes from.
+    pub clock: SharedClock,
 }
 
 /// What one poll did.
@@ -43,236 +48,216 @@ pub enum PollReport {
         /// Alerts created.
         alerts: usize,
     },
-    /// The fetch or parse failed; recorded on the feed.
-    Failed {
-        /// The error, as recorded.
-        error: String,
-    },
+    /// The fetch, parse or match failed; recorded on the feed.
+    Failed(FailureKind),
 }
 
-/// A failed fetch or parse, as recorded on the feed.
-struct Failure {
-    /// Short status for `feeds`: "HTTP 503", "error", "parse error".
-    status: String,
-    /// The full message.
-    error: String,
-    /// The server's requested delay.
-    retry_after: Option<std::time::Duration>,
-    /// HTTP 410: the feed is gone for good.
-    gone: bool,
+/// What one poll did, and when the feed should next be polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollDone {
+    /// What happened.
+    pub report: PollReport,
+    /// The next poll.
+    pub next_due: DateTime<Utc>,
 }
-
-impl Failure {
-    fn fetch(e: &crate::fetch::FetchError) -> Failure {
-        Failure {
-            status: e
-                .status()
-                .map_or_else(|| "error".to_owned(), |s| format!("HTTP {s}")),
-            error: e.to_string(),
-            retry_after: e.retry_after(),
-            gone: e.status() == Some(410),
-        }
-    }
-
-    fn other(status: &str, error: String) -> Failure {
-        Failure {
-            status: status.to_owned(),
-            error,
-            retry_after: None,
-            gone: false,
-        }
-    }
-}
-
-/// When the feed should next be polled, alongside the report.
-pub type PollDone = (PollReport, chrono::DateTime<Utc>);
 
 impl Pipeline {
-    /// Polls one feed end to end: fetch → parse → dedupe → match → commit.
+    /// Polls one feed end to end.
     pub async fn poll_feed(&self, feed: &FeedConfig) -> Result<PollDone, StoreError> {
-        let url = feed.url.to_string();
-        let state = self.store.with(move |db| db.feed_state(&url)).await?;
+        let url = FeedUrl::new(&feed.url);
+        let state = self.store.feed_state(&url).await?;
         let mut fetched = match self.fetcher.fetch(feed, &state.validators).await {
             FetchOutcome::Fresh(f) => f,
             FetchOutcome::NotModified { min_gap } => {
                 return self.not_modified(feed, &state, min_gap).await;
             }
-            FetchOutcome::Failed(e) => return self.failed(feed, &state, Failure::fetch(&e)).await,
+            FetchOutcome::Failed(e) => return self.failed(feed, &state, e.into()).await,
         };
-        let body = std::mem::take(&mut fetched.body);
-        let parsed = match parse_off_thread(body, &fetched).await {
+        let parsed = match parse_off_thread(&mut fetched).await {
             Ok(p) => p,
-            Err(error) => {
-                return self
-                    .failed(feed, &state, Failure::other("parse error", error))
-                    .await;
-            }
+            Err(failure) => return self.failed(feed, &state, failure).await,
         };
-        for w in &parsed.warnings {
-            debug!(feed = %feed.url, warning = %w, "parse warning");
-        }
-        let id = state.id;
-        let keys: Vec<(String, Option<String>)> = parsed
-            .items
-            .iter()
-            .map(|i| (i.key.clone(), i.fingerprint.clone()))
-            .collect();
-        let unseen = self.store.with(move |db| db.unseen_keys(id, &keys)).await?;
-        let fresh = match self
-            .match_off_thread(feed, &state, &fetched, parsed, unseen)
+        let unseen = self.store.unseen(state.id, identities(&parsed)).await?;
+        let title = parsed.title.clone();
+        let listing = Listing::of(parsed.items, &unseen);
+        let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
+        let matched = match self
+            .match_off_thread(feed, title.as_deref(), listing.new, may_alert)
             .await
         {
-            Ok(f) => f,
-            Err(error) => {
-                return self
-                    .failed(feed, &state, Failure::other("match error", error))
-                    .await;
-            }
+            Ok(m) => m,
+            Err(failure) => return self.failed(feed, &state, failure).await,
         };
-        let next = fresh.next_due;
-        let counts = self.store.with(move |db| db.commit_fresh(&fresh)).await?;
-        self.report_health(feed, &state, None).await?;
-        let first_fetch = !state.first_fetch_done;
-        if counts.alerts > 0 || counts.new_items > 0 {
-            info!(feed = %feed.url, new_items = counts.new_items, alerts = counts.alerts, first_fetch, "polled");
-        }
-        Ok((
-            PollReport::Fresh {
-                new_items: counts.new_items,
-                alerts: counts.alerts,
+        let name = feed.display_name(title.as_deref());
+        let alerts = alert::build(
+            FeedRef {
+                name: &name,
+                url: &url,
             },
-            next,
-        ))
+            &matched,
+            &self.config.watchlists,
+        );
+        let now = self.clock.now();
+        let next_due = schedule::next_due(
+            &feed.cadence,
+            PollResult::Ok {
+                min_gap: fetched.min_gap,
+            },
+            now,
+        );
+        let poll = FreshPoll {
+            feed: state.id,
+            now,
+            first_fetch_complete: alert::completes_first_fetch(
+                matched.len() + listing.present.len(),
+            ),
+            items: alert::new_items(matched),
+            present: listing.present,
+            alerts,
+            stories_since: alert::stories_since(now),
+            title,
+            validators: std::mem::take(&mut fetched.validators),
+            status: fetched.status,
+            moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
+            next_due,
+        };
+        let counts = self.store.commit_fresh(poll).await?;
+        self.report_health(feed, &state, None).await?;
+        if counts.alerts > 0 || counts.new_items > 0 {
+            info!(feed = %feed.url, new_items = counts.new_items, alerts = counts.alerts, first_fetch = !state.first_fetch_done, "polled");
+        }
+        let report = PollReport::Fresh {
+            new_items: counts.new_items,
+            alerts: counts.alerts,
+        };
+        Ok(PollDone { report, next_due })
     }
 
-    /// Matching is CPU-bound too (HTML of every new item): run it on the blocking pool.
+    /// Matching is CPU-bound (HTML and Unicode work on every new item): it runs on the
+    /// blocking pool. Items of a backlog that may not alert are not matched at all.
     async fn match_off_thread(
         &self,
         feed: &FeedConfig,
-        state: &FeedState,
-        fetched: &Fetched,
-        parsed: ParsedFeed,
-        unseen: HashSet<String>,
-    ) -> Result<FreshPoll, String> {
-        let job = MatchJob {
-            config: Arc::clone(&self.config),
-            matcher: Arc::clone(&self.matcher),
-            feed: feed.clone(),
-            state: state.clone(),
-            validators: fetched.validators.clone(),
-            status: fetched.status,
-            moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
-            min_gap: fetched.min_gap,
-        };
-        tokio::task::spawn_blocking(move || job.run(parsed, &unseen))
-            .await
-            .map_err(|e| format!("match: crashed on this feed's items: {e}"))
+        title: Option<&str>,
+        entries: Vec<NewEntry>,
+        may_alert: bool,
+    ) -> Result<Vec<MatchedEntry>, PollFailure> {
+        let matcher = Arc::clone(&self.matcher);
+        let scope: Vec<bool> = self
+            .config
+            .watchlists
+            .iter()
+            .map(|w| may_alert && w.applies_to(feed, title))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            entries
+                .into_iter()
+                .map(|entry| {
+                    let text = ItemText::from_item(&entry.item);
+                    let matches =
+                        matcher.match_item(&text, |i| scope.get(i).copied().unwrap_or(false));
+                    MatchedEntry {
+                        title: alert::one_line(text.plain(crate::model::Field::Title)),
+                        entry,
+                        matches,
+                    }
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| PollFailure {
+            kind: FailureKind::Match,
+            message: format!("match: crashed on this feed's items: {e}"),
+            retry_after: None,
+        })
     }
 
     async fn not_modified(
         &self,
         feed: &FeedConfig,
         state: &FeedState,
-        min_gap: Option<std::time::Duration>,
+        min_gap: Option<Duration>,
     ) -> Result<PollDone, StoreError> {
-        let id = state.id;
-        let now = Utc::now();
-        let next = schedule::next_due(&feed.cadence, PollResult::Ok { min_gap }, now);
+        let now = self.clock.now();
+        let next_due = schedule::next_due(&feed.cadence, PollResult::Ok { min_gap }, now);
         self.store
-            .with(move |db| db.record_not_modified(id, now, next))
+            .record_not_modified(state.id, now, next_due)
             .await?;
         self.report_health(feed, state, None).await?;
         debug!(feed = %feed.url, "not modified");
-        Ok((PollReport::NotModified, next))
+        Ok(PollDone {
+            report: PollReport::NotModified,
+            next_due,
+        })
     }
 
     async fn failed(
         &self,
         feed: &FeedConfig,
         state: &FeedState,
-        failure: Failure,
+        failure: PollFailure,
     ) -> Result<PollDone, StoreError> {
-        let id = state.id;
-        let now = Utc::now();
+        let now = self.clock.now();
         let failures = state.consecutive_failures.saturating_add(1);
-        let Failure {
-            status,
-            error,
-            retry_after,
-            gone,
-        } = failure;
-        let result = if gone {
-            PollResult::Gone
-        } else {
-            PollResult::Failed {
-                failures,
-                retry_after,
-            }
-        };
-        let next = schedule::next_due(&feed.cadence, result, now);
-        warn!(feed = %feed.url, failures, retry_at = %next, error = %error, "feed failed");
-        let recorded = error.clone();
+        let next_due =
+            schedule::next_due(&feed.cadence, PollResult::failed(&failure, failures), now);
+        warn!(feed = %feed.url, failures, retry_at = %next_due, error = %failure.message, "feed failed");
         self.store
-            .with(move |db| db.record_failure(id, &status, &recorded, now, next))
+            .record_failure(state.id, &failure, now, next_due)
             .await?;
-        self.report_health(feed, state, Some(&error)).await?;
-        Ok((PollReport::Failed { error }, next))
+        self.report_health(feed, state, Some(&failure)).await?;
+        Ok(PollDone {
+            report: PollReport::Failed(failure.kind),
+            next_due,
+        })
     }
-}
 
-impl Pipeline {
-    /// Tells the admin, once, when a feed has failed for longer than `feed_broken_after`, and
-    /// once when it works again. `error` is `None` after a successful poll.
+    /// Queues the feed-health notice this poll calls for, if any.
     async fn report_health(
         &self,
         feed: &FeedConfig,
         state: &FeedState,
-        error: Option<&str>,
+        failure: Option<&PollFailure>,
     ) -> Result<(), StoreError> {
         let general = &self.config.general;
-        let now = Utc::now();
-        let health = match error {
-            None if state.broken_notified => FeedHealth::Recovered,
-            None => return Ok(()),
-            Some(_) if state.broken_notified || general.admin_notify.is_empty() => return Ok(()),
-            Some(error) => {
-                let since = state.failing_since.unwrap_or(now);
-                let failing_for = (now - since).to_std().unwrap_or_default();
-                if failing_for < general.feed_broken_after {
-                    return Ok(());
-                }
-                FeedHealth::Broken {
-                    since,
-                    failures: state.consecutive_failures.saturating_add(1),
-                    error: error.to_owned(),
-                }
-            }
+        let rules = HealthRules {
+            broken_after: general.feed_broken_after,
+            anyone_listening: !general.admin_notify.is_empty(),
         };
-        let broken = matches!(health, FeedHealth::Broken { .. });
-        let name = feed
-            .name
-            .clone()
-            .or_else(|| state.title.clone())
-            .unwrap_or_else(|| feed.url.to_string());
-        let notice = Alert::feed_notice(&name, feed.url.as_str(), health, now);
-        warn!(feed = %feed.url, broken, "telling the admin about the feed's health");
-        let new = NewAlert {
-            item_key: String::new(),
-            public_id: notice.alert_id.clone(),
-            watchlist: notice.watchlist.clone(),
-            canonical_link: None,
-            payload: notice.to_payload(),
-            notifiers: general.admin_notify.iter().map(|n| n.0.clone()).collect(),
+        let now = self.clock.now();
+        let Some(change) = health::change(state, failure, now, rules) else {
+            return Ok(());
         };
-        let id = state.id;
-        self.store
-            .with(move |db| db.enqueue_feed_notice(id, &new, broken, now))
-            .await
+        let name = feed.display_name(state.title.as_deref());
+        let notice = alert::feed_notice(
+            FeedRef {
+                name: &name,
+                url: &state.url,
+            },
+            &change,
+            now,
+            &general.admin_notify,
+        );
+        warn!(feed = %feed.url, broken = notice.broken, "telling the admin about the feed's health");
+        self.store.enqueue_feed_notice(state.id, notice, now).await
     }
 }
 
+/// The identities of a document's entries, for the store to tell new from known.
+fn identities(parsed: &ParsedFeed) -> Vec<ItemIdentity> {
+    parsed
+        .items
+        .iter()
+        .map(|i| ItemIdentity {
+            key: i.key.clone(),
+            fingerprint: i.fingerprint.clone(),
+        })
+        .collect()
+}
+
 /// Parsing is CPU-bound and may meet a pathological document: keep it off the async workers.
-async fn parse_off_thread(body: Vec<u8>, fetched: &Fetched) -> Result<ParsedFeed, String> {
+async fn parse_off_thread(fetched: &mut Fetched) -> Result<ParsedFeed, PollFailure> {
+    let body = std::mem::take(&mut fetched.body);
     let content_type = fetched.content_type.clone();
     // Relative links resolve against where the feed lives, not where a temporary redirect
     // (a CDN, a mirror) happened to serve it from: item links and keys must not change with
@@ -282,171 +267,22 @@ async fn parse_off_thread(body: Vec<u8>, fetched: &Fetched) -> Result<ParsedFeed
         .as_ref()
         .unwrap_or(&fetched.requested_url)
         .to_string();
-    tokio::task::spawn_blocking(move || {
-        parse::parse_feed(&body, content_type.as_deref(), Some(&base)).map_err(|e| e.to_string())
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse::parse_feed(&body, content_type.as_deref(), Some(&base))
     })
-    .await
-    .unwrap_or_else(|e| Err(format!("parse: parser crashed: {e}")))
-}
-
-/// The synchronous dedupe-and-match step, with everything it needs owned.
-struct MatchJob {
-    config: Arc<Config>,
-    matcher: Arc<Matcher>,
-    feed: FeedConfig,
-    state: FeedState,
-    validators: crate::fetch::Validators,
-    status: u16,
-    moved_to: Option<String>,
-    min_gap: Option<std::time::Duration>,
-}
-
-impl MatchJob {
-    /// Keeps the unseen items, matches them, and prepares the single commit.
-    fn run(self, parsed: ParsedFeed, unseen: &HashSet<String>) -> FreshPoll {
-        let feed = &self.feed;
-        let title = parsed
-            .title
-            .as_deref()
-            .map(|t| one_line(&html_to_text(t)))
-            .filter(|t| !t.is_empty());
-        let feed_name = feed
-            .name
-            .clone()
-            .or_else(|| title.clone())
-            .unwrap_or_else(|| feed.url.to_string());
-        // A new feed's backlog is recorded, not alerted: the user wants news, not history.
-        let alerting = self.state.first_fetch_done || feed.alert_on_first_fetch;
-        let scope: Vec<bool> = self
-            .config
-            .watchlists
-            .iter()
-            .map(|w| w.applies_to(feed, title.as_deref()))
-            .collect();
-        let story_links = story_links(&parsed.items);
-        let mut items = Vec::new();
-        let mut alerts = Vec::new();
-        let mut present = Vec::new();
-        let mut recorded = HashSet::new();
-        for item in &parsed.items {
-            if !unseen.contains(&item.key) {
-                present.push((item.key.clone(), item.fingerprint.clone()));
-                continue;
+    .await;
+    match parsed {
+        Ok(Ok(p)) => {
+            for w in &p.warnings {
+                debug!(feed = %fetched.requested_url, warning = %w, "parse warning");
             }
-            // A feed may list the same entry twice; the first copy is the one recorded.
-            if !recorded.insert(item.key.as_str()) {
-                continue;
-            }
-            let canonical = story_links.get(item.key.as_str()).cloned();
-            if alerting {
-                alerts.extend(self.alerts_for(&feed_name, item, &scope, canonical.as_deref()));
-            }
-            items.push(NewItem {
-                key: item.key.clone(),
-                guid: item.guid.clone(),
-                title: one_line(&html_to_text(&item.title)),
-                link: item.link.clone(),
-                canonical_link: canonical,
-                published: item.published,
-                fingerprint: item.fingerprint.clone(),
-            });
+            Ok(p)
         }
-        let now = Utc::now();
-        FreshPoll {
-            feed: self.state.id,
-            now,
-            title,
-            validators: self.validators,
-            status: self.status,
-            moved_to: self.moved_to,
-            next_due: schedule::next_due(
-                &feed.cadence,
-                PollResult::Ok {
-                    min_gap: self.min_gap,
-                },
-                now,
-            ),
-            items,
-            present,
-            alerts,
-        }
-    }
-
-    fn alerts_for(
-        &self,
-        feed_name: &str,
-        item: &Item,
-        scope: &[bool],
-        canonical: Option<&str>,
-    ) -> Vec<NewAlert> {
-        let text = ItemText::from_item(item);
-        self.matcher
-            .match_item(&text, |i| scope.get(i).copied().unwrap_or(false))
-            .into_iter()
-            .filter_map(|m| {
-                let watchlist = self.config.watchlists.get(m.watchlist)?;
-                let alert = Alert::new(feed_name, self.feed.url.as_str(), item, &m);
-                Some(NewAlert {
-                    item_key: item.key.clone(),
-                    public_id: alert.alert_id.clone(),
-                    watchlist: m.name.clone(),
-                    canonical_link: canonical.map(str::to_owned),
-                    payload: alert.to_payload(),
-                    notifiers: watchlist.notify.iter().map(|n| n.0.clone()).collect(),
-                })
-            })
-            .collect()
-    }
-}
-
-/// The canonical link of each item, where it can identify a story across feeds.
-///
-/// A link shared by several different entries of one document (a feed that links every item to
-/// its home page) says nothing about the story, so it is not used: otherwise only the first of
-/// those stories would ever alert.
-fn story_links(items: &[Item]) -> HashMap<&str, String> {
-    let mut by_link: HashMap<String, Vec<&str>> = HashMap::new();
-    for item in items {
-        if let Some(link) = item.link.as_deref().and_then(canonical_link) {
-            let keys = by_link.entry(link).or_default();
-            if !keys.contains(&item.key.as_str()) {
-                keys.push(&item.key);
-            }
-        }
-    }
-    by_link
-        .into_iter()
-        .filter(|(_, keys)| keys.len() == 1)
-        .map(|(link, keys)| (keys[0], link))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(key: &str, link: &str) -> Item {
-        Item {
-            key: key.into(),
-            link: Some(link.into()),
-            ..Item::default()
-        }
-    }
-
-    #[test]
-    fn a_link_shared_by_different_entries_is_not_a_story_identity() {
-        let items = [
-            item("guid:1", "https://site.example/"),
-            item("guid:2", "https://site.example/#x"),
-            item("guid:3", "https://site.example/story?utm_source=rss"),
-            item("guid:3", "https://site.example/story"),
-        ];
-        let links = story_links(&items);
-        assert_eq!(links.get("guid:1"), None);
-        assert_eq!(links.get("guid:2"), None);
-        assert_eq!(
-            links.get("guid:3").map(String::as_str),
-            Some("https://site.example/story")
-        );
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(PollFailure {
+            kind: FailureKind::Parse,
+            message: format!("parse: parser crashed: {e}"),
+            retry_after: None,
+        }),
     }
 }

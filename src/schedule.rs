@@ -13,6 +13,8 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use rand::Rng;
 
+use crate::model::PollFailure;
+
 /// Longest wait between two polls of a failing feed.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 /// Upper bound on a server's own request to be polled less often (max-age, Retry-After).
@@ -114,6 +116,21 @@ pub enum PollResult {
         /// Server's Retry-After, if given.
         retry_after: Option<Duration>,
     },
+}
+
+impl PollResult {
+    /// The timing of a poll that failed for the `failures`-th time in a row: a feed that is
+    /// gone (HTTP 410) is polled daily, any other failure backs off.
+    pub fn failed(failure: &PollFailure, failures: u32) -> PollResult {
+        if failure.kind.is_gone() {
+            PollResult::Gone
+        } else {
+            PollResult::Failed {
+                failures,
+                retry_after: failure.retry_after,
+            }
+        }
+    }
 }
 
 /// When to poll next after a poll that ended at `now`.
@@ -342,6 +359,23 @@ mod tests {
         assert_eq!(
             (next_due_with(&c, PollResult::Gone, now, 0.5) - now).num_hours(),
             24
+        );
+    }
+
+    #[test]
+    fn a_410_is_gone_and_other_failures_back_off() {
+        let failure = |code| PollFailure {
+            kind: crate::model::FailureKind::HttpStatus(code),
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(40)),
+        };
+        assert_eq!(PollResult::failed(&failure(410), 3), PollResult::Gone);
+        assert_eq!(
+            PollResult::failed(&failure(503), 3),
+            PollResult::Failed {
+                failures: 3,
+                retry_after: Some(Duration::from_secs(40))
+            }
         );
     }
 

@@ -1,35 +1,26 @@
 //! Matches → alerts: one per (watchlist, story), with a stable id and everything a notifier
 //! needs to render it.
 //!
-//! Owns the alert record, its identity and the canonical link used for cross-feed dedup. Must
-//! never send anything or decide who receives it beyond what the watchlist says.
+//! Owns the alert record, the rules of alert identity ([`identity`]: why an item does or
+//! doesn't alert twice), and building this poll's new items, alerts and feed notices for the
+//! store. Must never send anything or decide who receives it beyond what the watchlist (or
+//! `general.admin_notify`) says.
+
+mod identity;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use url::Url;
 
+use crate::config::WatchlistConfig;
+use crate::health::FeedHealth;
 use crate::matcher::{Snippet, WatchlistMatch, html_to_text};
-use crate::model::{Field, Item};
+use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
+use crate::store::{FeedNotice, NewAlert, NewItem};
 
-/// The pseudo-watchlist name of notices about feeds themselves.
-pub const FEED_HEALTH: &str = "feed-health";
-
-/// A change in a feed's health worth telling the admin about.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeedHealth {
-    /// Failing for longer than `general.feed_broken_after`.
-    Broken {
-        /// Start of the failure streak.
-        since: DateTime<Utc>,
-        /// Failures in a row.
-        failures: u32,
-        /// The last error.
-        error: String,
-    },
-    /// Working again after a `Broken` notice.
-    Recovered,
-}
+pub use identity::{
+    Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
+    completes_first_fetch, stories_since, story_links,
+};
 
 /// Longest title carried in an alert: a subject line, not an article (and a multi-megabyte
 /// title must not make the message too big to deliver).
@@ -43,7 +34,7 @@ const SUMMARY_CHARS: usize = 600;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Stable id: the same story and watchlist always give the same id.
-    pub alert_id: String,
+    pub alert_id: AlertId,
     /// Watchlist name.
     pub watchlist: String,
     /// Where the item came from.
@@ -91,7 +82,7 @@ pub struct AlertMatch {
 
 impl Alert {
     /// Builds the alert for one watchlist's match on one item.
-    pub fn new(feed_name: &str, feed_url: &str, item: &Item, m: &WatchlistMatch) -> Alert {
+    pub fn new(feed_name: &str, feed_url: &FeedUrl, item: &Item, m: &WatchlistMatch) -> Alert {
         let matches = m
             .hits
             .iter()
@@ -102,14 +93,14 @@ impl Alert {
             })
             .collect();
         Alert {
-            alert_id: alert_id(&m.name, feed_url, &item.key),
+            alert_id: alert_id(&m.name, feed_url, item.key.as_str()),
             watchlist: m.name.clone(),
             feed: AlertFeed {
                 name: feed_name.to_owned(),
-                url: feed_url.to_owned(),
+                url: feed_url.to_string(),
             },
             item: AlertItem {
-                guid: cut(item.guid.as_deref().unwrap_or(&item.key), ID_CHARS),
+                guid: cut(item.guid.as_deref().unwrap_or(item.key.as_str()), ID_CHARS),
                 title: cut(&one_line(&html_to_text(&item.title)), TITLE_CHARS),
                 link: item.link.as_deref().map(|l| cut(l, ID_CHARS)),
                 published: item.published,
@@ -126,11 +117,11 @@ impl Alert {
     /// A notice to the admin that a feed has been failing for too long, or has recovered.
     pub fn feed_notice(
         feed_name: &str,
-        feed_url: &str,
-        health: FeedHealth,
+        feed_url: &FeedUrl,
+        health: &FeedHealth,
         now: DateTime<Utc>,
     ) -> Alert {
-        let (key, title, summary) = match &health {
+        let (key, title, summary) = match health {
             FeedHealth::Broken {
                 since,
                 failures,
@@ -150,17 +141,17 @@ impl Alert {
                 "The feed is being fetched and read again.".to_owned(),
             ),
         };
-        let alert_id = alert_id(FEED_HEALTH, feed_url, &key);
+        let alert_id = alert_id(FEED_NOTICE_NAME, feed_url, &key);
         Alert {
-            watchlist: FEED_HEALTH.to_owned(),
+            watchlist: FEED_NOTICE_NAME.to_owned(),
             feed: AlertFeed {
                 name: feed_name.to_owned(),
-                url: feed_url.to_owned(),
+                url: feed_url.to_string(),
             },
             item: AlertItem {
-                guid: alert_id.clone(),
+                guid: alert_id.to_string(),
                 title: one_line(&title),
-                link: Some(feed_url.to_owned()),
+                link: Some(feed_url.to_string()),
                 published: Some(now),
                 summary: one_line(&summary),
             },
@@ -180,42 +171,87 @@ impl Alert {
     }
 }
 
-/// A stable id for (watchlist, feed, item): repeats of the same alert share it, so a receiver
-/// can drop a duplicate that an interrupted delivery sent twice.
-pub fn alert_id(watchlist: &str, feed_url: &str, item_key: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [watchlist, feed_url, item_key] {
-        h.update(part.as_bytes());
-        h.update([0]);
+/// The feed a poll read, as its alerts name it.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedRef<'a> {
+    /// Display name (see `FeedConfig::display_name`).
+    pub name: &'a str,
+    /// The feed's identity.
+    pub url: &'a FeedUrl,
+}
+
+/// A new entry with its plain title and what matched it: the input to this poll's alerts.
+#[derive(Debug, Clone)]
+pub struct MatchedEntry {
+    /// The entry and its story.
+    pub entry: NewEntry,
+    /// Its title as plain text on one line, as recorded.
+    pub title: String,
+    /// The watchlists that matched it (none when it may not alert).
+    pub matches: Vec<WatchlistMatch>,
+}
+
+/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers.
+pub fn build(
+    feed: FeedRef<'_>,
+    entries: &[MatchedEntry],
+    watchlists: &[WatchlistConfig],
+) -> Vec<NewAlert> {
+    let mut alerts = Vec::new();
+    for e in entries {
+        for m in &e.matches {
+            let Some(watchlist) = watchlists.get(m.watchlist) else {
+                continue;
+            };
+            let alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
+            alerts.push(NewAlert {
+                item_key: e.entry.item.key.clone(),
+                id: alert.alert_id.clone(),
+                watchlist: m.name.clone(),
+                story: e.entry.story.clone(),
+                payload: alert.to_payload(),
+                notifiers: watchlist.notify.clone(),
+            });
+        }
     }
-    h.finalize()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
+    alerts
+}
+
+/// The records of this poll's new entries.
+pub fn new_items(entries: Vec<MatchedEntry>) -> Vec<NewItem> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let item = e.entry.item;
+            NewItem {
+                identity: crate::store::ItemIdentity {
+                    key: item.key,
+                    fingerprint: item.fingerprint,
+                },
+                guid: item.guid,
+                title: e.title,
+                link: item.link,
+                story: e.entry.story,
+                published: item.published,
+            }
+        })
         .collect()
 }
 
-/// The link used to recognise one story across feeds: scheme and host lowercased, fragment and
-/// tracking parameters (`utm_*`, `fbclid`, `gclid`) removed.
-pub fn canonical_link(link: &str) -> Option<String> {
-    let mut url = Url::parse(link.trim()).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Some(url.to_string());
+/// The notice telling `admins` about a change in a feed's health.
+pub fn feed_notice(
+    feed: FeedRef<'_>,
+    health: &FeedHealth,
+    now: DateTime<Utc>,
+    admins: &[NotifierName],
+) -> FeedNotice {
+    let notice = Alert::feed_notice(feed.name, feed.url, health, now);
+    FeedNotice {
+        id: notice.alert_id.clone(),
+        payload: notice.to_payload(),
+        notifiers: admins.to_vec(),
+        broken: matches!(health, FeedHealth::Broken { .. }),
     }
-    url.set_fragment(None);
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            !(k.starts_with("utm_") || k == "fbclid" || k == "gclid")
-        })
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
-    Some(url.to_string())
 }
 
 /// Collapses newlines so a title stays on one line (and can never reach a mail header raw).
@@ -244,32 +280,6 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_links_drop_tracking_and_case() {
-        assert_eq!(
-            canonical_link("HTTPS://News.Example.ORG/a/b?utm_source=x&id=3&fbclid=y#top")
-                .as_deref(),
-            Some("https://news.example.org/a/b?id=3")
-        );
-        assert_eq!(
-            canonical_link("https://example.org/story?utm_medium=rss").as_deref(),
-            Some("https://example.org/story")
-        );
-        assert_eq!(
-            canonical_link("https://example.org/story?gclid=1"),
-            canonical_link("https://example.org/story#comments")
-        );
-        assert_eq!(canonical_link("not a url"), None);
-    }
-
-    #[test]
-    fn alert_ids_are_stable_and_distinct() {
-        let a = alert_id("w", "https://f", "guid:1");
-        assert_eq!(a, alert_id("w", "https://f", "guid:1"));
-        assert_ne!(a, alert_id("w2", "https://f", "guid:1"));
-        assert_eq!(a.len(), 20);
-    }
 
     #[test]
     fn huge_titles_are_cut() {

@@ -19,6 +19,7 @@ use url::Url;
 use crate::matcher::WatchlistSpec;
 use crate::schedule::Cadence;
 
+pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
 pub use validate::default_user_agent;
 
@@ -45,8 +46,8 @@ pub struct Config {
 /// Daemon-wide settings.
 #[derive(Debug, Clone)]
 pub struct General {
-    /// SQLite database path.
-    pub database: PathBuf,
+    /// Where the store keeps its data.
+    pub database: Database,
     /// Default poll interval.
     pub interval: Duration,
     /// Whether a newly added feed's existing items alert.
@@ -92,6 +93,17 @@ pub struct FeedConfig {
     pub alert_on_first_fetch: bool,
 }
 
+impl FeedConfig {
+    /// How the feed is named to people: its configured name, else its own title, else its
+    /// URL.
+    pub fn display_name(&self, feed_title: Option<&str>) -> String {
+        self.name
+            .as_deref()
+            .or(feed_title)
+            .map_or_else(|| self.url.to_string(), str::to_owned)
+    }
+}
+
 /// Which feeds a watchlist looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedSelector {
@@ -129,16 +141,6 @@ impl WatchlistConfig {
                         || feed.url.as_str() == name
                 }
             })
-    }
-}
-
-/// The name of a notifier (`[notifiers.NAME]`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NotifierName(pub String);
-
-impl fmt::Display for NotifierName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -367,7 +367,7 @@ impl<'a> Builder<'a> {
         if name.is_empty() {
             return Err(src.error(w.name.span(), "watchlist name is empty"));
         }
-        if name == crate::alert::FEED_HEALTH {
+        if name == crate::model::FEED_NOTICE_NAME {
             return Err(src.error(
                 w.name.span(),
                 format!("{name:?} is reserved for notices about broken feeds; choose another name"),
@@ -589,11 +589,13 @@ fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
 
 fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigError> {
     let database = match &g.database {
-        Some(d) if d.get_ref() == ":memory:" => PathBuf::from(":memory:"),
-        Some(d) => dir.join(d.get_ref()),
-        None => std::env::var_os("STATE_DIRECTORY")
-            .and_then(|s| std::env::split_paths(&s).next())
-            .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
+        Some(d) if d.get_ref() == ":memory:" => Database::Memory,
+        Some(d) => Database::File(dir.join(d.get_ref())),
+        None => Database::File(
+            std::env::var_os("STATE_DIRECTORY")
+                .and_then(|s| std::env::split_paths(&s).next())
+                .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
+        ),
     };
     let interval = g
         .interval

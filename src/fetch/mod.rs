@@ -15,20 +15,12 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::config::{FeedConfig, General};
+use crate::model::{FailureKind, PollFailure, Validators};
 
 pub use limits::{BodyLimits, read_capped};
 
 /// How many redirects one fetch follows before giving up.
 const MAX_REDIRECTS: usize = 5;
-
-/// Cache validators remembered between polls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    /// The `ETag` header, sent back as `If-None-Match`.
-    pub etag: Option<String>,
-    /// The `Last-Modified` header, sent back as `If-Modified-Since`.
-    pub last_modified: Option<String>,
-}
 
 /// A successfully fetched body.
 #[derive(Debug, Clone)]
@@ -88,7 +80,13 @@ pub enum FetchError {
     /// Timed out or too slow.
     #[error("fetch: {0}")]
     Timeout(String),
-    /// Network, TLS or protocol error.
+    /// The host name could not be resolved.
+    #[error("fetch: {0}; check the feed's host name")]
+    Dns(String),
+    /// The TLS handshake or the certificate check failed.
+    #[error("fetch: {0}; check the site's certificate, or use http:// if it has none")]
+    Tls(String),
+    /// Network or protocol error.
     #[error("fetch: {0}")]
     Transport(String),
     /// Local file unreadable.
@@ -114,11 +112,27 @@ impl FetchError {
         }
     }
 
-    /// HTTP status, if the server answered.
-    pub fn status(&self) -> Option<u16> {
+    /// The class of failure, as recorded on the feed.
+    pub fn kind(&self) -> FailureKind {
         match self {
-            FetchError::Status { status, .. } => Some(status.as_u16()),
-            _ => None,
+            FetchError::Status { status, .. } => FailureKind::HttpStatus(status.as_u16()),
+            FetchError::Redirects(_) | FetchError::BadRedirect => FailureKind::Redirects,
+            FetchError::TooLarge(_) => FailureKind::TooLarge,
+            FetchError::Timeout(_) => FailureKind::Timeout,
+            FetchError::Dns(_) => FailureKind::Dns,
+            FetchError::Tls(_) => FailureKind::Tls,
+            FetchError::Transport(_) => FailureKind::Connection,
+            FetchError::File { .. } | FetchError::Scheme(_) => FailureKind::Unreadable,
+        }
+    }
+}
+
+impl From<FetchError> for PollFailure {
+    fn from(e: FetchError) -> PollFailure {
+        PollFailure {
+            kind: e.kind(),
+            retry_after: e.retry_after(),
+            message: e.to_string(),
         }
     }
 }
@@ -361,6 +375,28 @@ fn transport_error(e: &reqwest::Error) -> FetchError {
     if e.is_timeout() {
         FetchError::Timeout(msg)
     } else {
+        classify_transport(msg)
+    }
+}
+
+/// Tells DNS and TLS failures from other network trouble. reqwest exposes neither as a
+/// predicate, so this reads the markers its connector (hyper-util) and rustls put in the
+/// messages of the source chain.
+fn classify_transport(msg: String) -> FetchError {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        FetchError::Dns(msg)
+    } else if [
+        "certificate",
+        "tls handshake",
+        "invalid peer",
+        "received fatal alert",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+    {
+        FetchError::Tls(msg)
+    } else {
         FetchError::Transport(msg)
     }
 }
@@ -415,6 +451,29 @@ mod tests {
             Some(Duration::from_secs(600))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn transport_failures_are_told_apart() {
+        let kind = |m: &str| classify_transport(m.to_owned()).kind();
+        assert_eq!(
+            kind(
+                "error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known"
+            ),
+            FailureKind::Dns
+        );
+        assert_eq!(
+            kind(
+                "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+            ),
+            FailureKind::Tls
+        );
+        assert_eq!(
+            kind(
+                "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"
+            ),
+            FailureKind::Connection
+        );
     }
 
     #[test]

@@ -9,13 +9,13 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::NotifyError;
+use super::{DeliveryError, DeliveryErrorKind, SetupError};
 use crate::alert::{Alert, one_line};
 use crate::config::{EmailConfig, NotifierName};
 
 /// Sends alerts by email.
 pub struct EmailNotifier {
-    name: String,
+    name: NotifierName,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
@@ -28,11 +28,11 @@ impl EmailNotifier {
         name: &NotifierName,
         cfg: &EmailConfig,
         timeout: Duration,
-    ) -> Result<EmailNotifier, NotifyError> {
-        let err = |message: String| NotifyError::Email {
-            notifier: name.0.clone(),
+    ) -> Result<EmailNotifier, SetupError> {
+        let err = |message: String| SetupError {
+            kind: "email",
+            notifier: name.clone(),
             message,
-            permanent: false,
         };
         let url = cfg.smtp.expose();
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -53,7 +53,7 @@ impl EmailNotifier {
                 .map_err(|e| err(format!("invalid address {s:?}: {e}")))
         };
         Ok(EmailNotifier {
-            name: name.0.clone(),
+            name: name.clone(),
             transport: builder.build(),
             from: parse(&cfg.from)?,
             to: cfg.to.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
@@ -63,32 +63,31 @@ impl EmailNotifier {
 
     /// Sends one alert. lettre's own timeout covers only connecting, so the whole send is
     /// bounded here as well.
-    pub async fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let message = self.message(alert)?;
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
-            Err(_) => Err(NotifyError::Timeout {
-                kind: "email",
-                notifier: self.name.clone(),
-                timeout: self.timeout,
-            }),
+            Err(_) => Err(DeliveryError::timeout("email", &self.name, self.timeout)),
             Ok(Err(e)) => {
-                let permanent = rejects_this_message(&e);
-                let hint = if permanent {
-                    "the server refuses this message"
-                } else {
-                    "will retry"
+                let kind = classify(&e);
+                let hint = match kind {
+                    DeliveryErrorKind::Reject => "the server refuses this message",
+                    DeliveryErrorKind::ReceiverFault => {
+                        "check the notifier's server, credentials and addresses; will retry"
+                    }
+                    DeliveryErrorKind::Retry => "will retry",
                 };
-                Err(NotifyError::Email {
-                    notifier: self.name.clone(),
-                    message: format!("SMTP: {e}; {hint}"),
-                    permanent,
-                })
+                Err(DeliveryError::new(
+                    kind,
+                    "email",
+                    &self.name,
+                    format_args!("SMTP: {e}; {hint}"),
+                ))
             }
             Ok(Ok(_)) => Ok(()),
         }
     }
 
-    fn message(&self, alert: &Alert) -> Result<Message, NotifyError> {
+    fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(subject(alert))
@@ -104,22 +103,30 @@ impl EmailNotifier {
             plain_body(alert),
             html_body(alert),
         ))
-        .map_err(|e| NotifyError::Email {
-            notifier: self.name.clone(),
-            message: format!("cannot build message: {e}"),
-            permanent: true,
+        .map_err(|e| {
+            DeliveryError::new(
+                DeliveryErrorKind::Reject,
+                "email",
+                &self.name,
+                format_args!("cannot build message: {e}"),
+            )
         })
     }
 }
 
-/// Whether the server rejected this message itself (too big, content refused), rather than
-/// failing for reasons that a retry, or a fix to the config, would cure (5xx for bad
-/// credentials or an unknown sender are config problems: those alerts must still go out once
-/// the config is fixed).
-fn rejects_this_message(e: &lettre::transport::smtp::Error) -> bool {
-    e.is_permanent()
-        && e.status()
-            .is_some_and(|c| matches!(u16::from(c), 552 | 554))
+/// What an SMTP failure says about whom. The server rejecting this message itself (552 too
+/// big, 554 content refused) is about the alert. Other permanent (5xx) replies — bad
+/// credentials, an unknown sender — are the config's fault: those alerts must still go out
+/// once it is fixed. Anything else (4xx, a lost connection) is passing trouble.
+fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
+    let code = e.status().map(u16::from);
+    if e.is_permanent() && matches!(code, Some(552 | 554)) {
+        DeliveryErrorKind::Reject
+    } else if e.is_permanent() {
+        DeliveryErrorKind::ReceiverFault
+    } else {
+        DeliveryErrorKind::Retry
+    }
 }
 
 /// `[feedwatch] <watchlist>: <item title>`, on one line.

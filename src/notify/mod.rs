@@ -10,6 +10,7 @@ mod stdout;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::alert::Alert;
+use crate::clock::SharedClock;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
-use crate::store::{DueDelivery, Store, StoreError};
+use crate::store::{DueDelivery, SharedStore, StoreError};
 
 pub use email::EmailNotifier;
 pub use stdout::StdoutNotifier;
@@ -35,63 +37,65 @@ const REJECTED_ATTEMPTS: u32 = 3;
 /// Deliveries read per batch.
 const BATCH: usize = 64;
 
-/// Why a delivery failed.
+/// A notifier could not be set up from its config.
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// Building or sending the email failed.
-    #[error("email {notifier}: {message}")]
-    Email {
-        /// Notifier name.
-        notifier: String,
-        /// What went wrong and what to check.
-        message: String,
-        /// Whether this alert can never be delivered this way (retrying cannot help).
-        permanent: bool,
-    },
-    /// The webhook call failed.
-    #[error("webhook {notifier}: {message}")]
-    Webhook {
-        /// Notifier name.
-        notifier: String,
-        /// What went wrong.
-        message: String,
-        /// Whether this alert can never be delivered this way (retrying cannot help).
-        permanent: bool,
-    },
-    /// Writing to stdout failed.
-    #[error("stdout {notifier}: {message}")]
-    Stdout {
-        /// Notifier name.
-        notifier: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The send did not finish in time.
-    #[error("{kind} {notifier}: no answer within {}; will retry", humantime::format_duration(*timeout))]
-    Timeout {
-        /// Notifier type.
-        kind: &'static str,
-        /// Notifier name.
-        notifier: String,
-        /// The limit.
-        timeout: Duration,
-    },
+#[error("{kind} {notifier}: {message}")]
+pub struct SetupError {
+    /// Notifier type.
+    pub kind: &'static str,
+    /// Notifier name.
+    pub notifier: NotifierName,
+    /// What went wrong and what to check.
+    pub message: String,
 }
 
-impl NotifyError {
-    /// Whether the failure is about this alert itself (rejected content), so retrying it is
-    /// pointless. Server trouble, timeouts and misconfiguration (bad password, wrong URL) are
-    /// not: once fixed, the alert still goes out.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            NotifyError::Email {
-                permanent: true,
-                ..
-            } | NotifyError::Webhook {
-                permanent: true,
-                ..
-            }
+/// What a failed delivery says about whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryErrorKind {
+    /// Passing trouble (a timeout, a server error, a lost connection): retry later.
+    Retry,
+    /// The receiver refuses this very alert (too big, content refused): retrying it is
+    /// pointless, and the notifier's other alerts still go out.
+    Reject,
+    /// The receiver or its config is at fault (bad credentials, wrong URL, unknown sender):
+    /// every alert fails the same way until it is fixed, then they all go out.
+    ReceiverFault,
+}
+
+/// Why one delivery failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    /// Whom the failure is about, which decides the retry.
+    pub kind: DeliveryErrorKind,
+    /// What went wrong, naming the notifier (`email desk: …`).
+    pub message: String,
+}
+
+impl DeliveryError {
+    /// A failure of notifier `name` of type `kind_name`.
+    pub fn new(
+        kind: DeliveryErrorKind,
+        kind_name: &str,
+        name: &NotifierName,
+        message: impl fmt::Display,
+    ) -> DeliveryError {
+        DeliveryError {
+            kind,
+            message: format!("{kind_name} {name}: {message}"),
+        }
+    }
+
+    /// The send did not finish within the notifier's timeout.
+    pub fn timeout(kind_name: &str, name: &NotifierName, timeout: Duration) -> DeliveryError {
+        DeliveryError::new(
+            DeliveryErrorKind::Retry,
+            kind_name,
+            name,
+            format_args!(
+                "no answer within {}; will retry",
+                humantime::format_duration(timeout)
+            ),
         )
     }
 }
@@ -108,7 +112,7 @@ pub enum Notifier {
 
 impl Notifier {
     /// Builds a notifier from its config.
-    pub fn new(cfg: &NotifierConfig) -> Result<Notifier, NotifyError> {
+    pub fn new(cfg: &NotifierConfig) -> Result<Notifier, SetupError> {
         Ok(match &cfg.kind {
             NotifierKind::Email(e) => {
                 Notifier::Email(EmailNotifier::new(&cfg.name, e, cfg.timeout)?)
@@ -121,7 +125,7 @@ impl Notifier {
     }
 
     /// Sends one alert, within the notifier's timeout.
-    pub async fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         match self {
             Notifier::Email(n) => n.send(alert).await,
             Notifier::Webhook(n) => n.send(alert).await,
@@ -131,7 +135,7 @@ impl Notifier {
 }
 
 /// Builds every configured notifier.
-pub fn build_all(config: &Config) -> Result<BTreeMap<NotifierName, Notifier>, NotifyError> {
+pub fn build_all(config: &Config) -> Result<BTreeMap<NotifierName, Notifier>, SetupError> {
     config
         .notifiers
         .iter()
@@ -152,8 +156,9 @@ pub struct DrainReport {
 
 /// Drains due deliveries from the outbox through the notifiers.
 pub struct Dispatcher {
-    store: Store,
+    store: SharedStore,
     notifiers: BTreeMap<NotifierName, Notifier>,
+    clock: SharedClock,
     /// Cancelled at shutdown: the send in hand finishes, no new one starts.
     stop: CancellationToken,
 }
@@ -161,13 +166,15 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher over these notifiers.
     pub fn new(
-        store: Store,
+        store: SharedStore,
         notifiers: BTreeMap<NotifierName, Notifier>,
+        clock: SharedClock,
         stop: CancellationToken,
     ) -> Dispatcher {
         Dispatcher {
             store,
             notifiers,
+            clock,
             stop,
         }
     }
@@ -177,8 +184,8 @@ impl Dispatcher {
     /// Notifiers are drained side by side, so a mail server that hangs until its timeout never
     /// holds back the webhook; within one notifier, alerts go out oldest first.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
-        let started = Utc::now();
-        let notifiers = self.store.with(move |db| db.due_notifiers(started)).await?;
+        let started = self.clock.now();
+        let notifiers = self.store.due_notifiers(started).await?;
         let results = futures_util::future::join_all(
             notifiers
                 .into_iter()
@@ -197,16 +204,12 @@ impl Dispatcher {
 
     async fn drain_notifier(
         &self,
-        notifier: String,
+        notifier: NotifierName,
         started: DateTime<Utc>,
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         loop {
-            let name = notifier.clone();
-            let due = self
-                .store
-                .with(move |db| db.due_deliveries(&name, started, BATCH))
-                .await?;
+            let due = self.store.due_deliveries(&notifier, started, BATCH).await?;
             if due.is_empty() {
                 return Ok(report);
             }
@@ -215,20 +218,22 @@ impl Dispatcher {
                 if self.stop.is_cancelled() {
                     return Ok(report);
                 }
-                // One rejected alert is about that alert; several in a row are about the
-                // receiver (or its config), and must not use up every alert's attempts.
-                let fault = rejected_in_a_row > 0;
-                match self.deliver(delivery, fault, &mut report).await? {
-                    Delivered::Sent => rejected_in_a_row = 0,
-                    Delivered::Rejected => rejected_in_a_row += 1,
-                    Delivered::Failing(retry_at) => {
+                let result = self.send(&delivery).await;
+                let now = self.clock.now();
+                let verdict = judge(result.as_ref().err(), &delivery, rejected_in_a_row, now);
+                self.record(&delivery, result.err(), verdict, &mut report)
+                    .await?;
+                match verdict {
+                    Verdict::Sent => rejected_in_a_row = 0,
+                    Verdict::Failing { retry_at: Some(at) } => {
                         // Its other alerts wait for the same retry rather than each spending
                         // a timeout on a server that is down.
-                        let name = notifier.clone();
-                        self.store
-                            .with(move |db| db.postpone_notifier(&name, retry_at))
-                            .await?;
+                        self.store.postpone_notifier(&notifier, at).await?;
                         return Ok(report);
+                    }
+                    // Given up (or rejected): the notifier itself may be fine.
+                    Verdict::Failing { retry_at: None } | Verdict::Rejected { .. } => {
+                        rejected_in_a_row += 1;
                     }
                 }
             }
@@ -237,83 +242,102 @@ impl Dispatcher {
 
     /// When the next pending delivery is due, if any.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.store.with(|db| db.next_delivery_at()).await
+        self.store.next_delivery_at().await
     }
 
-    /// Sends one delivery and records the outcome. `fault`: treat a rejection as the
-    /// receiver's fault (retry with the others) rather than this alert's.
-    async fn deliver(
-        &self,
-        d: DueDelivery,
-        fault: bool,
-        report: &mut DrainReport,
-    ) -> Result<Delivered, StoreError> {
-        // (message, permanent)
-        let result = match (
-            self.notifiers.get(&NotifierName(d.notifier.clone())),
-            Alert::from_payload(&d.payload),
-        ) {
+    /// Sends one delivery through its notifier.
+    async fn send(&self, d: &DueDelivery) -> Result<(), DeliveryError> {
+        let Some(notifier) = self.notifiers.get(&d.notifier) else {
             // Kept pending, not dropped: a renamed notifier may come back in the config.
-            (None, _) => Err((
-                format!(
+            return Err(DeliveryError {
+                kind: DeliveryErrorKind::ReceiverFault,
+                message: format!(
                     "notifier {:?} is not in the config; kept pending",
-                    d.notifier
+                    d.notifier.0
                 ),
-                false,
-            )),
-            (_, Err(e)) => Err((format!("stored alert is unreadable: {e}"), true)),
-            (Some(n), Ok(alert)) => n
-                .send(&alert)
-                .await
-                .map_err(|e| (e.to_string(), e.is_permanent())),
+            });
         };
-        let now = Utc::now();
-        match result {
-            Ok(()) => {
-                report.sent += 1;
-                self.store.with(move |db| db.mark_sent(d.id, now)).await?;
-                Ok(Delivered::Sent)
+        let alert = Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
+            kind: DeliveryErrorKind::Reject,
+            message: format!("stored alert is unreadable: {e}"),
+        })?;
+        notifier.send(&alert).await
+    }
+
+    /// Records what became of one delivery.
+    async fn record(
+        &self,
+        d: &DueDelivery,
+        error: Option<DeliveryError>,
+        verdict: Verdict,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        let (Some(error), Verdict::Rejected { retry_at } | Verdict::Failing { retry_at }) =
+            (error, verdict)
+        else {
+            report.sent += 1;
+            return self.store.mark_sent(d.id, self.clock.now()).await;
+        };
+        match retry_at {
+            Some(at) => {
+                report.retrying += 1;
+                warn!(notifier = %d.notifier, attempts = d.attempts + 1, retry_at = %at, error = %error, "delivery failed; will retry");
             }
-            Err((error, permanent)) => {
-                let rejected = permanent && !fault;
-                let retry_at = if rejected {
-                    // A rejected alert gets a few more chances, half an hour apart, without
-                    // holding back the others.
-                    (d.attempts + 1 < REJECTED_ATTEMPTS)
-                        .then(|| now + chrono::Duration::minutes(30))
-                } else {
-                    retry_time(&d, now)
-                };
-                match retry_at {
-                    Some(at) => {
-                        report.retrying += 1;
-                        warn!(notifier = %d.notifier, attempts = d.attempts + 1, retry_at = %at, error = %error, "delivery failed; will retry");
-                    }
-                    None => {
-                        report.given_up += 1;
-                        warn!(notifier = %d.notifier, error = %error, permanent, "delivery failed; giving up on this alert");
-                    }
-                }
-                self.store
-                    .with(move |db| db.mark_attempt_failed(d.id, &error, retry_at))
-                    .await?;
-                Ok(match retry_at {
-                    Some(at) if !rejected => Delivered::Failing(at),
-                    _ => Delivered::Rejected,
-                })
+            None => {
+                report.given_up += 1;
+                warn!(notifier = %d.notifier, error = %error, kind = ?error.kind, "delivery failed; giving up on this alert");
             }
         }
+        self.store
+            .mark_attempt_failed(d.id, &error.message, retry_at)
+            .await
     }
 }
 
-/// How one delivery went.
-enum Delivered {
-    /// Sent and recorded.
+/// What to do after one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Sent.
     Sent,
-    /// This alert was rejected (or given up); the notifier itself may be fine.
-    Rejected,
-    /// The notifier is failing; retry at this time.
-    Failing(DateTime<Utc>),
+    /// This alert was rejected: retry it at `retry_at` (or give up), while the notifier's other
+    /// alerts go ahead.
+    Rejected {
+        /// The next try, `None` to give up.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// The notifier is failing: this alert and the notifier's others wait until `retry_at`
+    /// (or this one is given up, once it is too old).
+    Failing {
+        /// The next try, `None` to give up.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Decides what one attempt's outcome means. One rejected alert is about that alert; several
+/// in a row are about the receiver (or its config), and must not use up every alert's
+/// attempts, so a rejection right after another counts as a receiver fault.
+fn judge(
+    error: Option<&DeliveryError>,
+    d: &DueDelivery,
+    rejected_in_a_row: u32,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let Some(error) = error else {
+        return Verdict::Sent;
+    };
+    match error.kind {
+        DeliveryErrorKind::Reject if rejected_in_a_row == 0 => Verdict::Rejected {
+            // A rejected alert gets a few more chances, half an hour apart, without holding
+            // back the others.
+            retry_at: (d.attempts + 1 < REJECTED_ATTEMPTS)
+                .then(|| now + chrono::Duration::minutes(30)),
+        },
+        DeliveryErrorKind::Reject | DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
+            Verdict::Failing {
+                retry_at: retry_time(d, now),
+            }
+        }
+    }
 }
 
 /// When to retry a failed delivery, or `None` to give up.
@@ -333,7 +357,7 @@ pub fn test_alert() -> Alert {
     use crate::alert::{AlertFeed, AlertItem, AlertMatch};
     use crate::matcher::Snippet;
     Alert {
-        alert_id: "test".into(),
+        alert_id: crate::model::AlertId::new("test".into()),
         watchlist: "notify-test".into(),
         feed: AlertFeed {
             name: "feedwatch".into(),
@@ -365,18 +389,55 @@ mod tests {
     #[test]
     fn retries_double_then_cap_then_give_up() {
         let now = Utc::now();
-        let d = |attempts, age_h: i64| DueDelivery {
-            id: 1,
-            notifier: "n".into(),
-            attempts,
-            created_at: now - chrono::Duration::hours(age_h),
-            payload: String::new(),
-        };
-        let wait = |attempts| (retry_time(&d(attempts, 0), now).unwrap() - now).num_seconds();
+        let wait =
+            |attempts| (retry_time(&delivery(attempts, 0, now), now).unwrap() - now).num_seconds();
         assert_eq!(wait(0), 30);
         assert_eq!(wait(1), 60);
         assert_eq!(wait(10), MAX_RETRY.as_secs() as i64);
-        assert_eq!(retry_time(&d(3, 80), now), None);
+        assert_eq!(retry_time(&delivery(3, 80, now), now), None);
+    }
+
+    fn delivery(attempts: u32, age_h: i64, now: DateTime<Utc>) -> DueDelivery {
+        DueDelivery {
+            id: crate::store::DeliveryId(1),
+            notifier: NotifierName("n".into()),
+            attempts,
+            created_at: now - chrono::Duration::hours(age_h),
+            payload: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_rejection_is_about_the_alert_unless_it_follows_another() {
+        let now = Utc::now();
+        let error = |kind| DeliveryError {
+            kind,
+            message: "x".into(),
+        };
+        let reject = error(DeliveryErrorKind::Reject);
+        let half_hour = Some(now + chrono::Duration::minutes(30));
+        assert_eq!(judge(None, &delivery(0, 0, now), 0, now), Verdict::Sent);
+        assert_eq!(
+            judge(Some(&reject), &delivery(0, 0, now), 0, now),
+            Verdict::Rejected {
+                retry_at: half_hour
+            }
+        );
+        assert_eq!(
+            judge(Some(&reject), &delivery(2, 0, now), 0, now),
+            Verdict::Rejected { retry_at: None },
+            "the third rejection gives up"
+        );
+        let backoff = Verdict::Failing {
+            retry_at: Some(now + chrono::Duration::seconds(30)),
+        };
+        assert_eq!(judge(Some(&reject), &delivery(0, 0, now), 1, now), backoff);
+        for kind in [DeliveryErrorKind::Retry, DeliveryErrorKind::ReceiverFault] {
+            assert_eq!(
+                judge(Some(&error(kind)), &delivery(0, 0, now), 0, now),
+                backoff
+            );
+        }
     }
 
     #[test]

@@ -4,13 +4,13 @@
 
 use std::io::Write;
 
-use super::{NotifyError, WebhookPayload};
+use super::{DeliveryError, DeliveryErrorKind, WebhookPayload};
 use crate::alert::Alert;
 use crate::config::{NotifierName, StdoutFormat};
 
 /// Prints alerts to standard output.
 pub struct StdoutNotifier {
-    name: String,
+    name: NotifierName,
     format: StdoutFormat,
 }
 
@@ -18,13 +18,13 @@ impl StdoutNotifier {
     /// A notifier printing in `format`.
     pub fn new(name: &NotifierName, format: StdoutFormat) -> StdoutNotifier {
         StdoutNotifier {
-            name: name.0.clone(),
+            name: name.clone(),
             format,
         }
     }
 
     /// Prints one alert.
-    pub fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    pub fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let text = match self.format {
             StdoutFormat::Json => {
                 serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default() + "\n"
@@ -34,10 +34,8 @@ impl StdoutNotifier {
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
-            .map_err(|e| NotifyError::Stdout {
-                notifier: self.name.clone(),
-                message: e.to_string(),
-            })
+            // Whoever reads our output is gone or stuck; the alert waits for a reader.
+            .map_err(|e| DeliveryError::new(DeliveryErrorKind::Retry, "stdout", &self.name, e))
     }
 }
 

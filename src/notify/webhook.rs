@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::NotifyError;
+use super::{DeliveryError, DeliveryErrorKind, SetupError};
 use crate::alert::Alert;
 use crate::config::{NotifierName, WebhookConfig};
 
@@ -48,7 +48,7 @@ struct WireMatch<'a> {
 impl<'a> From<&'a Alert> for WebhookPayload<'a> {
     fn from(a: &'a Alert) -> Self {
         WebhookPayload {
-            alert_id: &a.alert_id,
+            alert_id: a.alert_id.as_str(),
             watchlist: &a.watchlist,
             feed: WireFeed {
                 name: &a.feed.name,
@@ -76,7 +76,7 @@ impl<'a> From<&'a Alert> for WebhookPayload<'a> {
 
 /// Posts alerts as JSON, signed when a secret is configured.
 pub struct WebhookNotifier {
-    name: String,
+    name: NotifierName,
     url: String,
     client: reqwest::Client,
     headers: reqwest::header::HeaderMap,
@@ -107,11 +107,11 @@ impl WebhookNotifier {
         name: &NotifierName,
         cfg: &WebhookConfig,
         timeout: Duration,
-    ) -> Result<WebhookNotifier, NotifyError> {
-        let err = |message: String| NotifyError::Webhook {
-            notifier: name.0.clone(),
+    ) -> Result<WebhookNotifier, SetupError> {
+        let err = |message: String| SetupError {
+            kind: "webhook",
+            notifier: name.clone(),
             message,
-            permanent: false,
         };
         let client = reqwest::Client::builder()
             .user_agent(crate::config::default_user_agent())
@@ -133,7 +133,7 @@ impl WebhookNotifier {
             .map(|s| s.read().map_err(|e| err(format!("signing secret: {e}"))))
             .transpose()?;
         Ok(WebhookNotifier {
-            name: name.0.clone(),
+            name: name.clone(),
             url: cfg.url.expose().to_owned(),
             client,
             headers,
@@ -142,14 +142,14 @@ impl WebhookNotifier {
     }
 
     /// Posts one alert.
-    pub async fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
-        let err = |message: String| NotifyError::Webhook {
-            notifier: self.name.clone(),
-            message,
-            permanent: false,
-        };
-        let body = serde_json::to_vec(&WebhookPayload::from(alert))
-            .map_err(|e| err(format!("cannot encode the alert: {e}")))?;
+    pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+        let fail = |kind, message: String| DeliveryError::new(kind, "webhook", &self.name, message);
+        let body = serde_json::to_vec(&WebhookPayload::from(alert)).map_err(|e| {
+            fail(
+                DeliveryErrorKind::Reject,
+                format!("cannot encode the alert: {e}"),
+            )
+        })?;
         let mut request = self
             .client
             .post(&self.url)
@@ -160,35 +160,57 @@ impl WebhookNotifier {
         }
         let mut resp = request.body(body).send().await.map_err(|e| {
             if e.is_timeout() {
-                err("no answer in time; will retry".into())
+                fail(
+                    DeliveryErrorKind::Retry,
+                    "no answer in time; will retry".into(),
+                )
             } else {
                 // Without the URL: it often carries a token.
-                err(format!("request failed: {}", e.without_url()))
+                fail(
+                    DeliveryErrorKind::Retry,
+                    format!("request failed: {}", e.without_url()),
+                )
             }
         })?;
         let status = resp.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            // Only the first chunk: enough to show the receiver's complaint, never an
-            // unbounded read.
-            let first = resp.chunk().await.ok().flatten().unwrap_or_default();
-            let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
-            // 400/413/422 reject this very payload; anything else (401, 404, 5xx …) is the
-            // receiver's state or the config, and the alert goes out once that is fixed.
-            let permanent = matches!(status.as_u16(), 400 | 413 | 422);
-            Err(NotifyError::Webhook {
-                notifier: self.name.clone(),
-                message: format!("HTTP {status}: {}", body.trim()),
-                permanent,
-            })
+            return Ok(());
         }
+        // Only the first chunk: enough to show the receiver's complaint, never an unbounded
+        // read.
+        let first = resp.chunk().await.ok().flatten().unwrap_or_default();
+        let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
+        Err(fail(
+            classify(status),
+            format!("HTTP {status}: {}", body.trim()),
+        ))
+    }
+}
+
+/// What a webhook's answer says about whom: 400/413/422 reject this very payload; 408, 429
+/// and 5xx are passing trouble; any other status (401, 403, 404 …) is the receiver's state or
+/// the config, and the alert goes out once that is fixed.
+fn classify(status: reqwest::StatusCode) -> DeliveryErrorKind {
+    match status.as_u16() {
+        400 | 413 | 422 => DeliveryErrorKind::Reject,
+        408 | 429 | 500..=599 => DeliveryErrorKind::Retry,
+        _ => DeliveryErrorKind::ReceiverFault,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_say_whom_a_failure_is_about() {
+        let kind = |code| classify(reqwest::StatusCode::from_u16(code).unwrap());
+        assert_eq!(kind(422), DeliveryErrorKind::Reject);
+        assert_eq!(kind(503), DeliveryErrorKind::Retry);
+        assert_eq!(kind(429), DeliveryErrorKind::Retry);
+        assert_eq!(kind(401), DeliveryErrorKind::ReceiverFault);
+        assert_eq!(kind(404), DeliveryErrorKind::ReceiverFault);
+    }
 
     #[test]
     fn signature_matches_the_rfc_4231_test_vector() {

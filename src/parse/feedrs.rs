@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use feed_rs::model::{Entry, Feed, FeedType, Link};
 
 use super::{Extracted, FeedFormat};
-use crate::model::Item;
+use crate::model::{Item, ItemKey};
 
 /// Parses `doc` with feed-rs; the error is a readable cause.
 pub(super) fn parse(doc: &str, base_url: Option<&str>) -> Result<Extracted, String> {
@@ -57,7 +57,7 @@ fn convert_entry(entry: Entry) -> Item {
         })
         .unwrap_or_default();
     Item {
-        key: String::new(),
+        key: ItemKey::default(),
         guid: Some(entry.id).filter(|id| !id.trim().is_empty()),
         title: entry.title.map(|t| t.content).unwrap_or_default(),
         link: best_link(&entry.links),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::Item;
+use crate::model::{Item, ItemKey, KeySource};
 
 /// Derives every `item.key` of one parsed document from the items' other fields.
 ///
@@ -31,7 +31,7 @@ pub fn assign_keys(items: &mut [Item]) {
     for item in items.iter_mut() {
         item.fingerprint = fingerprint(item);
     }
-    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut counts: HashMap<ItemKey, usize> = HashMap::new();
     for item in items.iter_mut() {
         item.key = derive_key(item, Step::Guid);
         *counts.entry(item.key.clone()).or_default() += 1;
@@ -61,18 +61,21 @@ enum Step {
     Hash,
 }
 
-fn derive_key(item: &Item, from: Step) -> String {
+fn derive_key(item: &Item, from: Step) -> ItemKey {
     if from <= Step::Guid
         && let Some(guid) = item.guid.as_deref().filter(|g| !g.trim().is_empty())
     {
-        return format!("guid:{}", guid.trim());
+        return ItemKey::new(KeySource::Guid, guid.trim());
     }
     if from <= Step::Link
         && let Some(link) = item.link.as_deref().filter(|l| !l.trim().is_empty())
     {
-        return format!("link:{}", link.trim());
+        return ItemKey::new(KeySource::Link, link.trim());
     }
-    content_hash(&normalize(&item.title), &normalize(body_of(item)))
+    ItemKey::new(
+        KeySource::Hash,
+        &content_hash(&normalize(&item.title), &normalize(body_of(item))),
+    )
 }
 
 /// The body a hash covers: content, or the summary when there is no content.
@@ -84,7 +87,7 @@ fn body_of(item: &Item) -> &str {
     }
 }
 
-/// `hash:` + 32 hex digits of SHA-256 over plain title, NUL, plain body.
+/// 32 hex digits of SHA-256 over plain title, NUL, plain body.
 fn content_hash(title: &str, body: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(title.as_bytes());
@@ -92,7 +95,7 @@ fn content_hash(title: &str, body: &str) -> String {
     hasher.update(body.as_bytes());
     let digest = hasher.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("hash:{}", &hex[..32])
+    hex[..32].to_owned()
 }
 
 /// Fewer letters and digits than this in title and body together say too little to tell two
@@ -108,7 +111,9 @@ fn fingerprint(item: &Item) -> Option<String> {
         .chain(body.chars())
         .filter(|c| c.is_alphanumeric())
         .count();
-    (telling >= MIN_FINGERPRINT_CHARS).then(|| content_hash(&title, &body))
+    // Stored in the form of a hash key, as every existing database holds it.
+    (telling >= MIN_FINGERPRINT_CHARS)
+        .then(|| ItemKey::new(KeySource::Hash, &content_hash(&title, &body)).to_string())
 }
 
 fn normalize(text: &str) -> String {
@@ -129,7 +134,7 @@ mod tests {
         }
     }
 
-    fn key(item: &Item) -> String {
+    fn key(item: &Item) -> ItemKey {
         let mut items = [item.clone()];
         assign_keys(&mut items);
         items[0].key.clone()
@@ -137,10 +142,19 @@ mod tests {
 
     #[test]
     fn chain_prefers_guid_then_link_then_hash() {
-        assert_eq!(key(&item(Some(" g1 "), Some("http://x/"), "t")), "guid:g1");
-        assert_eq!(key(&item(None, Some("http://x/"), "t")), "link:http://x/");
+        let guid = key(&item(Some(" g1 "), Some("http://x/"), "t"));
+        assert_eq!((guid.source(), guid.as_str()), (KeySource::Guid, "guid:g1"));
+        let link = key(&item(None, Some("http://x/"), "t"));
+        assert_eq!(
+            (link.source(), link.as_str()),
+            (KeySource::Link, "link:http://x/")
+        );
         let k = key(&item(None, None, "A  title"));
-        assert!(k.starts_with("hash:") && k.len() == 5 + 32, "{k}");
+        assert_eq!(k.source(), KeySource::Hash);
+        assert!(
+            k.as_str().starts_with("hash:") && k.as_str().len() == 5 + 32,
+            "{k}"
+        );
         assert_eq!(k, key(&item(Some(" "), None, " <b>A</b>&#32;title ")));
         assert_ne!(k, key(&item(None, None, "Another title")));
     }
@@ -156,13 +170,14 @@ mod tests {
             item(Some("dup"), None, "five"),
         ];
         assign_keys(&mut items);
-        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys[0], "link:http://x/1");
-        assert!(keys[1].starts_with("hash:") && keys[2].starts_with("hash:"));
+        let keys: Vec<&ItemKey> = items.iter().map(|i| &i.key).collect();
+        assert_eq!(keys[0].as_str(), "link:http://x/1");
+        assert_eq!(keys[1].source(), KeySource::Hash);
+        assert_eq!(keys[2].source(), KeySource::Hash);
         assert_ne!(keys[1], keys[2]);
-        assert_eq!(keys[3], "guid:own");
+        assert_eq!(keys[3].as_str(), "guid:own");
         // True duplicates keep sharing one key.
-        assert!(keys[4].starts_with("hash:"));
+        assert_eq!(keys[4].source(), KeySource::Hash);
         assert_eq!(keys[4], keys[5]);
     }
 }

@@ -18,7 +18,7 @@ mod text;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::model::Item;
+use crate::model::{FailureKind, Item, PollFailure};
 
 /// A parsed feed.
 #[derive(Debug, Clone)]
@@ -99,6 +99,29 @@ pub enum ParseError {
     /// A parser panicked; the document was skipped.
     #[error("parse: internal parser failure ({0}); please report the feed that caused it")]
     Panicked(String),
+}
+
+impl ParseError {
+    /// The class of failure, as recorded on the feed.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ParseError::NotAFeed { .. } | ParseError::UnknownRoot(_) => FailureKind::NotAFeed,
+            ParseError::Empty
+            | ParseError::Malformed(_)
+            | ParseError::TooDeep
+            | ParseError::Panicked(_) => FailureKind::Parse,
+        }
+    }
+}
+
+impl From<ParseError> for PollFailure {
+    fn from(e: ParseError) -> PollFailure {
+        PollFailure {
+            kind: e.kind(),
+            message: e.to_string(),
+            retry_after: None,
+        }
+    }
 }
 
 /// Limits applied while parsing.

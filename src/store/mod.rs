@@ -1,24 +1,26 @@
-//! The SQLite store: feed state, seen items, alerts and the delivery outbox.
+//! The store: feed state, seen items, alerts and the delivery outbox, behind one interface.
 //!
-//! Owns the only connection and all SQL. Calls from async code go through [`Store::with`],
-//! which runs them on the blocking pool. Must never be called while holding a transaction
-//! across network I/O: every method here is a short, self-contained transaction.
+//! Owns persistence. [`Store`] is everything the pipeline, the dispatcher, the daemon and the
+//! CLI need from storage, in domain records ([`records`]); [`sqlite`] implements it. Must
+//! never hold a transaction across network I/O: every method is a short, self-contained
+//! transaction, and callers never see a connection, a row or SQL.
 
-mod feeds;
-mod migrations;
-mod outbox;
+pub mod records;
+mod sqlite;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::Connection;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-pub use feeds::{FeedId, FeedState};
-pub use outbox::{
-    AlertRow, DeliveryRow, DeliveryState, DueDelivery, FreshPoll, ItemRhythm, NewAlert, NewItem,
-    PollCounts, Pruned,
+use crate::model::{Database, FeedId, FeedUrl, ItemKey, NotifierName, PollFailure};
+
+pub use records::{
+    AlertRecord, DeliveryId, DeliveryRecord, DeliveryState, DueDelivery, FeedNotice, FeedState,
+    FreshPoll, ItemIdentity, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned,
 };
+pub use sqlite::SqliteStore;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -47,128 +49,132 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another feedwatch already works on this database, or its lock cannot be taken.
+    #[error("store: {0}")]
+    Busy(String),
     /// A blocking task panicked or was cancelled.
     #[error("store: background task failed: {0}")]
     Task(String),
 }
 
-/// Shared handle to the database.
-///
-/// A std `Mutex` rather than an async one: it is only ever locked inside `spawn_blocking`, and
-/// SQLite allows one writer anyway, so a single connection serialises writes without busy errors.
-#[derive(Clone)]
-pub struct Store {
-    db: Arc<Mutex<Db>>,
+/// Whether the opener will drain the outbox (and so must be the only one), or only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The daemon and `once`: one at a time per database, or alerts would be sent twice.
+    Exclusive,
+    /// Read-only reports (`feeds`, `alerts`), fine beside a running daemon.
+    Shared,
 }
 
-/// The connection and the synchronous operations on it.
-pub struct Db {
-    conn: Connection,
-}
+/// Everything feedwatch stores, as one narrow interface.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The state of the feed at `url`, creating its record on first sight.
+    async fn feed_state(&self, url: &FeedUrl) -> Result<FeedState, StoreError>;
 
-impl Store {
-    /// Opens (creating if needed) and migrates the database at `path` (`:memory:` for none).
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let conn = if path == Path::new(":memory:") {
-            Connection::open_in_memory().map_err(open_err)?
-        } else {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                // A missing directory gives SQLite's vague "unable to open"; create it instead.
-                let _ = std::fs::create_dir_all(parent);
-            }
-            Connection::open(path).map_err(open_err)?
-        };
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA foreign_keys = ON;",
-        )?;
-        let mut db = Db { conn };
-        db.migrate()?;
-        Ok(Store {
-            db: Arc::new(Mutex::new(db)),
-        })
-    }
+    /// The state of a feed if it was ever seen.
+    async fn find_feed(&self, url: &FeedUrl) -> Result<Option<FeedState>, StoreError>;
 
-    /// Runs `f` against the database on the blocking pool.
-    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
-            // back on drop), so the connection is still usable.
-            let mut guard = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
+    /// Every known feed, by URL.
+    async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError>;
 
-    /// Runs `f` synchronously (for CLI commands outside the runtime's hot path).
-    pub fn with_sync<T>(
+    /// Of these items, the keys of those this feed never listed before. An item is known when
+    /// its key is, or its fingerprint is.
+    async fn unseen(
         &self,
-        f: impl FnOnce(&mut Db) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    }
+        feed: FeedId,
+        items: Vec<ItemIdentity>,
+    ) -> Result<HashSet<ItemKey>, StoreError>;
+
+    /// Commits a successful poll: feed state, new items, alerts and their deliveries, at once.
+    async fn commit_fresh(&self, poll: FreshPoll) -> Result<PollCounts, StoreError>;
+
+    /// Records a `304 Not Modified`.
+    async fn record_not_modified(
+        &self,
+        feed: FeedId,
+        now: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a failed poll (fetch, parse or match).
+    async fn record_failure(
+        &self,
+        feed: FeedId,
+        failure: &PollFailure,
+        now: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Queues a notice about a feed's health and remembers that the admin now knows the feed's
+    /// state, at once, so the notice is sent exactly once.
+    async fn enqueue_feed_notice(
+        &self,
+        feed: FeedId,
+        notice: FeedNotice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// When this feed's items were first and last new, and how many arrived after the first
+    /// fetch: the feed's usual rhythm, for spotting feeds that went silent.
+    async fn item_rhythm(&self, feed: FeedId) -> Result<Option<ItemRhythm>, StoreError>;
+
+    /// Forgets alerts created before `cutoff`, and items that no remaining alert needs and that
+    /// their feed's latest document has not listed since before it.
+    async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError>;
+
+    /// Notifiers with deliveries due at `now`.
+    async fn due_notifiers(&self, now: DateTime<Utc>) -> Result<Vec<NotifierName>, StoreError>;
+
+    /// One notifier's pending deliveries due at `now`, oldest first.
+    async fn due_deliveries(
+        &self,
+        notifier: &NotifierName,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Holds back a notifier's other due deliveries until `until` (attempts unchanged).
+    async fn postpone_notifier(
+        &self,
+        notifier: &NotifierName,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Marks a delivery sent.
+    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: retried at `retry_at`, or given up when it is `None`.
+    async fn mark_attempt_failed(
+        &self,
+        id: DeliveryId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// How many deliveries are pending.
+    async fn pending_deliveries(&self) -> Result<usize, StoreError>;
+
+    /// The earliest time a pending delivery becomes due, if any.
+    async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Alerts created since `since`, newest first, with their deliveries.
+    async fn alerts_since(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>, StoreError>;
 }
 
-impl Db {
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let known = migrations::STEPS.len() as i64;
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
-        for (i, step) in migrations::STEPS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(step)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
-        }
-        Ok(())
-    }
+/// The store handle every stage holds.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens (creating and migrating if needed) the store at `database`.
+pub fn open(database: &Database, access: Access) -> Result<SharedStore, StoreError> {
+    Ok(Arc::new(SqliteStore::open(database, access)?))
 }
 
-/// Seconds since the epoch, as stored.
-fn to_ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-/// Stored seconds back to a time.
-fn from_ts(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrates_once_and_refuses_newer_schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state/feedwatch.db");
-        drop(Store::open(&path).unwrap());
-        // Reopening is a no-op migration.
-        drop(Store::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", 99).unwrap();
-        drop(conn);
-        let err = Store::open(&path).err().unwrap();
-        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+/// Whether a store already exists at `database`: read-only commands must not create an empty
+/// database at a mistyped path and then report that nothing was ever fetched.
+pub fn exists(database: &Database) -> bool {
+    match database {
+        Database::File(path) => path.exists(),
+        Database::Memory => true,
     }
 }

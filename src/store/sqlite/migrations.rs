@@ -3,8 +3,12 @@
 //! Owns the database layout. Must never edit a step that has shipped: add a new one instead, so
 //! every existing database upgrades the same way.
 
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
 /// Step N (1-based) brings a database from `user_version` N-1 to N.
-pub const STEPS: &[&str] = &[
+const STEPS: &[&str] = &[
     // 1: feeds, their items, alerts and the delivery outbox.
     "
     CREATE TABLE feeds (
@@ -58,7 +62,7 @@ pub const STEPS: &[&str] = &[
         payload        TEXT NOT NULL,
         UNIQUE (watchlist, item_id)
     );
-    -- Finds the same story alerted through another feed (see outbox::commit_fresh).
+    -- Finds the same story alerted through another feed (see commit.rs).
     CREATE INDEX alerts_story ON alerts (watchlist, canonical_link)
         WHERE canonical_link IS NOT NULL;
     CREATE INDEX alerts_created ON alerts (created_at);
@@ -76,3 +80,60 @@ pub const STEPS: &[&str] = &[
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
     ",
 ];
+
+/// Brings the schema up to date, one step per transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = STEPS.len() as i64;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Database;
+    use crate::store::Access;
+    use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::File(dir.path().join("state/feedwatch.db"));
+        drop(SqliteStore::open(&db, Access::Shared).unwrap());
+        // Reopening is a no-op migration.
+        drop(SqliteStore::open(&db, Access::Shared).unwrap());
+        let Database::File(path) = &db else {
+            unreachable!()
+        };
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&db, Access::Shared).err().unwrap();
+        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_second_exclusive_opener_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::File(dir.path().join("feedwatch.db"));
+        let first = SqliteStore::open(&db, Access::Exclusive).unwrap();
+        let err = SqliteStore::open(&db, Access::Exclusive).err().unwrap();
+        assert!(matches!(err, StoreError::Busy(_)), "{err}");
+        // Readers are welcome beside it.
+        drop(SqliteStore::open(&db, Access::Shared).unwrap());
+        drop(first);
+        drop(SqliteStore::open(&db, Access::Exclusive).unwrap());
+    }
+}

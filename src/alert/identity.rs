@@ -1,0 +1,276 @@
+//! Why an item does or doesn't alert twice: the whole dedup chain, on one page.
+//!
+//! An alert is one (watchlist, story). Four identities, checked in this order, decide whether a
+//! matched entry becomes a new alert:
+//!
+//! 1. **Item key** (`parse::key`, per feed). The feed's own guid/id, else the entry's link,
+//!    else a hash of its plain title and body (`guid:…`, `link:…`, `hash:…`). Entries of one
+//!    document that would share a key step down that chain until they differ, so distinct
+//!    stories are never merged. An entry whose key this feed has listed before is not new, and
+//!    only new entries can alert: re-polls, 304s and restarts never repeat an alert.
+//! 2. **Content fingerprint** (`parse::key`, per feed). A hash of the plain title and body,
+//!    when they say enough to tell stories apart. An entry is also known when its fingerprint
+//!    is, so a feed whose keys shift (guids reused or regenerated, links moved) does not bring
+//!    its old stories back as news. Within one document, a second copy of a key is the same
+//!    entry listed twice ([`Listing::of`] keeps the first).
+//! 3. **Canonical story link** ([`canonical_link`], across feeds). The link with scheme and
+//!    host lowercased and the fragment and tracking parameters removed. A link shared by
+//!    several different entries of one document (a feed linking every item to its home page)
+//!    says nothing about the story and is not used ([`story_links`]).
+//! 4. **Cross-feed window** ([`STORY_WINDOW`]). A story alerted for a watchlist through one
+//!    feed does not alert again for that watchlist through another feed within a week, so a
+//!    story syndicated by many feeds alerts once. Within one feed the key decides alone: a
+//!    live blog may list new stories under one page link.
+//!
+//! The store enforces the result in the poll's one transaction: one item per (feed, key), one
+//! alert per (watchlist, item), and the window check against alerts already stored. A new
+//! feed's backlog is recorded without alerting ([`backlog_alerts`]), and the alert id
+//! ([`alert_id`]) is stable, so a delivery repeated after a crash can be recognised by its
+//! receiver. After `general.retention` an alert and the items its feed no longer lists are
+//! forgotten, so a story that comes back after that alerts again.
+//!
+//! Owns these rules as pure functions. Must never touch the store or the network.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::model::{AlertId, FeedUrl, Item, ItemKey, StoryLink};
+use crate::store::ItemIdentity;
+
+/// How long a story alerted through one feed keeps other feeds that carry it from alerting for
+/// the same watchlist.
+pub const STORY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The start of the cross-feed window for a poll at `now`.
+pub fn stories_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    let window = chrono::Duration::from_std(STORY_WINDOW).unwrap_or(chrono::Duration::MAX);
+    now.checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Whether the new entries of this poll may alert: a new feed's backlog is recorded, not
+/// alerted (the user wants news, not history), unless the feed asks otherwise.
+pub fn backlog_alerts(first_fetch_done: bool, alert_on_first_fetch: bool) -> bool {
+    first_fetch_done || alert_on_first_fetch
+}
+
+/// Whether a document listing `listed` entries completes a feed's first fetch. An empty first
+/// document (a maintenance page, a feed not yet filled) does not: the backlog that appears
+/// later must not alert as if it were news.
+pub fn completes_first_fetch(listed: usize) -> bool {
+    listed > 0
+}
+
+/// A stable id for (watchlist, feed, item): repeats of the same alert share it, so a receiver
+/// can drop a duplicate that an interrupted delivery sent twice.
+pub fn alert_id(watchlist: &str, feed: &FeedUrl, item_key: &str) -> AlertId {
+    let mut h = Sha256::new();
+    for part in [watchlist, feed.as_str(), item_key] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    AlertId::new(
+        h.finalize()[..10]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The link used to recognise one story across feeds: scheme and host lowercased, fragment and
+/// tracking parameters (`utm_*`, `fbclid`, `gclid`) removed.
+pub fn canonical_link(link: &str) -> Option<StoryLink> {
+    let mut url = Url::parse(link.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Some(StoryLink::new(url.to_string()));
+    }
+    url.set_fragment(None);
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            !(k.starts_with("utm_") || k == "fbclid" || k == "gclid")
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Some(StoryLink::new(url.to_string()))
+}
+
+/// The story link of each entry of one document, where it can identify a story across feeds.
+///
+/// A link shared by several different entries of one document says nothing about the story,
+/// so it is not used: otherwise only the first of those stories would ever alert.
+pub fn story_links(items: &[Item]) -> HashMap<&ItemKey, StoryLink> {
+    let mut by_link: HashMap<StoryLink, Vec<&ItemKey>> = HashMap::new();
+    for item in items {
+        if let Some(link) = item.link.as_deref().and_then(canonical_link) {
+            let keys = by_link.entry(link).or_default();
+            if !keys.contains(&&item.key) {
+                keys.push(&item.key);
+            }
+        }
+    }
+    by_link
+        .into_iter()
+        .filter_map(|(link, keys)| match keys.as_slice() {
+            [key] => Some((*key, link)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A document's entries, split by whether this feed listed them before.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Entries never listed before, each once, with its story link.
+    pub new: Vec<NewEntry>,
+    /// Entries already known that the document still lists (kept from retention).
+    pub present: Vec<ItemIdentity>,
+}
+
+/// An entry this feed never listed before.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The entry.
+    pub item: Item,
+    /// The story it tells, when its link identifies one across feeds.
+    pub story: Option<StoryLink>,
+}
+
+impl Listing {
+    /// Splits a document's `items` by the store's answer `unseen` (keys never listed before).
+    /// A feed may list the same entry twice; the first copy is the one recorded.
+    pub fn of(items: Vec<Item>, unseen: &HashSet<ItemKey>) -> Listing {
+        let stories: HashMap<ItemKey, StoryLink> = story_links(&items)
+            .into_iter()
+            .map(|(k, l)| (k.clone(), l))
+            .collect();
+        let mut listing = Listing::default();
+        let mut recorded = HashSet::new();
+        for item in items {
+            if !unseen.contains(&item.key) {
+                listing.present.push(ItemIdentity {
+                    key: item.key,
+                    fingerprint: item.fingerprint,
+                });
+            } else if recorded.insert(item.key.clone()) {
+                let story = stories.get(&item.key).cloned();
+                listing.new.push(NewEntry { item, story });
+            }
+        }
+        listing
+    }
+
+    /// How many entries the document listed (copies of one entry count once).
+    pub fn listed(&self) -> usize {
+        self.new.len() + self.present.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::KeySource;
+
+    fn item(key: &str, link: &str) -> Item {
+        Item {
+            key: ItemKey::new(KeySource::Guid, key),
+            link: Some(link.into()),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn canonical_links_drop_tracking_and_case() {
+        let link = |l: &str| canonical_link(l).map(|s| s.as_str().to_owned());
+        assert_eq!(
+            link("HTTPS://News.Example.ORG/a/b?utm_source=x&id=3&fbclid=y#top").as_deref(),
+            Some("https://news.example.org/a/b?id=3")
+        );
+        assert_eq!(
+            link("https://example.org/story?utm_medium=rss").as_deref(),
+            Some("https://example.org/story")
+        );
+        assert_eq!(
+            link("https://example.org/story?gclid=1"),
+            link("https://example.org/story#comments")
+        );
+        assert_eq!(link("not a url"), None);
+    }
+
+    #[test]
+    fn alert_ids_are_stable_and_distinct() {
+        let feed = FeedUrl::from_string("https://f".into());
+        let a = alert_id("w", &feed, "guid:1");
+        assert_eq!(a, alert_id("w", &feed, "guid:1"));
+        assert_ne!(a, alert_id("w2", &feed, "guid:1"));
+        assert_eq!(a.as_str().len(), 20);
+    }
+
+    #[test]
+    fn a_link_shared_by_different_entries_is_not_a_story_identity() {
+        let items = [
+            item("1", "https://site.example/"),
+            item("2", "https://site.example/#x"),
+            item("3", "https://site.example/story?utm_source=rss"),
+            item("3", "https://site.example/story"),
+        ];
+        let links = story_links(&items);
+        assert_eq!(links.get(&items[0].key), None);
+        assert_eq!(links.get(&items[1].key), None);
+        assert_eq!(
+            links.get(&items[2].key).map(StoryLink::as_str),
+            Some("https://site.example/story")
+        );
+    }
+
+    #[test]
+    fn a_listing_records_each_new_entry_once_and_keeps_the_known_ones() {
+        let items = vec![
+            item("old", "https://x/old"),
+            item("new", "https://x/new"),
+            item("new", "https://x/new-copy"),
+        ];
+        let unseen = HashSet::from([ItemKey::new(KeySource::Guid, "new")]);
+        let listing = Listing::of(items, &unseen);
+        assert_eq!(listing.new.len(), 1);
+        assert_eq!(listing.new[0].item.link.as_deref(), Some("https://x/new"));
+        assert_eq!(listing.present.len(), 1);
+        assert_eq!(listing.present[0].key.as_str(), "guid:old");
+        assert_eq!(listing.listed(), 2);
+    }
+
+    #[test]
+    fn only_a_feeds_first_real_document_is_its_quiet_backlog() {
+        assert!(
+            !backlog_alerts(false, false),
+            "a new feed's backlog is quiet"
+        );
+        assert!(backlog_alerts(false, true), "unless the feed asks for it");
+        assert!(backlog_alerts(true, false));
+        assert!(
+            !completes_first_fetch(0),
+            "an empty document is no first fetch"
+        );
+        assert!(completes_first_fetch(1));
+    }
+
+    #[test]
+    fn the_story_window_is_a_week_back() {
+        let now = Utc::now();
+        assert_eq!(now - stories_since(now), chrono::Duration::days(7));
+        assert_eq!(
+            stories_since(DateTime::<Utc>::MIN_UTC),
+            DateTime::<Utc>::MIN_UTC
+        );
+    }
+}

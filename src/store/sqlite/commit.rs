@@ -1,0 +1,185 @@
+//! One poll's single transaction: new items, the items still listed, alerts and their
+//! deliveries, and the feed's state.
+//!
+//! Owns atomicity: a crash never leaves an alert without its deliveries, or an item marked seen
+//! whose alert was lost. Must never decide whether something alerts (the pipeline's alert step
+//! did); it only enforces the identities the schema holds: one item per (feed, key), one alert
+//! per (watchlist, item), one story per watchlist across feeds since `stories_since`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, params};
+
+use super::{feeds, to_ts};
+use crate::model::{FEED_NOTICE_NAME, FeedId, ItemKey, NotifierName};
+use crate::store::{FeedNotice, FreshPoll, ItemIdentity, NewItem, PollCounts, StoreError};
+
+/// Item row ids of the items this commit recorded for the first time, by key.
+type Inserted<'a> = HashMap<&'a ItemKey, i64>;
+
+/// Commits a successful poll at once.
+pub(super) fn fresh(c: &mut Connection, poll: &FreshPoll) -> Result<PollCounts, StoreError> {
+    let tx = c.transaction()?;
+    let inserted = insert_items(&tx, poll.feed, &poll.items, poll.now)?;
+    touch_present(&tx, poll.feed, &poll.present, poll.now)?;
+    let alerts = insert_alerts(&tx, poll, &inserted)?;
+    feeds::record_fresh(&tx, poll, inserted.len())?;
+    tx.commit()?;
+    Ok(PollCounts {
+        new_items: inserted.len(),
+        alerts,
+    })
+}
+
+fn insert_items<'a>(
+    tx: &Transaction<'_>,
+    feed: FeedId,
+    items: &'a [NewItem],
+    now: DateTime<Utc>,
+) -> Result<Inserted<'a>, StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO items
+             (feed_id, key, guid, title, link, canonical_link, published_at, seen_at,
+              last_present_at, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+    )?;
+    let mut inserted = HashMap::new();
+    for item in items {
+        let n = insert.execute(params![
+            feed.0,
+            item.identity.key.as_str(),
+            item.guid,
+            item.title,
+            item.link,
+            item.story.as_ref().map(|s| s.as_str()),
+            item.published.map(to_ts),
+            to_ts(now),
+            item.identity.fingerprint
+        ])?;
+        if n == 1 {
+            inserted.insert(&item.identity.key, tx.last_insert_rowid());
+        }
+    }
+    Ok(inserted)
+}
+
+/// Marks the items the document still lists, for retention. At most one write per item and
+/// day: enough for retention, cheap on every poll.
+fn touch_present(
+    tx: &Transaction<'_>,
+    feed: FeedId,
+    present: &[ItemIdentity],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut touch = tx.prepare_cached(
+        "UPDATE items SET last_present_at = ?3
+         WHERE feed_id = ?1 AND key = ?2 AND last_present_at < ?3 - 86400",
+    )?;
+    let mut touch_print = tx.prepare_cached(
+        "UPDATE items SET last_present_at = ?3
+         WHERE feed_id = ?1 AND fingerprint = ?2 AND last_present_at < ?3 - 86400",
+    )?;
+    let now = to_ts(now);
+    for item in present {
+        touch.execute(params![feed.0, item.key.as_str(), now])?;
+        if let Some(print) = &item.fingerprint {
+            touch_print.execute(params![feed.0, print, now])?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the alerts of items this commit recorded, unless their story already alerted for
+/// the watchlist through another feed lately; returns how many were created.
+fn insert_alerts(
+    tx: &Transaction<'_>,
+    poll: &FreshPoll,
+    inserted: &Inserted<'_>,
+) -> Result<usize, StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO alerts
+             (public_id, watchlist, item_id, feed_id, canonical_link, created_at, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut syndicated = tx.prepare_cached(
+        "SELECT 1 FROM alerts WHERE watchlist = ?1 AND canonical_link = ?2
+             AND feed_id != ?3 AND created_at >= ?4",
+    )?;
+    let mut created = 0;
+    for alert in &poll.alerts {
+        // Only items first recorded by this very commit may alert: an item another poll
+        // already recorded had its chance then.
+        let Some(&item_id) = inserted.get(&alert.item_key) else {
+            continue;
+        };
+        if let Some(story) = &alert.story
+            && syndicated.exists(params![
+                alert.watchlist,
+                story.as_str(),
+                poll.feed.0,
+                to_ts(poll.stories_since)
+            ])?
+        {
+            continue;
+        }
+        let n = insert.execute(params![
+            alert.id.as_str(),
+            alert.watchlist,
+            item_id,
+            poll.feed.0,
+            alert.story.as_ref().map(|s| s.as_str()),
+            to_ts(poll.now),
+            alert.payload
+        ])?;
+        if n == 1 {
+            created += 1;
+            insert_deliveries(tx, tx.last_insert_rowid(), &alert.notifiers, poll.now)?;
+        }
+    }
+    Ok(created)
+}
+
+/// One pending delivery per notifier, due at once.
+fn insert_deliveries(
+    tx: &Transaction<'_>,
+    alert_row: i64,
+    notifiers: &[NotifierName],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (alert_id, notifier, state, next_attempt_at)
+         VALUES (?1, ?2, 'pending', ?3)",
+    )?;
+    for notifier in notifiers {
+        insert.execute(params![alert_row, notifier.0, to_ts(now)])?;
+    }
+    Ok(())
+}
+
+/// Queues a notice about a feed's health and records that the admin knows, at once.
+pub(super) fn feed_notice(
+    c: &mut Connection,
+    feed: FeedId,
+    notice: &FeedNotice,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO alerts (public_id, watchlist, item_id, feed_id, created_at, payload)
+         VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+        params![
+            notice.id.as_str(),
+            FEED_NOTICE_NAME,
+            feed.0,
+            to_ts(now),
+            notice.payload
+        ],
+    )?;
+    if n == 1 {
+        insert_deliveries(&tx, tx.last_insert_rowid(), &notice.notifiers, now)?;
+    }
+    feeds::set_broken_notified(&tx, feed, notice.broken)?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Seen items: which entries of a document are new, when items were new, and forgetting them.
+//!
+//! Owns reads and deletions on the `items` table (inserts happen in [`super::commit`], in the
+//! poll's one transaction). Must never decide what counts as the same item: the identities
+//! (key, fingerprint) arrive computed.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::{from_ts, to_ts};
+use crate::model::{FeedId, ItemKey};
+use crate::store::{ItemIdentity, ItemRhythm, Pruned, StoreError};
+
+/// Of these items, the keys of those this feed never listed before: an item is known when its
+/// key is, or its fingerprint is.
+pub(super) fn unseen(
+    c: &Connection,
+    feed: FeedId,
+    items: Vec<ItemIdentity>,
+) -> Result<HashSet<ItemKey>, StoreError> {
+    let mut by_key = c.prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND key = ?2")?;
+    let mut by_print =
+        c.prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND fingerprint = ?2")?;
+    let mut unseen = HashSet::new();
+    for item in items {
+        let known = by_key.exists(params![feed.0, item.key.as_str()])?
+            || match &item.fingerprint {
+                Some(p) => by_print.exists(params![feed.0, p])?,
+                None => false,
+            };
+        if !known {
+            unseen.insert(item.key);
+        }
+    }
+    Ok(unseen)
+}
+
+/// When this feed's items were first and last new, and how many arrived after the first fetch.
+pub(super) fn rhythm(c: &Connection, feed: FeedId) -> Result<Option<ItemRhythm>, StoreError> {
+    let row: (Option<i64>, Option<i64>, i64) = c.query_row(
+        "SELECT MIN(seen_at), MAX(seen_at),
+                COUNT(*) FILTER (WHERE seen_at > (SELECT MIN(seen_at) FROM items WHERE feed_id = ?1))
+         FROM items WHERE feed_id = ?1",
+        [feed.0],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(match row {
+        (Some(first), Some(last), later) => Some(ItemRhythm {
+            first_seen: from_ts(first),
+            last_new: from_ts(last),
+            new_since_first: later.max(0) as u64,
+        }),
+        _ => None,
+    })
+}
+
+/// Forgets what is older than `cutoff`: alerts (with their deliveries) created before it, and
+/// items that no remaining alert needs and that their feed's latest document no longer lists,
+/// since before it. A feed that answers 304 or fails keeps all its items: what its last
+/// document listed may still be listed.
+pub(super) fn prune(c: &mut Connection, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    let tx = c.transaction()?;
+    let cutoff = to_ts(cutoff);
+    let alerts = tx.execute("DELETE FROM alerts WHERE created_at < ?1", [cutoff])?;
+    let items = tx.execute(
+        "DELETE FROM items WHERE last_present_at < ?1
+             AND last_present_at < (SELECT f.last_document_at - 2 * 86400 FROM feeds f
+                                    WHERE f.id = items.feed_id)
+             AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.item_id = items.id)",
+        [cutoff],
+    )?;
+    tx.commit()?;
+    Ok(Pruned { alerts, items })
+}

@@ -1,0 +1,264 @@
+//! The SQLite implementation of [`Store`]: one connection, used only on the blocking pool.
+//!
+//! Owns the connection, the schema and all SQL, split by what it is about: [`feeds`] (per-feed
+//! state), [`items`] (what was seen), [`commit`] (one poll's single transaction), [`outbox`]
+//! (deliveries) and [`reports`] (what the CLI shows). Must never run on an async worker thread
+//! or hold a transaction across an `.await`.
+
+mod commit;
+mod feeds;
+mod items;
+mod migrations;
+mod outbox;
+mod reports;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+use super::records::{
+    AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemIdentity,
+    ItemRhythm, PollCounts, Pruned,
+};
+use super::{Access, Store, StoreError};
+use crate::model::{Database, FeedId, FeedUrl, ItemKey, NotifierName, PollFailure};
+
+/// The SQLite store.
+///
+/// A std `Mutex` rather than an async one: it is only ever locked inside `spawn_blocking`, and
+/// SQLite allows one writer anyway, so a single connection serialises writes without busy errors.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    // Held while the store lives: two processes draining one outbox would send twice.
+    _lock: Option<Arc<File>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database; with [`Access::Exclusive`], first
+    /// takes the lock beside it.
+    pub fn open(database: &Database, access: Access) -> Result<SqliteStore, StoreError> {
+        let (conn, lock) = match database {
+            Database::Memory => (
+                Connection::open_in_memory().map_err(open_error(":memory:"))?,
+                None,
+            ),
+            Database::File(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    // A missing directory gives SQLite's vague "unable to open"; create it instead.
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let lock = match access {
+                    Access::Exclusive => Some(Arc::new(lock_database(path)?)),
+                    Access::Shared => None,
+                };
+                let conn =
+                    Connection::open(path).map_err(open_error(&path.display().to_string()))?;
+                (conn, lock)
+            }
+        };
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA foreign_keys = ON;",
+        )?;
+        let mut conn = conn;
+        migrations::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            _lock: lock,
+        })
+    }
+
+    /// Runs `f` against the connection on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
+            // back on drop), so the connection is still usable.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn open_error(path: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Takes an exclusive lock next to the database, so `once` from a timer and a running daemon
+/// (or two overlapping timers) never drain one outbox together and send alerts twice.
+fn lock_database(db: &Path) -> Result<File, StoreError> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            StoreError::Busy(format!("cannot create lock file {}: {e}", path.display()))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy(format!(
+            "another feedwatch is already running on {} (lock {}); stop it, or give this one another `database`",
+            db.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Busy(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Seconds since the epoch, as stored.
+fn to_ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+/// Stored seconds back to a time.
+fn from_ts(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn feed_state(&self, url: &FeedUrl) -> Result<FeedState, StoreError> {
+        let url = url.clone();
+        self.run(move |c| feeds::state(c, &url)).await
+    }
+
+    async fn find_feed(&self, url: &FeedUrl) -> Result<Option<FeedState>, StoreError> {
+        let url = url.clone();
+        self.run(move |c| feeds::find(c, &url)).await
+    }
+
+    async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
+        self.run(|c| feeds::all(c)).await
+    }
+
+    async fn unseen(
+        &self,
+        feed: FeedId,
+        items: Vec<ItemIdentity>,
+    ) -> Result<HashSet<ItemKey>, StoreError> {
+        self.run(move |c| items::unseen(c, feed, items)).await
+    }
+
+    async fn commit_fresh(&self, poll: FreshPoll) -> Result<PollCounts, StoreError> {
+        self.run(move |c| commit::fresh(c, &poll)).await
+    }
+
+    async fn record_not_modified(
+        &self,
+        feed: FeedId,
+        now: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(move |c| feeds::record_not_modified(c, feed, now, next_due))
+            .await
+    }
+
+    async fn record_failure(
+        &self,
+        feed: FeedId,
+        failure: &PollFailure,
+        now: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let failure = failure.clone();
+        self.run(move |c| feeds::record_failure(c, feed, &failure, now, next_due))
+            .await
+    }
+
+    async fn enqueue_feed_notice(
+        &self,
+        feed: FeedId,
+        notice: FeedNotice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(move |c| commit::feed_notice(c, feed, &notice, now))
+            .await
+    }
+
+    async fn item_rhythm(&self, feed: FeedId) -> Result<Option<ItemRhythm>, StoreError> {
+        self.run(move |c| items::rhythm(c, feed)).await
+    }
+
+    async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        self.run(move |c| items::prune(c, cutoff)).await
+    }
+
+    async fn due_notifiers(&self, now: DateTime<Utc>) -> Result<Vec<NotifierName>, StoreError> {
+        self.run(move |c| outbox::due_notifiers(c, now)).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        notifier: &NotifierName,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let notifier = notifier.clone();
+        self.run(move |c| outbox::due_deliveries(c, &notifier, now, limit))
+            .await
+    }
+
+    async fn postpone_notifier(
+        &self,
+        notifier: &NotifierName,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let notifier = notifier.clone();
+        self.run(move |c| outbox::postpone_notifier(c, &notifier, until))
+            .await
+    }
+
+    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(move |c| outbox::mark_sent(c, id, now)).await
+    }
+
+    async fn mark_attempt_failed(
+        &self,
+        id: DeliveryId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.run(move |c| outbox::mark_attempt_failed(c, id, &error, retry_at))
+            .await
+    }
+
+    async fn pending_deliveries(&self) -> Result<usize, StoreError> {
+        self.run(|c| outbox::pending(c)).await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(|c| outbox::next_at(c)).await
+    }
+
+    async fn alerts_since(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>, StoreError> {
+        self.run(move |c| reports::alerts_since(c, since)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

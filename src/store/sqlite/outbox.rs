@@ -1,0 +1,120 @@
+//! The delivery outbox: which deliveries are due, and what became of each attempt.
+//!
+//! Owns the `deliveries` table after a commit created its rows. Must never send anything or
+//! decide retry times: the dispatcher reads due rows, sends outside any transaction, and
+//! records the outcome it decided.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::{from_ts, to_ts};
+use crate::model::NotifierName;
+use crate::store::{DeliveryId, DueDelivery, StoreError};
+
+/// Notifiers with deliveries due at `now`.
+pub(super) fn due_notifiers(
+    c: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<NotifierName>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT notifier FROM deliveries
+         WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY notifier",
+    )?;
+    let rows = stmt.query_map([to_ts(now)], |r| r.get(0).map(NotifierName))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One notifier's pending deliveries due at `now`, oldest first.
+pub(super) fn due_deliveries(
+    c: &Connection,
+    notifier: &NotifierName,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<DueDelivery>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT d.id, d.notifier, d.attempts, a.created_at, a.payload
+         FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+         WHERE d.state = 'pending' AND d.notifier = ?1 AND d.next_attempt_at <= ?2
+         ORDER BY d.next_attempt_at, d.id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![notifier.0, to_ts(now), limit as i64], |r| {
+        Ok(DueDelivery {
+            id: DeliveryId(r.get(0)?),
+            notifier: NotifierName(r.get(1)?),
+            attempts: r.get(2)?,
+            created_at: from_ts(r.get(3)?),
+            payload: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Holds back a notifier's other due deliveries until `until` (attempts unchanged): when its
+/// server is down, one failed attempt per round is enough.
+pub(super) fn postpone_notifier(
+    c: &Connection,
+    notifier: &NotifierName,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE deliveries SET next_attempt_at = ?2
+         WHERE state = 'pending' AND notifier = ?1 AND next_attempt_at < ?2",
+        params![notifier.0, to_ts(until)],
+    )?;
+    Ok(())
+}
+
+/// How many deliveries are pending.
+pub(super) fn pending(c: &Connection) -> Result<usize, StoreError> {
+    let n: i64 = c.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as usize)
+}
+
+/// The earliest time a pending delivery becomes due, if any.
+pub(super) fn next_at(c: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let t: Option<i64> = c.query_row(
+        "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(t.map(from_ts))
+}
+
+/// Marks a delivery sent.
+pub(super) fn mark_sent(
+    c: &Connection,
+    id: DeliveryId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+             last_error = NULL
+         WHERE id = ?1",
+        params![id.0, to_ts(now)],
+    )?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried at `retry_at`, or given up when it is `None`.
+pub(super) fn mark_attempt_failed(
+    c: &Connection,
+    id: DeliveryId,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let (state, next) = match retry_at {
+        Some(t) => ("pending", Some(to_ts(t))),
+        None => ("failed", None),
+    };
+    c.execute(
+        "UPDATE deliveries SET state = ?2, attempts = attempts + 1, last_error = ?3,
+             next_attempt_at = COALESCE(?4, next_attempt_at)
+         WHERE id = ?1",
+        params![id.0, state, error, next],
+    )?;
+    Ok(())
+}

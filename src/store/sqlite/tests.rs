@@ -1,0 +1,246 @@
+//! The store's contract, exercised through [`Store`] on an in-memory SQLite database.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::SqliteStore;
+use crate::model::{
+    AlertId, Database, FeedUrl, ItemKey, KeySource, NotifierName, StoryLink, Validators,
+};
+use crate::store::{Access, FreshPoll, ItemIdentity, NewAlert, NewItem, PollCounts, Pruned, Store};
+
+fn store() -> SqliteStore {
+    SqliteStore::open(&Database::Memory, Access::Exclusive).unwrap()
+}
+
+fn key(k: &str) -> ItemKey {
+    ItemKey::new(KeySource::Guid, k)
+}
+
+fn identity(k: &str) -> ItemIdentity {
+    ItemIdentity {
+        key: key(k),
+        fingerprint: None,
+    }
+}
+
+fn notifiers() -> Vec<NotifierName> {
+    vec![NotifierName("mail".into()), NotifierName("hook".into())]
+}
+
+/// A document listing `items` (key, story link), each new one alerting when `alerting`.
+fn poll(
+    feed: crate::model::FeedId,
+    now: DateTime<Utc>,
+    items: &[(&str, &str)],
+    alerting: bool,
+) -> FreshPoll {
+    FreshPoll {
+        feed,
+        now,
+        title: None,
+        validators: Validators::default(),
+        status: 200,
+        moved_to: None,
+        next_due: now,
+        items: items
+            .iter()
+            .map(|(k, l)| NewItem {
+                identity: identity(k),
+                guid: None,
+                title: k.to_string(),
+                link: Some(l.to_string()),
+                story: Some(StoryLink::new(l.to_string())),
+                published: None,
+            })
+            .collect(),
+        present: items.iter().map(|(k, _)| identity(k)).collect(),
+        alerts: items
+            .iter()
+            .filter(|_| alerting)
+            .map(|(k, l)| NewAlert {
+                item_key: key(k),
+                id: AlertId::new(format!("id-{k}")),
+                watchlist: "w".into(),
+                story: Some(StoryLink::new(l.to_string())),
+                payload: "{}".into(),
+                notifiers: notifiers(),
+            })
+            .collect(),
+        first_fetch_complete: !items.is_empty(),
+        stories_since: now - Duration::days(7),
+    }
+}
+
+async fn commit(
+    s: &SqliteStore,
+    feed: &str,
+    now: DateTime<Utc>,
+    items: &[(&str, &str)],
+) -> PollCounts {
+    let id = s
+        .feed_state(&FeedUrl::from_string(feed.into()))
+        .await
+        .unwrap()
+        .id;
+    s.commit_fresh(poll(id, now, items, true)).await.unwrap()
+}
+
+#[tokio::test]
+async fn items_and_stories_alert_once() {
+    let s = store();
+    let now = Utc::now();
+    let one = PollCounts {
+        new_items: 1,
+        alerts: 1,
+    };
+    assert_eq!(commit(&s, "a", now, &[("1", "https://x/1")]).await, one);
+    // Re-poll: nothing new.
+    assert_eq!(
+        commit(&s, "a", now, &[("1", "https://x/1")]).await,
+        PollCounts::default()
+    );
+    // The same story from another feed: a new item, no new alert.
+    let syndicated = PollCounts {
+        new_items: 1,
+        alerts: 0,
+    };
+    assert_eq!(
+        commit(&s, "b", now, &[("9", "https://x/1")]).await,
+        syndicated
+    );
+    // A week later the story may alert again through a third feed.
+    let later = now + Duration::days(8);
+    assert_eq!(commit(&s, "c", later, &[("5", "https://x/1")]).await, one);
+    let a = s
+        .feed_state(&FeedUrl::from_string("a".into()))
+        .await
+        .unwrap();
+    let unseen = s
+        .unseen(a.id, vec![identity("1"), identity("2")])
+        .await
+        .unwrap();
+    assert_eq!(unseen, HashSet::from([key("2")]));
+}
+
+#[tokio::test]
+async fn a_known_fingerprint_is_a_known_item() {
+    let s = store();
+    let a = s
+        .feed_state(&FeedUrl::from_string("a".into()))
+        .await
+        .unwrap();
+    let mut first = poll(a.id, Utc::now(), &[("1", "https://x/1")], false);
+    first.items[0].identity.fingerprint = Some("hash:f".into());
+    s.commit_fresh(first).await.unwrap();
+    let moved = ItemIdentity {
+        key: key("1-moved"),
+        fingerprint: Some("hash:f".into()),
+    };
+    assert!(s.unseen(a.id, vec![moved]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_notifier_is_postponed_without_touching_the_others() {
+    let s = store();
+    let now = Utc::now();
+    commit(&s, "a", now, &[("1", "https://x/1"), ("2", "https://x/2")]).await;
+    let (mail, hook) = (NotifierName("mail".into()), NotifierName("hook".into()));
+    assert_eq!(
+        s.due_notifiers(now).await.unwrap(),
+        [hook.clone(), mail.clone()]
+    );
+    let due = s.due_deliveries(&mail, now, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    let later = now + Duration::minutes(5);
+    s.mark_attempt_failed(due[0].id, "refused", Some(later))
+        .await
+        .unwrap();
+    s.postpone_notifier(&mail, later).await.unwrap();
+    assert!(s.due_deliveries(&mail, now, 10).await.unwrap().is_empty());
+    assert_eq!(s.due_deliveries(&hook, now, 10).await.unwrap().len(), 2);
+    let due_later = s.due_deliveries(&mail, later, 10).await.unwrap();
+    assert_eq!(due_later.len(), 2);
+    assert_eq!(
+        due_later.iter().map(|d| d.attempts).sum::<u32>(),
+        1,
+        "postponing is not an attempt"
+    );
+    assert_eq!(
+        s.next_delivery_at().await.unwrap().map(|t| t.timestamp()),
+        Some(now.timestamp())
+    );
+}
+
+#[tokio::test]
+async fn pruning_forgets_old_alerts_and_vanished_items_only() {
+    let s = store();
+    let start = Utc::now() - Duration::days(200);
+    commit(
+        &s,
+        "a",
+        start,
+        &[("1", "https://x/1"), ("2", "https://x/2")],
+    )
+    .await;
+    // A hundred days on, the feed lists item 2 only: item 1 vanished long ago.
+    let now = start + Duration::days(100);
+    commit(&s, "a", now, &[("2", "https://x/2")]).await;
+    // Feed b answered 304 ever since its one document: it keeps what that listed.
+    let b = s
+        .feed_state(&FeedUrl::from_string("b".into()))
+        .await
+        .unwrap();
+    s.commit_fresh(poll(b.id, start, &[("7", "https://y/7")], false))
+        .await
+        .unwrap();
+    s.record_not_modified(b.id, now, now).await.unwrap();
+
+    let cutoff = now - Duration::days(90);
+    assert_eq!(
+        s.prune(cutoff).await.unwrap(),
+        Pruned {
+            alerts: 2,
+            items: 1
+        }
+    );
+    let a = s
+        .feed_state(&FeedUrl::from_string("a".into()))
+        .await
+        .unwrap();
+    let unseen = s
+        .unseen(a.id, vec![identity("1"), identity("2")])
+        .await
+        .unwrap();
+    assert_eq!(unseen, HashSet::from([key("1")]));
+    assert!(
+        s.unseen(b.id, vec![identity("7")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.pending_deliveries().await.unwrap(),
+        0,
+        "deliveries go with their alerts"
+    );
+    assert_eq!(s.prune(cutoff).await.unwrap(), Pruned::default());
+}
+
+#[tokio::test]
+async fn an_empty_first_document_does_not_complete_the_first_fetch() {
+    let s = store();
+    let a = s
+        .feed_state(&FeedUrl::from_string("a".into()))
+        .await
+        .unwrap();
+    s.commit_fresh(poll(a.id, Utc::now(), &[], false))
+        .await
+        .unwrap();
+    assert!(!s.feed_state(&a.url).await.unwrap().first_fetch_done);
+    s.commit_fresh(poll(a.id, Utc::now(), &[("1", "https://x/1")], false))
+        .await
+        .unwrap();
+    assert!(s.feed_state(&a.url).await.unwrap().first_fetch_done);
+}
