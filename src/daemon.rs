@@ -356,7 +356,7 @@ pub struct OnceReport {
 impl OnceReport {
     fn count(&mut self, poll: &PollReport) {
         match poll {
-            PollReport::Failed(_) => self.failed_feeds += 1,
+            PollReport::Failed => self.failed_feeds += 1,
             PollReport::Fresh { new_items, alerts } => {
                 self.new_items += new_items;
                 self.alerts += alerts;

@@ -28,6 +28,8 @@
 //! Below the stages: [`model`] (the small types that cross stage boundaries) and [`clock`]
 //! (the time every stage reads).
 
+#![warn(missing_docs)]
+
 pub mod alert;
 pub mod cli;
 pub mod clock;

@@ -49,7 +49,7 @@ pub enum PollReport {
         alerts: usize,
     },
     /// The fetch, parse or match failed; recorded on the feed.
-    Failed(FailureKind),
+    Failed,
 }
 
 /// What one poll did, and when the feed should next be polled.
@@ -207,7 +207,7 @@ impl Pipeline {
             .await?;
         self.report_health(feed, state, Some(&failure)).await?;
         Ok(PollDone {
-            report: PollReport::Failed(failure.kind),
+            report: PollReport::Failed,
             next_due,
         })
     }

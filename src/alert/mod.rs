@@ -6,7 +6,7 @@
 //! store. Must never send anything or decide who receives it beyond what the watchlist (or
 //! `general.admin_notify`) says.
 
-mod identity;
+pub mod identity;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The store: feed state, seen items, alerts and the delivery outbox, behind one interface.
 //!
 //! Owns persistence. [`Store`] is everything the pipeline, the dispatcher, the daemon and the
-//! CLI need from storage, in domain records ([`records`]); [`sqlite`] implements it. Must
+//! CLI need from storage, in domain records ([`records`]); [`SqliteStore`] implements it. Must
 //! never hold a transaction across network I/O: every method is a short, self-contained
 //! transaction, and callers never see a connection, a row or SQL.
 
