@@ -86,6 +86,14 @@ pub struct Item {
 }
 
 impl Item {
+    /// Its key and fingerprint, the identities dedup goes by.
+    pub fn identity(&self) -> ItemIdentity {
+        ItemIdentity {
+            key: self.key.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+
     /// The raw text of one field.
     pub fn field(&self, field: Field) -> &str {
         match field {
@@ -96,6 +104,16 @@ impl Item {
             Field::Categories => &self.categories,
         }
     }
+}
+
+/// The two identities of an entry: its key and its content fingerprint (see
+/// `alert::identity` for how dedup uses them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemIdentity {
+    /// Per-feed dedup key.
+    pub key: ItemKey,
+    /// Content hash, the second identity.
+    pub fingerprint: Option<String>,
 }
 
 /// The address a feed is polled at, as configured: the feed's identity in the store and in

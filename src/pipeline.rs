@@ -17,10 +17,10 @@ use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::health::{self, HealthRules};
 use crate::matcher::{ItemText, Matcher};
-use crate::model::{FailureKind, FeedUrl, PollFailure};
+use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
-use crate::store::{FeedState, FreshPoll, ItemIdentity, SharedStore, StoreError};
+use crate::store::{FeedState, FreshPoll, SharedStore, StoreError};
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {
@@ -77,7 +77,8 @@ impl Pipeline {
             Ok(p) => p,
             Err(failure) => return self.failed(feed, &state, failure).await,
         };
-        let unseen = self.store.unseen(state.id, identities(&parsed)).await?;
+        let identities = parsed.items.iter().map(Item::identity).collect();
+        let unseen = self.store.unseen(state.id, identities).await?;
         let title = parsed.title.clone();
         let listing = Listing::of(parsed.items, &unseen);
         let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
@@ -243,30 +244,11 @@ impl Pipeline {
     }
 }
 
-/// The identities of a document's entries, for the store to tell new from known.
-fn identities(parsed: &ParsedFeed) -> Vec<ItemIdentity> {
-    parsed
-        .items
-        .iter()
-        .map(|i| ItemIdentity {
-            key: i.key.clone(),
-            fingerprint: i.fingerprint.clone(),
-        })
-        .collect()
-}
-
 /// Parsing is CPU-bound and may meet a pathological document: keep it off the async workers.
 async fn parse_off_thread(fetched: &mut Fetched) -> Result<ParsedFeed, PollFailure> {
     let body = std::mem::take(&mut fetched.body);
     let content_type = fetched.content_type.clone();
-    // Relative links resolve against where the feed lives, not where a temporary redirect
-    // (a CDN, a mirror) happened to serve it from: item links and keys must not change with
-    // the route. After a permanent move, the new address is where it lives.
-    let base = fetched
-        .moved_to
-        .as_ref()
-        .unwrap_or(&fetched.requested_url)
-        .to_string();
+    let base = fetched.base_url().to_string();
     let parsed = tokio::task::spawn_blocking(move || {
         parse::parse_feed(&body, content_type.as_deref(), Some(&base))
     })

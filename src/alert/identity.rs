@@ -38,8 +38,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::model::{AlertId, FeedUrl, Item, ItemKey, StoryLink};
-use crate::store::ItemIdentity;
+use crate::model::{AlertId, FeedUrl, Item, ItemIdentity, ItemKey, StoryLink};
 
 /// How long a story alerted through one feed keeps other feeds that carry it from alerting for
 /// the same watchlist.

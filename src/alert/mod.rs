@@ -224,10 +224,7 @@ pub fn new_items(entries: Vec<MatchedEntry>) -> Vec<NewItem> {
         .map(|e| {
             let item = e.entry.item;
             NewItem {
-                identity: crate::store::ItemIdentity {
-                    key: item.key,
-                    fingerprint: item.fingerprint,
-                },
+                identity: item.identity(),
                 guid: item.guid,
                 title: e.title,
                 link: item.link,

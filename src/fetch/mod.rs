@@ -43,6 +43,15 @@ pub struct Fetched {
     pub min_gap: Option<Duration>,
 }
 
+impl Fetched {
+    /// The address relative links in the body resolve against: where the feed lives, not
+    /// where a temporary redirect (a CDN, a mirror) happened to serve it from, so item links
+    /// and keys do not change with the route. After a permanent move, the new address.
+    pub fn base_url(&self) -> &Url {
+        self.moved_to.as_ref().unwrap_or(&self.requested_url)
+    }
+}
+
 /// The result of one fetch.
 #[derive(Debug)]
 pub enum FetchOutcome {

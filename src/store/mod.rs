@@ -14,11 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Database, FeedId, FeedUrl, ItemKey, NotifierName, PollFailure};
+use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
 
 pub use records::{
     AlertRecord, DeliveryId, DeliveryRecord, DeliveryState, DueDelivery, FeedNotice, FeedState,
-    FreshPoll, ItemIdentity, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned,
+    FreshPoll, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned,
 };
 pub use sqlite::SqliteStore;
 

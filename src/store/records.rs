@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{AlertId, FeedId, FeedUrl, ItemKey, NotifierName, StoryLink, Validators};
+use crate::model::{
+    AlertId, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, StoryLink, Validators,
+};
 
 /// Everything remembered about one feed.
 #[derive(Debug, Clone, Default)]
@@ -41,15 +43,6 @@ pub struct FeedState {
     pub moved_to: Option<String>,
     /// Whether the admin has been told that this feed is broken.
     pub broken_notified: bool,
-}
-
-/// The two identities of an entry in a document: its key and its content fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemIdentity {
-    /// Per-feed dedup key.
-    pub key: ItemKey,
-    /// Content hash, the second identity (see `alert`'s dedup chain).
-    pub fingerprint: Option<String>,
 }
 
 /// An item not seen before, to record.

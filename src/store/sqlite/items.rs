@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{from_ts, to_ts};
+use crate::model::ItemIdentity;
 use crate::model::{FeedId, ItemKey};
-use crate::store::{ItemIdentity, ItemRhythm, Pruned, StoreError};
+use crate::store::{ItemRhythm, Pruned, StoreError};
 
 /// Of these items, the keys of those this feed never listed before: an item is known when its
 /// key is, or its fingerprint is.

@@ -22,11 +22,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::records::{
-    AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemIdentity,
-    ItemRhythm, PollCounts, Pruned,
+    AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemRhythm, PollCounts,
+    Pruned,
 };
 use super::{Access, Store, StoreError};
-use crate::model::{Database, FeedId, FeedUrl, ItemKey, NotifierName, PollFailure};
+use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
 
 /// The SQLite store.
 ///

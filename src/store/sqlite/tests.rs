@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 
 use super::SqliteStore;
+use crate::model::ItemIdentity;
 use crate::model::{
     AlertId, Database, FeedUrl, ItemKey, KeySource, NotifierName, StoryLink, Validators,
 };
-use crate::store::{Access, FreshPoll, ItemIdentity, NewAlert, NewItem, PollCounts, Pruned, Store};
+use crate::store::{Access, FreshPoll, NewAlert, NewItem, PollCounts, Pruned, Store};
 
 fn store() -> SqliteStore {
     SqliteStore::open(&Database::Memory, Access::Exclusive).unwrap()
