@@ -28,8 +28,6 @@ pub const DEFAULT_PATH: &str = "/etc/feedwatch/config.toml";
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The main config file.
-    pub path: PathBuf,
     /// `[general]`, with defaults applied.
     pub general: General,
     /// Feeds in file order (main file first, then includes in sorted order).
@@ -259,7 +257,8 @@ impl Config {
         validate::load(path)
     }
 
-    /// Parses a config held in memory (the embedded demo, tests). Includes resolve against `dir`.
+    /// Parses config text held in memory (tests, built-in defaults) as if read from `path`:
+    /// errors name `path`, and includes resolve against its directory.
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
         validate::load_text(text.to_owned(), path)
     }

@@ -512,7 +512,6 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(Config {
-            path: main.path.clone(),
             general: self.general,
             feeds: self.feeds,
             watchlists: self.watchlists,
