@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::matcher::WatchlistSpec;
@@ -80,8 +82,8 @@ pub struct FeedConfig {
     pub cadence: Cadence,
     /// Free-form tags for watchlist scoping.
     pub tags: Vec<String>,
-    /// Extra request headers.
-    pub headers: Vec<(String, String)>,
+    /// Extra request headers, sent to the feed's own origin only (values marked sensitive).
+    pub headers: HeaderMap,
     /// Cap on the decompressed body.
     pub max_body_size: u64,
     /// Optional proxy URL for this feed.
@@ -176,14 +178,14 @@ impl NotifierKind {
 /// Email settings.
 #[derive(Debug, Clone)]
 pub struct EmailConfig {
-    /// lettre SMTP URL (user in the URL, password kept apart).
-    pub smtp: Secret,
+    /// lettre SMTP URL, `smtp://` or `smtps://` (user in the URL, password kept apart).
+    pub smtp: Secret<Url>,
     /// Where the password comes from, if anywhere.
     pub password: Option<SecretSource>,
     /// From mailbox.
-    pub from: String,
-    /// Recipients.
-    pub to: Vec<String>,
+    pub from: Mailbox,
+    /// Recipients (at least one).
+    pub to: Vec<Mailbox>,
 }
 
 /// Where a secret (SMTP password, webhook signing key) is read from.
@@ -198,10 +200,10 @@ pub enum SecretSource {
 /// Webhook settings.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
-    /// Target URL (may carry a token, so masked in `Debug`).
-    pub url: Secret,
-    /// Extra headers.
-    pub headers: Vec<(String, String)>,
+    /// Target URL, `http://` or `https://` (may carry a token, so masked in `Debug`).
+    pub url: Secret<Url>,
+    /// Extra headers (values marked sensitive).
+    pub headers: HeaderMap,
     /// Key for the `X-Feedwatch-Signature` HMAC, if the receiver checks one.
     pub secret: Option<SecretSource>,
 }
@@ -215,9 +217,9 @@ pub enum StdoutFormat {
     Json,
 }
 
-/// A string that may hold a credential; `Debug` never prints it.
+/// A value that may hold a credential (a URL with a token, say); `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret<T>(T);
 
 impl SecretSource {
     /// Reads the secret now (first line of a file, or the variable's value).
@@ -233,19 +235,19 @@ impl SecretSource {
     }
 }
 
-impl Secret {
+impl<T> Secret<T> {
     /// Wraps a value.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+    pub fn new(value: T) -> Secret<T> {
+        Secret(value)
     }
 
     /// The value itself, for use (never for logging).
-    pub fn expose(&self) -> &str {
+    pub fn expose(&self) -> &T {
         &self.0
     }
 }
 
-impl fmt::Debug for Secret {
+impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }

@@ -4,11 +4,14 @@
 //! error names the file, line and column of the value at fault and says what to write instead.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use toml::Spanned;
 use url::Url;
 
@@ -145,20 +148,12 @@ impl<'a> Builder<'a> {
                 .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}")))?,
             (None, None) => Cadence::Every(self.general.interval),
         };
-        let mut headers = Vec::new();
-        for (name, value) in &f.headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || reqwest::header::HeaderValue::from_str(value.get_ref()).is_err()
-            {
-                return Err(src.error(
-                    value.span(),
-                    format!(
-                        "invalid HTTP header {name:?}: names are tokens, values are visible ASCII"
-                    ),
-                ));
-            }
-            headers.push((name.clone(), value.get_ref().clone()));
-        }
+        let headers = header_map(
+            src,
+            f.headers
+                .iter()
+                .map(|(name, value)| (name, value.get_ref(), value.span())),
+        )?;
         let proxy = f
             .proxy
             .as_ref()
@@ -279,49 +274,41 @@ impl<'a> Builder<'a> {
                         "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
                     ));
                 }
-                let from = n.from.as_ref().ok_or_else(|| missing("from"))?;
-                mailbox(src, from)?;
+                let from = mailbox(src, n.from.as_ref().ok_or_else(|| missing("from"))?)?;
                 let to = n.to.as_ref().ok_or_else(|| missing("to"))?;
                 if to.get_ref().is_empty() {
                     return Err(src.error(to.span(), "`to` is empty; list at least one address"));
                 }
-                for addr in to.get_ref() {
-                    mailbox(src, addr)?;
-                }
+                let to = to
+                    .get_ref()
+                    .iter()
+                    .map(|addr| mailbox(src, addr))
+                    .collect::<Result<_, _>>()?;
                 NotifierKind::Email(EmailConfig {
-                    smtp: Secret::new(smtp.get_ref().clone()),
+                    smtp: Secret::new(url),
                     password,
-                    from: from.get_ref().clone(),
-                    to: to.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
+                    from,
+                    to,
                 })
             }
             "webhook" => {
                 let url = n.url.as_ref().ok_or_else(|| missing("url"))?;
-                match Url::parse(url.get_ref()) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                let url = match Url::parse(url.get_ref()) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => u,
                     _ => {
                         return Err(src.error(
                             url.span(),
                             "webhook `url` must be an http:// or https:// URL",
                         ));
                     }
-                }
-                let mut headers = Vec::new();
-                if let Some(h) = &n.headers {
-                    for (k, v) in h.get_ref() {
-                        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                            || reqwest::header::HeaderValue::from_str(v).is_err()
-                        {
-                            return Err(src.error(
-                                h.span(),
-                                format!("invalid HTTP header {k:?}: names are tokens, values are visible ASCII"),
-                            ));
-                        }
-                        headers.push((k.clone(), v.clone()));
-                    }
-                }
+                };
+                // The table as a whole is blamed: its keys and values carry no spans.
+                let headers = match &n.headers {
+                    Some(h) => header_map(src, h.get_ref().iter().map(|(k, v)| (k, v, h.span())))?,
+                    None => HeaderMap::new(),
+                };
                 NotifierKind::Webhook(WebhookConfig {
-                    url: Secret::new(url.get_ref().clone()),
+                    url: Secret::new(url),
                     headers,
                     secret: secret_source(src, &self.dir, &n.secret_env, &n.secret_file, "secret")?,
                 })
@@ -703,15 +690,39 @@ fn duration(
     Ok(d)
 }
 
-fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<(), ConfigError> {
-    lettre::message::Mailbox::from_str(raw.get_ref())
-        .map(|_| ())
-        .map_err(|e| {
+fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<Mailbox, ConfigError> {
+    Mailbox::from_str(raw.get_ref()).map_err(|e| {
+        src.error(
+            raw.span(),
+            format!(
+                "invalid email address {:?}: {e}; write e.g. \"feedwatch <alerts@example.org>\"",
+                raw.get_ref()
+            ),
+        )
+    })
+}
+
+/// Configured request headers as sent. Values are marked sensitive because they often carry
+/// credentials: `Debug` then never prints them, and HTTP/2 never adds them to its header cache.
+fn header_map<'h>(
+    src: &Source,
+    headers: impl IntoIterator<Item = (&'h String, &'h String, Range<usize>)>,
+) -> Result<HeaderMap, ConfigError> {
+    let mut map = HeaderMap::new();
+    for (name, value, span) in headers {
+        let invalid = || {
             src.error(
-                raw.span(),
-                format!("invalid email address {:?}: {e}; write e.g. \"feedwatch <alerts@example.org>\"", raw.get_ref()),
+                span.clone(),
+                format!("invalid HTTP header {name:?}: names are tokens, values are visible ASCII"),
             )
-        })
+        };
+        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+        value.set_sensitive(true);
+        // Names differing only in case name one header: the later entry wins.
+        map.insert(key, value);
+    }
+    Ok(map)
 }
 
 /// A feed location: an http(s) or file URL, or a path (relative to the config file).
@@ -756,4 +767,62 @@ fn expand_include(
         ));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_at(text, Path::new("t.toml"))
+    }
+
+    const TYPED: &str = r#"
+[[feeds]]
+url = "https://example.org/rss.xml"
+headers = { Authorization = "Bearer feed-token", Accept = "application/rss+xml" }
+
+[notifiers.desk]
+type = "email"
+smtp = "smtp://alerts%40example.org@mail.example.org:587?tls=required"
+from = "feedwatch <alerts@example.org>"
+to = ["desk@example.org", "Duty Officer <duty@example.org>"]
+
+[notifiers.chat]
+type = "webhook"
+url = "https://hooks.example.org/services/hook-token"
+headers = { "X-Api-Key" = "hook-key" }
+"#;
+
+    #[test]
+    fn headers_mailboxes_and_urls_come_out_typed() {
+        let config = load(TYPED).unwrap();
+        let feed = &config.feeds[0];
+        assert_eq!(feed.headers["authorization"], "Bearer feed-token");
+        assert_eq!(feed.headers["accept"], "application/rss+xml");
+        let NotifierKind::Email(email) = &config.notifiers[&NotifierName("desk".into())].kind
+        else {
+            panic!("desk is an email notifier");
+        };
+        assert_eq!(email.smtp.expose().username(), "alerts%40example.org");
+        assert_eq!(email.from.email.to_string(), "alerts@example.org");
+        assert_eq!(email.to[1].name.as_deref(), Some("Duty Officer"));
+        let NotifierKind::Webhook(hook) = &config.notifiers[&NotifierName("chat".into())].kind
+        else {
+            panic!("chat is a webhook notifier");
+        };
+        assert_eq!(hook.url.expose().path(), "/services/hook-token");
+        assert_eq!(hook.headers["x-api-key"], "hook-key");
+    }
+
+    #[test]
+    fn debug_output_hides_header_values_and_urls_with_tokens() {
+        let debug = format!("{:?}", load(TYPED).unwrap());
+        for secret in ["feed-token", "hook-token", "hook-key"] {
+            assert!(
+                !debug.contains(secret),
+                "{secret} leaked into Debug: {debug}"
+            );
+        }
+    }
 }

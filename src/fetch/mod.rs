@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use url::Url;
 
 use crate::config::{FeedConfig, General};
@@ -232,14 +232,8 @@ impl Fetcher {
         // Configured headers (often credentials) and validators are meant for the feed's own
         // origin; a redirect elsewhere gets only the public ones.
         let mut own = public.clone();
-        for (k, v) in &feed.headers {
-            if let (Ok(k), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                own.insert(k, v);
-            }
-        }
+        // Replaces, not appends: a configured `Accept` overrides the default one.
+        own.extend(feed.headers.clone());
         if let Some(etag) = validators
             .etag
             .as_deref()

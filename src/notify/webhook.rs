@@ -119,14 +119,6 @@ impl WebhookNotifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| err(e.to_string()))?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let k = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| err(format!("header {k:?}: {e}")))?;
-            let v = reqwest::header::HeaderValue::from_str(v)
-                .map_err(|e| err(format!("header {k:?}: {e}")))?;
-            headers.insert(k, v);
-        }
         let secret = cfg
             .secret
             .as_ref()
@@ -134,9 +126,9 @@ impl WebhookNotifier {
             .transpose()?;
         Ok(WebhookNotifier {
             name: name.0.clone(),
-            url: cfg.url.expose().to_owned(),
+            url: cfg.url.expose().to_string(),
             client,
-            headers,
+            headers: cfg.headers.clone(),
             secret,
         })
     }
