@@ -201,7 +201,7 @@ impl<'a> Builder<'a> {
         if self.notifiers.contains_key(&key) {
             return Err(src.error(
                 name.span(),
-                format!("notifier {key:?} is defined twice; rename one"),
+                format!("notifier {:?} is defined twice; rename one", key.0),
             ));
         }
         let kind_name = n.kind.get_ref().as_str();
@@ -244,7 +244,7 @@ impl<'a> Builder<'a> {
         let missing = |what: &str| {
             src.error(
                 raw.span(),
-                format!("notifier {key:?} ({kind_name}) needs `{what}`"),
+                format!("notifier {:?} ({kind_name}) needs `{what}`", key.0),
             )
         };
         let kind = match kind_name {
@@ -813,6 +813,40 @@ headers = { "X-Api-Key" = "hook-key" }
         };
         assert_eq!(hook.url.expose().path(), "/services/hook-token");
         assert_eq!(hook.headers["x-api-key"], "hook-key");
+    }
+
+    fn error(text: &str) -> String {
+        match load(text) {
+            Ok(_) => panic!("should fail:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn notifier_errors_name_the_notifier_as_written() {
+        let err = error("[notifiers.desk]\ntype = \"email\"\nfrom = \"a@example.org\"\n");
+        assert_eq!(err, "t.toml:1:1: notifier \"desk\" (email) needs `smtp`");
+    }
+
+    #[test]
+    fn a_notifier_defined_again_in_an_include_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main.toml");
+        std::fs::write(
+            &main,
+            "[general]\ninclude = [\"more.toml\"]\n\n[notifiers.desk]\ntype = \"stdout\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("more.toml"),
+            "[notifiers.desk]\ntype = \"stdout\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&main).unwrap_err().to_string();
+        assert!(
+            err.ends_with("more.toml:1:12: notifier \"desk\" is defined twice; rename one"),
+            "{err}"
+        );
     }
 
     #[test]
