@@ -165,13 +165,52 @@ pub enum NotifierKind {
 }
 
 impl NotifierKind {
+    /// The type of this notifier.
+    pub fn notifier_type(&self) -> NotifierType {
+        match self {
+            NotifierKind::Email(_) => NotifierType::Email,
+            NotifierKind::Webhook(_) => NotifierType::Webhook,
+            NotifierKind::Stdout(_) => NotifierType::Stdout,
+        }
+    }
+
     /// `email`, `webhook` or `stdout`.
     pub fn type_name(&self) -> &'static str {
+        self.notifier_type().name()
+    }
+}
+
+/// The notifier types, as written in `type = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifierType {
+    /// `type = "email"`.
+    Email,
+    /// `type = "webhook"`.
+    Webhook,
+    /// `type = "stdout"`.
+    Stdout,
+}
+
+impl NotifierType {
+    /// Every type, in the order error messages list them.
+    pub const ALL: [NotifierType; 3] = [
+        NotifierType::Email,
+        NotifierType::Webhook,
+        NotifierType::Stdout,
+    ];
+
+    /// The name written in `type = "…"`.
+    pub fn name(self) -> &'static str {
         match self {
-            NotifierKind::Email(_) => "email",
-            NotifierKind::Webhook(_) => "webhook",
-            NotifierKind::Stdout(_) => "stdout",
+            NotifierType::Email => "email",
+            NotifierType::Webhook => "webhook",
+            NotifierType::Stdout => "stdout",
         }
+    }
+
+    /// The type written as `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<NotifierType> {
+        NotifierType::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 

@@ -3,6 +3,8 @@
 //! Owns every rule about what a valid config is. Must never let a value through unchecked: each
 //! error names the file, line and column of the value at fault and says what to write instead.
 
+mod notifier;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_BODY: u64 = 10 << 20;
 const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_PER_HOST: usize = 2;
-const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 const DAY: u64 = 24 * 3600;
@@ -196,7 +197,6 @@ impl<'a> Builder<'a> {
         name: &Spanned<String>,
         raw: &Spanned<RawNotifier>,
     ) -> Result<(), ConfigError> {
-        let n = raw.get_ref();
         let key = NotifierName(name.get_ref().clone());
         if self.notifiers.contains_key(&key) {
             return Err(src.error(
@@ -204,143 +204,8 @@ impl<'a> Builder<'a> {
                 format!("notifier {:?} is defined twice; rename one", key.0),
             ));
         }
-        let kind_name = n.kind.get_ref().as_str();
-        // Keys that belong to another type are errors, not silently ignored settings.
-        let allowed: &[&str] = match kind_name {
-            "email" => &["smtp", "password_env", "password_file", "from", "to"],
-            "webhook" => &["url", "headers", "secret_env", "secret_file"],
-            "stdout" => &["format"],
-            other => {
-                return Err(src.error(
-                    n.kind.span(),
-                    format!(
-                        "unknown notifier type {other:?}; use \"email\", \"webhook\" or \"stdout\""
-                    ),
-                ));
-            }
-        };
-        let present: [(&str, Option<std::ops::Range<usize>>); 10] = [
-            ("smtp", n.smtp.as_ref().map(|v| v.span())),
-            ("password_env", n.password_env.as_ref().map(|v| v.span())),
-            ("password_file", n.password_file.as_ref().map(|v| v.span())),
-            ("from", n.from.as_ref().map(|v| v.span())),
-            ("to", n.to.as_ref().map(|v| v.span())),
-            ("url", n.url.as_ref().map(|v| v.span())),
-            ("headers", n.headers.as_ref().map(|v| v.span())),
-            ("format", n.format.as_ref().map(|v| v.span())),
-            ("secret_env", n.secret_env.as_ref().map(|v| v.span())),
-            ("secret_file", n.secret_file.as_ref().map(|v| v.span())),
-        ];
-        for (k, span) in present {
-            if let Some(span) = span
-                && !allowed.contains(&k)
-            {
-                return Err(src.error(
-                    span,
-                    format!("`{k}` does not apply to notifiers of type {kind_name:?}; remove it"),
-                ));
-            }
-        }
-        let missing = |what: &str| {
-            src.error(
-                raw.span(),
-                format!("notifier {:?} ({kind_name}) needs `{what}`", key.0),
-            )
-        };
-        let kind = match kind_name {
-            "email" => {
-                let smtp = n.smtp.as_ref().ok_or_else(|| missing("smtp"))?;
-                let url = Url::parse(smtp.get_ref()).map_err(|e| {
-                    src.error(
-                        smtp.span(),
-                        format!("invalid SMTP URL: {e}; write e.g. \"smtp://mail.example.org:587?tls=required\""),
-                    )
-                })?;
-                if !matches!(url.scheme(), "smtp" | "smtps") {
-                    return Err(
-                        src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://")
-                    );
-                }
-                let password = secret_source(
-                    src,
-                    &self.dir,
-                    &n.password_env,
-                    &n.password_file,
-                    "password",
-                )?;
-                if password.is_some() && url.password().is_some() {
-                    return Err(src.error(
-                        smtp.span(),
-                        "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
-                    ));
-                }
-                let from = mailbox(src, n.from.as_ref().ok_or_else(|| missing("from"))?)?;
-                let to = n.to.as_ref().ok_or_else(|| missing("to"))?;
-                if to.get_ref().is_empty() {
-                    return Err(src.error(to.span(), "`to` is empty; list at least one address"));
-                }
-                let to = to
-                    .get_ref()
-                    .iter()
-                    .map(|addr| mailbox(src, addr))
-                    .collect::<Result<_, _>>()?;
-                NotifierKind::Email(EmailConfig {
-                    smtp: Secret::new(url),
-                    password,
-                    from,
-                    to,
-                })
-            }
-            "webhook" => {
-                let url = n.url.as_ref().ok_or_else(|| missing("url"))?;
-                let url = match Url::parse(url.get_ref()) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-                    _ => {
-                        return Err(src.error(
-                            url.span(),
-                            "webhook `url` must be an http:// or https:// URL",
-                        ));
-                    }
-                };
-                // The table as a whole is blamed: its keys and values carry no spans.
-                let headers = match &n.headers {
-                    Some(h) => header_map(src, h.get_ref().iter().map(|(k, v)| (k, v, h.span())))?,
-                    None => HeaderMap::new(),
-                };
-                NotifierKind::Webhook(WebhookConfig {
-                    url: Secret::new(url),
-                    headers,
-                    secret: secret_source(src, &self.dir, &n.secret_env, &n.secret_file, "secret")?,
-                })
-            }
-            _ => {
-                let format = match n.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
-                    None | Some(("text", _)) => StdoutFormat::Text,
-                    Some(("json", _)) => StdoutFormat::Json,
-                    Some((other, span)) => {
-                        return Err(src.error(
-                            span,
-                            format!("unknown format {other:?}; use \"text\" or \"json\""),
-                        ));
-                    }
-                };
-                NotifierKind::Stdout(format)
-            }
-        };
-        let timeout = n
-            .timeout
-            .as_ref()
-            .map(|t| duration(src, t, "timeout", TIMEOUT))
-            .transpose()?
-            .unwrap_or(DEFAULT_NOTIFIER_TIMEOUT);
-        self.notifiers.insert(
-            key.clone(),
-            NotifierConfig {
-                name: key,
-                timeout,
-                kind,
-            },
-        );
+        let config = notifier::build(src, &self.dir, key.clone(), raw)?;
+        self.notifiers.insert(key, config);
         Ok(())
     }
 
