@@ -215,13 +215,47 @@ impl<'a> Builder<'a> {
         raw: &'a Spanned<RawWatchlist>,
     ) -> Result<(), ConfigError> {
         let w = raw.get_ref();
-        let name = w.name.get_ref().trim();
+        let name = self.watchlist_name(src, raw)?;
+        if w.terms.get_ref().is_empty() {
+            return Err(src.error(
+                w.terms.span(),
+                format!("watchlist {name:?} has no terms; list at least one"),
+            ));
+        }
+        let terms = terms_of(src, w.terms.get_ref())?;
+        let require = require_groups(src, &w.require)?;
+        let exclude = terms_of(src, &w.exclude)?;
+        let fields = fields_of(src, &w.fields)?;
+        let feeds = self.feed_selectors(src, &w.feeds)?;
+        let notify = self.notify_list(src, name, &w.notify)?;
+        self.watchlists.push(WatchlistConfig {
+            spec: WatchlistSpec {
+                name: name.to_owned(),
+                terms,
+                require,
+                exclude,
+                fields,
+            },
+            feeds,
+            notify,
+        });
+        Ok(())
+    }
+
+    /// The watchlist's trimmed name, once it is known to be usable and unique.
+    fn watchlist_name(
+        &mut self,
+        src: &'a Source,
+        raw: &'a Spanned<RawWatchlist>,
+    ) -> Result<&'a str, ConfigError> {
+        let at = raw.get_ref().name.span();
+        let name = raw.get_ref().name.get_ref().trim();
         if name.is_empty() {
-            return Err(src.error(w.name.span(), "watchlist name is empty"));
+            return Err(src.error(at, "watchlist name is empty"));
         }
         if name == crate::alert::FEED_HEALTH {
             return Err(src.error(
-                w.name.span(),
+                at,
                 format!("{name:?} is reserved for notices about broken feeds; choose another name"),
             ));
         }
@@ -236,50 +270,23 @@ impl<'a> Builder<'a> {
                 prev.get_ref().name.span().start,
             );
             return Err(src.error(
-                w.name.span(),
+                at,
                 format!("watchlist {name:?} is already defined at {first}; watchlist names must be unique"),
             ));
         }
         self.raw_watchlists.push((src, raw));
-        if w.terms.get_ref().is_empty() {
-            return Err(src.error(
-                w.terms.span(),
-                format!("watchlist {name:?} has no terms; list at least one"),
-            ));
-        }
-        let terms = terms_of(src, w.terms.get_ref())?;
-        let require = w
-            .require
-            .iter()
-            .map(|group| {
-                if group.get_ref().is_empty() {
-                    Err(src.error(
-                        group.span(),
-                        "an empty `require` group can never match; remove it",
-                    ))
-                } else {
-                    terms_of(src, group.get_ref())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let exclude = terms_of(src, &w.exclude)?;
-        let mut fields = Vec::new();
-        for f in &w.fields {
-            let field = Field::parse(f.get_ref()).ok_or_else(|| {
-                src.error(
-                    f.span(),
-                    format!(
-                        "unknown field {:?}; use title, summary, content, author or categories",
-                        f.get_ref()
-                    ),
-                )
-            })?;
-            if !fields.contains(&field) {
-                fields.push(field);
-            }
-        }
+        Ok(name)
+    }
+
+    /// `feeds = [...]`: tags must exist; a name no feed is configured with only warns, since
+    /// it may be a feed's own title, known only once fetched.
+    fn feed_selectors(
+        &mut self,
+        src: &Source,
+        raw: &[Spanned<String>],
+    ) -> Result<Vec<FeedSelector>, ConfigError> {
         let mut feeds = Vec::new();
-        for sel in &w.feeds {
+        for sel in raw {
             let text = sel.get_ref().trim();
             match text.strip_prefix("tag:") {
                 Some(tag) => {
@@ -307,15 +314,25 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        Ok(feeds)
+    }
+
+    /// `notify = [...]`, each defined, without repeats; empty means every notifier.
+    fn notify_list(
+        &self,
+        src: &Source,
+        watchlist: &str,
+        raw: &[Spanned<String>],
+    ) -> Result<Vec<NotifierName>, ConfigError> {
         let mut notify = Vec::new();
-        for n in &w.notify {
+        for n in raw {
             let key = NotifierName(n.get_ref().clone());
             if !self.notifiers.contains_key(&key) {
                 let known: Vec<&str> = self.notifiers.keys().map(|k| k.0.as_str()).collect();
                 return Err(src.error(
                     n.span(),
                     format!(
-                        "watchlist {name:?} notifies {:?}, which is not defined; defined notifiers: {}",
+                        "watchlist {watchlist:?} notifies {:?}, which is not defined; defined notifiers: {}",
                         key.0,
                         if known.is_empty() { "none".to_owned() } else { known.join(", ") }
                     ),
@@ -328,18 +345,7 @@ impl<'a> Builder<'a> {
         if notify.is_empty() {
             notify = self.notifiers.keys().cloned().collect();
         }
-        self.watchlists.push(WatchlistConfig {
-            spec: WatchlistSpec {
-                name: name.to_owned(),
-                terms,
-                require,
-                exclude,
-                fields,
-            },
-            feeds,
-            notify,
-        });
-        Ok(())
+        Ok(notify)
     }
 
     fn finish(self, main: &Source) -> Result<Config, ConfigError> {
@@ -392,6 +398,45 @@ fn secret_source(
     }
 }
 
+/// `require = [[...], ...]`: every group must have a term, or it could never match.
+fn require_groups(
+    src: &Source,
+    raw: &[Spanned<Vec<Spanned<RawTerm>>>],
+) -> Result<Vec<Vec<TermSpec>>, ConfigError> {
+    raw.iter()
+        .map(|group| {
+            if group.get_ref().is_empty() {
+                Err(src.error(
+                    group.span(),
+                    "an empty `require` group can never match; remove it",
+                ))
+            } else {
+                terms_of(src, group.get_ref())
+            }
+        })
+        .collect()
+}
+
+/// `fields = [...]`, without repeats.
+fn fields_of(src: &Source, raw: &[Spanned<String>]) -> Result<Vec<Field>, ConfigError> {
+    let mut fields = Vec::new();
+    for f in raw {
+        let field = Field::parse(f.get_ref()).ok_or_else(|| {
+            src.error(
+                f.span(),
+                format!(
+                    "unknown field {:?}; use title, summary, content, author or categories",
+                    f.get_ref()
+                ),
+            )
+        })?;
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    Ok(fields)
+}
+
 fn terms_of(src: &Source, raw: &[Spanned<RawTerm>]) -> Result<Vec<TermSpec>, ConfigError> {
     raw.iter().map(|t| term(src, t)).collect()
 }
@@ -439,45 +484,16 @@ fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
 }
 
 fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigError> {
-    let database = match &g.database {
-        Some(d) if d.get_ref() == ":memory:" => PathBuf::from(":memory:"),
-        Some(d) => dir.join(d.get_ref()),
-        None => std::env::var_os("STATE_DIRECTORY")
-            .and_then(|s| std::env::split_paths(&s).next())
-            .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
-    };
-    let interval = g
-        .interval
-        .as_ref()
-        .map(|i| duration(src, i, "interval", INTERVAL))
-        .transpose()?
-        .unwrap_or(DEFAULT_INTERVAL);
-    let timezone = match &g.timezone {
-        Some(tz) => Tz::from_str(tz.get_ref()).map_err(|_| {
-            src.error(
-                tz.span(),
-                format!(
-                    "unknown time zone {:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
-                    tz.get_ref()
-                ),
-            )
-        })?,
-        None => Tz::UTC,
-    };
-    let count = |v: &Option<Spanned<i64>>, key: &str, default: usize| match v {
-        None => Ok(default),
-        Some(n) => match usize::try_from(*n.get_ref()) {
-            Ok(n) if (1..=1024).contains(&n) => Ok(n),
-            _ => Err(src.error(n.span(), format!("`{key}` must be between 1 and 1024"))),
-        },
-    };
-    let user_agent = match &g.user_agent {
-        Some(ua) if reqwest::header::HeaderValue::from_str(ua.get_ref()).is_err() => {
-            return Err(src.error(ua.span(), "user_agent must be visible ASCII"));
-        }
-        Some(ua) => ua.get_ref().clone(),
-        None => default_user_agent(),
-    };
+    let interval = duration_or(src, &g.interval, "interval", INTERVAL, DEFAULT_INTERVAL)?;
+    let timezone = timezone(src, &g.timezone)?;
+    let user_agent = user_agent(src, &g.user_agent)?;
+    let concurrency = count(src, &g.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
+    let per_host_concurrency = count(
+        src,
+        &g.per_host_concurrency,
+        "per_host_concurrency",
+        DEFAULT_PER_HOST,
+    )?;
     let admin_notify = g.admin_notify.as_ref().map_or_else(Vec::new, |a| {
         a.get_ref()
             .iter()
@@ -485,41 +501,80 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
             .collect()
     });
     Ok(General {
-        database,
+        database: database_path(&g.database, dir),
         interval,
         alert_on_first_fetch: g.alert_on_first_fetch.unwrap_or(false),
         timezone,
-        concurrency: count(&g.concurrency, "concurrency", DEFAULT_CONCURRENCY)?,
-        per_host_concurrency: count(
-            &g.per_host_concurrency,
-            "per_host_concurrency",
-            DEFAULT_PER_HOST,
-        )?,
+        concurrency,
+        per_host_concurrency,
         user_agent,
-        timeout: g
-            .timeout
-            .as_ref()
-            .map(|t| duration(src, t, "timeout", TIMEOUT))
-            .transpose()?
-            .unwrap_or(DEFAULT_TIMEOUT),
+        timeout: duration_or(src, &g.timeout, "timeout", TIMEOUT, DEFAULT_TIMEOUT)?,
         max_body_size: g
             .max_body_size
             .as_ref()
             .map_or(DEFAULT_MAX_BODY, |s| s.get_ref().0),
         admin_notify,
-        feed_broken_after: g
-            .feed_broken_after
-            .as_ref()
-            .map(|t| duration(src, t, "feed_broken_after", BROKEN_AFTER))
-            .transpose()?
-            .unwrap_or(DEFAULT_BROKEN_AFTER),
-        retention: g
-            .retention
-            .as_ref()
-            .map(|t| duration(src, t, "retention", RETENTION))
-            .transpose()?
-            .unwrap_or(DEFAULT_RETENTION),
+        feed_broken_after: duration_or(
+            src,
+            &g.feed_broken_after,
+            "feed_broken_after",
+            BROKEN_AFTER,
+            DEFAULT_BROKEN_AFTER,
+        )?,
+        retention: duration_or(src, &g.retention, "retention", RETENTION, DEFAULT_RETENTION)?,
     })
+}
+
+/// `database`, relative to the config file; by default in systemd's `StateDirectory=`.
+fn database_path(raw: &Option<Spanned<String>>, dir: &Path) -> PathBuf {
+    match raw {
+        Some(d) if d.get_ref() == ":memory:" => PathBuf::from(":memory:"),
+        Some(d) => dir.join(d.get_ref()),
+        None => std::env::var_os("STATE_DIRECTORY")
+            .and_then(|s| std::env::split_paths(&s).next())
+            .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
+    }
+}
+
+fn timezone(src: &Source, raw: &Option<Spanned<String>>) -> Result<Tz, ConfigError> {
+    let Some(tz) = raw else {
+        return Ok(Tz::UTC);
+    };
+    Tz::from_str(tz.get_ref()).map_err(|_| {
+        src.error(
+            tz.span(),
+            format!(
+                "unknown time zone {:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                tz.get_ref()
+            ),
+        )
+    })
+}
+
+fn user_agent(src: &Source, raw: &Option<Spanned<String>>) -> Result<String, ConfigError> {
+    match raw {
+        Some(ua) if HeaderValue::from_str(ua.get_ref()).is_err() => {
+            Err(src.error(ua.span(), "user_agent must be visible ASCII"))
+        }
+        Some(ua) => Ok(ua.get_ref().clone()),
+        None => Ok(default_user_agent()),
+    }
+}
+
+/// A count of requests in flight: at least one, and few enough to be a sane setting.
+fn count(
+    src: &Source,
+    raw: &Option<Spanned<i64>>,
+    key: &str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => Err(src.error(n.span(), format!("`{key}` must be between 1 and 1024"))),
+        },
+    }
 }
 
 /// The User-Agent sent when none is configured: names feedwatch and its version.
@@ -553,6 +608,18 @@ fn duration(
         ));
     }
     Ok(d)
+}
+
+/// An optional duration setting: checked against its range when given, else `default`.
+fn duration_or(
+    src: &Source,
+    raw: &Option<Spanned<String>>,
+    key: &str,
+    range: (Duration, Duration),
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    raw.as_ref()
+        .map_or(Ok(default), |d| duration(src, d, key, range))
 }
 
 fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<Mailbox, ConfigError> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::{TIMEOUT, duration, header_map, mailbox, secret_source};
+use super::{TIMEOUT, duration_or, header_map, mailbox, secret_source};
 use crate::config::error::{ConfigError, Source};
 use crate::config::raw::RawNotifier;
 use crate::config::{
@@ -76,15 +76,9 @@ pub(super) fn build(
         NotifierType::Webhook => NotifierKind::Webhook(webhook(&table)?),
         NotifierType::Stdout => NotifierKind::Stdout(stdout_format(&table)?),
     };
-    let timeout = n
-        .timeout
-        .as_ref()
-        .map(|t| duration(src, t, "timeout", TIMEOUT))
-        .transpose()?
-        .unwrap_or(DEFAULT_TIMEOUT);
     Ok(NotifierConfig {
         name,
-        timeout,
+        timeout: duration_or(src, &n.timeout, "timeout", TIMEOUT, DEFAULT_TIMEOUT)?,
         kind,
     })
 }
