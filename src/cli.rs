@@ -546,11 +546,7 @@ fn feeds(config: &Config) -> Result<ExitCode> {
                 .unwrap_or_default(),
             None => Default::default(),
         };
-        let name = feed
-            .name
-            .clone()
-            .or(state.title.clone())
-            .unwrap_or_else(|| "-".into());
+        let name = feed.display_name(state.title.as_deref());
         let status = match (&state.last_error, &state.last_status) {
             (Some(err), _) => format!("FAILING x{}: {err}", state.consecutive_failures),
             (None, Some(s)) => format!("ok ({s})"),

@@ -92,6 +92,18 @@ pub struct FeedConfig {
     pub alert_on_first_fetch: bool,
 }
 
+impl FeedConfig {
+    /// The name to show for this feed: the configured name, else the feed's own title (a
+    /// blank one counts as none), else its URL.
+    pub fn display_name(&self, feed_title: Option<&str>) -> String {
+        match (&self.name, feed_title.filter(|t| !t.trim().is_empty())) {
+            (Some(name), _) => name.clone(),
+            (None, Some(title)) => title.to_owned(),
+            (None, None) => self.url.to_string(),
+        }
+    }
+}
+
 /// Which feeds a watchlist looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedSelector {
@@ -312,5 +324,43 @@ impl Config {
     /// Looks a feed up by its URL.
     pub fn feed_by_url(&self, url: &str) -> Option<&FeedConfig> {
         self.feeds.iter().find(|f| f.url.as_str() == url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(name: Option<&str>) -> FeedConfig {
+        FeedConfig {
+            url: Url::parse("https://example.org/rss.xml").unwrap(),
+            name: name.map(str::to_owned),
+            cadence: Cadence::Every(Duration::from_secs(900)),
+            tags: Vec::new(),
+            headers: HeaderMap::new(),
+            max_body_size: 1 << 20,
+            proxy: None,
+            alert_on_first_fetch: false,
+        }
+    }
+
+    #[test]
+    fn display_name_prefers_the_configured_name() {
+        assert_eq!(feed(Some("Desk")).display_name(Some("Own Title")), "Desk");
+        assert_eq!(feed(Some("Desk")).display_name(None), "Desk");
+    }
+
+    #[test]
+    fn display_name_falls_back_to_the_feed_title() {
+        assert_eq!(feed(None).display_name(Some("Own Title")), "Own Title");
+    }
+
+    #[test]
+    fn display_name_falls_back_to_the_url() {
+        assert_eq!(feed(None).display_name(None), "https://example.org/rss.xml");
+        assert_eq!(
+            feed(None).display_name(Some("  ")),
+            "https://example.org/rss.xml"
+        );
     }
 }
