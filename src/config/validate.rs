@@ -705,7 +705,8 @@ fn expand_include(
 mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Config, ConfigError> {
+    /// Loads config text as if from `t.toml`.
+    pub(super) fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_str_at(text, Path::new("t.toml"))
     }
 
@@ -747,17 +748,12 @@ headers = { "X-Api-Key" = "hook-key" }
         assert_eq!(hook.headers["x-api-key"], "hook-key");
     }
 
-    fn error(text: &str) -> String {
+    /// The error that loading `text` must fail with.
+    pub(super) fn error(text: &str) -> String {
         match load(text) {
             Ok(_) => panic!("should fail:\n{text}"),
             Err(e) => e.to_string(),
         }
-    }
-
-    #[test]
-    fn notifier_errors_name_the_notifier_as_written() {
-        let err = error("[notifiers.desk]\ntype = \"email\"\nfrom = \"a@example.org\"\n");
-        assert_eq!(err, "t.toml:1:1: notifier \"desk\" (email) needs `smtp`");
     }
 
     #[test]

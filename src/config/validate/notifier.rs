@@ -220,14 +220,7 @@ fn stdout_format(t: &Table) -> Result<StdoutFormat, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-
-    fn error(text: &str) -> String {
-        match Config::from_str_at(text, Path::new("n.toml")) {
-            Ok(_) => panic!("should fail:\n{text}"),
-            Err(e) => e.to_string(),
-        }
-    }
+    use crate::config::validate::tests::{error, load};
 
     /// A complete, valid table of each type.
     fn table(ty: NotifierType) -> &'static str {
@@ -265,7 +258,7 @@ mod tests {
         let err = error("[notifiers.x]\ntype = \"sms\"\n");
         assert_eq!(
             err,
-            "n.toml:2:8: unknown notifier type \"sms\"; use \"email\", \"webhook\" or \"stdout\""
+            "t.toml:2:8: unknown notifier type \"sms\"; use \"email\", \"webhook\" or \"stdout\""
         );
     }
 
@@ -285,7 +278,7 @@ mod tests {
                     table(ty)
                 );
                 let expect = format!(
-                    "n.toml:{}:{}: `{key}` does not apply to notifiers of type {:?}; remove it",
+                    "t.toml:{}:{}: `{key}` does not apply to notifiers of type {:?}; remove it",
                     text.lines().count(),
                     key.len() + 4,
                     ty.name()
@@ -299,7 +292,7 @@ mod tests {
     fn a_complete_table_of_each_type_builds_that_type() {
         for ty in NotifierType::ALL {
             let text = format!("[notifiers.x]\ntype = \"{}\"\n{}", ty.name(), table(ty));
-            let config = Config::from_str_at(&text, Path::new("n.toml")).unwrap();
+            let config = load(&text).unwrap();
             let built = &config.notifiers[&NotifierName("x".into())];
             assert_eq!(built.kind.notifier_type(), ty);
             assert_eq!(built.timeout, DEFAULT_TIMEOUT);
@@ -309,7 +302,7 @@ mod tests {
     #[test]
     fn a_missing_key_names_the_notifier_and_what_it_needs() {
         let err = error("[notifiers.chat]\ntype = \"webhook\"\n");
-        assert_eq!(err, "n.toml:1:1: notifier \"chat\" (webhook) needs `url`");
+        assert_eq!(err, "t.toml:1:1: notifier \"chat\" (webhook) needs `url`");
     }
 
     #[test]
@@ -317,7 +310,7 @@ mod tests {
         let err = error("[notifiers.c]\ntype = \"stdout\"\nformat = \"yaml\"\n");
         assert_eq!(
             err,
-            "n.toml:3:10: unknown format \"yaml\"; use \"text\" or \"json\""
+            "t.toml:3:10: unknown format \"yaml\"; use \"text\" or \"json\""
         );
     }
 }
