@@ -160,7 +160,7 @@ fn load(path: &Path) -> Option<Config> {
 }
 
 fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    // The daemon's own constructors: secrets readable, SMTP URLs and headers usable.
+    // The daemon's own constructors: secrets readable, SMTP URLs usable.
     if let Err(e) = runtime.block_on(async { crate::notify::build_all(config).map(drop) }) {
         eprintln!("{}: {e}", path.display());
         return ExitCode::from(2);
@@ -304,7 +304,7 @@ async fn read_source(
                 name: None,
                 cadence: crate::schedule::Cadence::Every(general.interval),
                 tags: Vec::new(),
-                headers: Vec::new(),
+                headers: reqwest::header::HeaderMap::new(),
                 max_body_size: general.max_body_size,
                 proxy: None,
                 alert_on_first_fetch: false,

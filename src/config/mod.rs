@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::matcher::WatchlistSpec;
@@ -29,8 +31,6 @@ pub const DEFAULT_PATH: &str = "/etc/feedwatch/config.toml";
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The main config file.
-    pub path: PathBuf,
     /// `[general]`, with defaults applied.
     pub general: General,
     /// Feeds in file order (main file first, then includes in sorted order).
@@ -83,8 +83,8 @@ pub struct FeedConfig {
     pub cadence: Cadence,
     /// Free-form tags for watchlist scoping.
     pub tags: Vec<String>,
-    /// Extra request headers.
-    pub headers: Vec<(String, String)>,
+    /// Extra request headers, sent to the feed's own origin only (values marked sensitive).
+    pub headers: HeaderMap,
     /// Cap on the decompressed body.
     pub max_body_size: u64,
     /// Optional proxy URL for this feed.
@@ -94,13 +94,14 @@ pub struct FeedConfig {
 }
 
 impl FeedConfig {
-    /// How the feed is named to people: its configured name, else its own title, else its
-    /// URL.
+    /// The name to show for this feed: the configured name, else the feed's own title (a
+    /// blank one counts as none), else its URL.
     pub fn display_name(&self, feed_title: Option<&str>) -> String {
-        self.name
-            .as_deref()
-            .or(feed_title)
-            .map_or_else(|| self.url.to_string(), str::to_owned)
+        match (&self.name, feed_title.filter(|t| !t.trim().is_empty())) {
+            (Some(name), _) => name.clone(),
+            (None, Some(title)) => title.to_owned(),
+            (None, None) => self.url.to_string(),
+        }
     }
 }
 
@@ -167,27 +168,66 @@ pub enum NotifierKind {
 }
 
 impl NotifierKind {
+    /// The type of this notifier.
+    pub fn notifier_type(&self) -> NotifierType {
+        match self {
+            NotifierKind::Email(_) => NotifierType::Email,
+            NotifierKind::Webhook(_) => NotifierType::Webhook,
+            NotifierKind::Stdout(_) => NotifierType::Stdout,
+        }
+    }
+
     /// `email`, `webhook` or `stdout`.
     pub fn type_name(&self) -> &'static str {
+        self.notifier_type().name()
+    }
+}
+
+/// The notifier types, as written in `type = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifierType {
+    /// `type = "email"`.
+    Email,
+    /// `type = "webhook"`.
+    Webhook,
+    /// `type = "stdout"`.
+    Stdout,
+}
+
+impl NotifierType {
+    /// Every type, in the order error messages list them.
+    pub const ALL: [NotifierType; 3] = [
+        NotifierType::Email,
+        NotifierType::Webhook,
+        NotifierType::Stdout,
+    ];
+
+    /// The name written in `type = "…"`.
+    pub fn name(self) -> &'static str {
         match self {
-            NotifierKind::Email(_) => "email",
-            NotifierKind::Webhook(_) => "webhook",
-            NotifierKind::Stdout(_) => "stdout",
+            NotifierType::Email => "email",
+            NotifierType::Webhook => "webhook",
+            NotifierType::Stdout => "stdout",
         }
+    }
+
+    /// The type written as `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<NotifierType> {
+        NotifierType::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
 /// Email settings.
 #[derive(Debug, Clone)]
 pub struct EmailConfig {
-    /// lettre SMTP URL (user in the URL, password kept apart).
-    pub smtp: Secret,
+    /// lettre SMTP URL, `smtp://` or `smtps://` (user in the URL, password kept apart).
+    pub smtp: Secret<Url>,
     /// Where the password comes from, if anywhere.
     pub password: Option<SecretSource>,
     /// From mailbox.
-    pub from: String,
-    /// Recipients.
-    pub to: Vec<String>,
+    pub from: Mailbox,
+    /// Recipients (at least one).
+    pub to: Vec<Mailbox>,
 }
 
 /// Where a secret (SMTP password, webhook signing key) is read from.
@@ -202,10 +242,10 @@ pub enum SecretSource {
 /// Webhook settings.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
-    /// Target URL (may carry a token, so masked in `Debug`).
-    pub url: Secret,
-    /// Extra headers.
-    pub headers: Vec<(String, String)>,
+    /// Target URL, `http://` or `https://` (may carry a token, so masked in `Debug`).
+    pub url: Secret<Url>,
+    /// Extra headers (values marked sensitive).
+    pub headers: HeaderMap,
     /// Key for the `X-Feedwatch-Signature` HMAC, if the receiver checks one.
     pub secret: Option<SecretSource>,
 }
@@ -219,9 +259,9 @@ pub enum StdoutFormat {
     Json,
 }
 
-/// A string that may hold a credential; `Debug` never prints it.
+/// A value that may hold a credential (a URL with a token, say); `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret<T>(T);
 
 impl SecretSource {
     /// Reads the secret now (first line of a file, or the variable's value).
@@ -237,19 +277,19 @@ impl SecretSource {
     }
 }
 
-impl Secret {
+impl<T> Secret<T> {
     /// Wraps a value.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+    pub fn new(value: T) -> Secret<T> {
+        Secret(value)
     }
 
     /// The value itself, for use (never for logging).
-    pub fn expose(&self) -> &str {
+    pub fn expose(&self) -> &T {
         &self.0
     }
 }
 
-impl fmt::Debug for Secret {
+impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
@@ -261,7 +301,8 @@ impl Config {
         validate::load(path)
     }
 
-    /// Parses a config held in memory (the embedded demo, tests). Includes resolve against `dir`.
+    /// Parses config text held in memory (tests, built-in defaults) as if read from `path`:
+    /// errors name `path`, and includes resolve against its directory.
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
         validate::load_text(text.to_owned(), path)
     }
@@ -274,5 +315,43 @@ impl Config {
     /// Looks a feed up by its URL.
     pub fn feed_by_url(&self, url: &str) -> Option<&FeedConfig> {
         self.feeds.iter().find(|f| f.url.as_str() == url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(name: Option<&str>) -> FeedConfig {
+        FeedConfig {
+            url: Url::parse("https://example.org/rss.xml").unwrap(),
+            name: name.map(str::to_owned),
+            cadence: Cadence::Every(Duration::from_secs(900)),
+            tags: Vec::new(),
+            headers: HeaderMap::new(),
+            max_body_size: 1 << 20,
+            proxy: None,
+            alert_on_first_fetch: false,
+        }
+    }
+
+    #[test]
+    fn display_name_prefers_the_configured_name() {
+        assert_eq!(feed(Some("Desk")).display_name(Some("Own Title")), "Desk");
+        assert_eq!(feed(Some("Desk")).display_name(None), "Desk");
+    }
+
+    #[test]
+    fn display_name_falls_back_to_the_feed_title() {
+        assert_eq!(feed(None).display_name(Some("Own Title")), "Own Title");
+    }
+
+    #[test]
+    fn display_name_falls_back_to_the_url() {
+        assert_eq!(feed(None).display_name(None), "https://example.org/rss.xml");
+        assert_eq!(
+            feed(None).display_name(Some("  ")),
+            "https://example.org/rss.xml"
+        );
     }
 }

@@ -3,12 +3,17 @@
 //! Owns every rule about what a valid config is. Must never let a value through unchecked: each
 //! error names the file, line and column of the value at fault and says what to write instead.
 
+mod notifier;
+
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use toml::Spanned;
 use url::Url;
 
@@ -23,7 +28,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_BODY: u64 = 10 << 20;
 const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_PER_HOST: usize = 2;
-const DEFAULT_NOTIFIER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_BROKEN_AFTER: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 const DAY: u64 = 24 * 3600;
@@ -145,20 +149,12 @@ impl<'a> Builder<'a> {
                 .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}")))?,
             (None, None) => Cadence::Every(self.general.interval),
         };
-        let mut headers = Vec::new();
-        for (name, value) in &f.headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || reqwest::header::HeaderValue::from_str(value.get_ref()).is_err()
-            {
-                return Err(src.error(
-                    value.span(),
-                    format!(
-                        "invalid HTTP header {name:?}: names are tokens, values are visible ASCII"
-                    ),
-                ));
-            }
-            headers.push((name.clone(), value.get_ref().clone()));
-        }
+        let headers = header_map(
+            src,
+            f.headers
+                .iter()
+                .map(|(name, value)| (name, value.get_ref(), value.span())),
+        )?;
         let proxy = f
             .proxy
             .as_ref()
@@ -201,159 +197,15 @@ impl<'a> Builder<'a> {
         name: &Spanned<String>,
         raw: &Spanned<RawNotifier>,
     ) -> Result<(), ConfigError> {
-        let n = raw.get_ref();
         let key = NotifierName(name.get_ref().clone());
         if self.notifiers.contains_key(&key) {
             return Err(src.error(
                 name.span(),
-                format!("notifier {key:?} is defined twice; rename one"),
+                format!("notifier {:?} is defined twice; rename one", key.0),
             ));
         }
-        let kind_name = n.kind.get_ref().as_str();
-        // Keys that belong to another type are errors, not silently ignored settings.
-        let allowed: &[&str] = match kind_name {
-            "email" => &["smtp", "password_env", "password_file", "from", "to"],
-            "webhook" => &["url", "headers", "secret_env", "secret_file"],
-            "stdout" => &["format"],
-            other => {
-                return Err(src.error(
-                    n.kind.span(),
-                    format!(
-                        "unknown notifier type {other:?}; use \"email\", \"webhook\" or \"stdout\""
-                    ),
-                ));
-            }
-        };
-        let present: [(&str, Option<std::ops::Range<usize>>); 10] = [
-            ("smtp", n.smtp.as_ref().map(|v| v.span())),
-            ("password_env", n.password_env.as_ref().map(|v| v.span())),
-            ("password_file", n.password_file.as_ref().map(|v| v.span())),
-            ("from", n.from.as_ref().map(|v| v.span())),
-            ("to", n.to.as_ref().map(|v| v.span())),
-            ("url", n.url.as_ref().map(|v| v.span())),
-            ("headers", n.headers.as_ref().map(|v| v.span())),
-            ("format", n.format.as_ref().map(|v| v.span())),
-            ("secret_env", n.secret_env.as_ref().map(|v| v.span())),
-            ("secret_file", n.secret_file.as_ref().map(|v| v.span())),
-        ];
-        for (k, span) in present {
-            if let Some(span) = span
-                && !allowed.contains(&k)
-            {
-                return Err(src.error(
-                    span,
-                    format!("`{k}` does not apply to notifiers of type {kind_name:?}; remove it"),
-                ));
-            }
-        }
-        let missing = |what: &str| {
-            src.error(
-                raw.span(),
-                format!("notifier {key:?} ({kind_name}) needs `{what}`"),
-            )
-        };
-        let kind = match kind_name {
-            "email" => {
-                let smtp = n.smtp.as_ref().ok_or_else(|| missing("smtp"))?;
-                let url = Url::parse(smtp.get_ref()).map_err(|e| {
-                    src.error(
-                        smtp.span(),
-                        format!("invalid SMTP URL: {e}; write e.g. \"smtp://mail.example.org:587?tls=required\""),
-                    )
-                })?;
-                if !matches!(url.scheme(), "smtp" | "smtps") {
-                    return Err(
-                        src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://")
-                    );
-                }
-                let password = secret_source(
-                    src,
-                    &self.dir,
-                    &n.password_env,
-                    &n.password_file,
-                    "password",
-                )?;
-                if password.is_some() && url.password().is_some() {
-                    return Err(src.error(
-                        smtp.span(),
-                        "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
-                    ));
-                }
-                let from = n.from.as_ref().ok_or_else(|| missing("from"))?;
-                mailbox(src, from)?;
-                let to = n.to.as_ref().ok_or_else(|| missing("to"))?;
-                if to.get_ref().is_empty() {
-                    return Err(src.error(to.span(), "`to` is empty; list at least one address"));
-                }
-                for addr in to.get_ref() {
-                    mailbox(src, addr)?;
-                }
-                NotifierKind::Email(EmailConfig {
-                    smtp: Secret::new(smtp.get_ref().clone()),
-                    password,
-                    from: from.get_ref().clone(),
-                    to: to.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
-                })
-            }
-            "webhook" => {
-                let url = n.url.as_ref().ok_or_else(|| missing("url"))?;
-                match Url::parse(url.get_ref()) {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                    _ => {
-                        return Err(src.error(
-                            url.span(),
-                            "webhook `url` must be an http:// or https:// URL",
-                        ));
-                    }
-                }
-                let mut headers = Vec::new();
-                if let Some(h) = &n.headers {
-                    for (k, v) in h.get_ref() {
-                        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                            || reqwest::header::HeaderValue::from_str(v).is_err()
-                        {
-                            return Err(src.error(
-                                h.span(),
-                                format!("invalid HTTP header {k:?}: names are tokens, values are visible ASCII"),
-                            ));
-                        }
-                        headers.push((k.clone(), v.clone()));
-                    }
-                }
-                NotifierKind::Webhook(WebhookConfig {
-                    url: Secret::new(url.get_ref().clone()),
-                    headers,
-                    secret: secret_source(src, &self.dir, &n.secret_env, &n.secret_file, "secret")?,
-                })
-            }
-            _ => {
-                let format = match n.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
-                    None | Some(("text", _)) => StdoutFormat::Text,
-                    Some(("json", _)) => StdoutFormat::Json,
-                    Some((other, span)) => {
-                        return Err(src.error(
-                            span,
-                            format!("unknown format {other:?}; use \"text\" or \"json\""),
-                        ));
-                    }
-                };
-                NotifierKind::Stdout(format)
-            }
-        };
-        let timeout = n
-            .timeout
-            .as_ref()
-            .map(|t| duration(src, t, "timeout", TIMEOUT))
-            .transpose()?
-            .unwrap_or(DEFAULT_NOTIFIER_TIMEOUT);
-        self.notifiers.insert(
-            key.clone(),
-            NotifierConfig {
-                name: key,
-                timeout,
-                kind,
-            },
-        );
+        let config = notifier::build(src, &self.dir, key.clone(), raw)?;
+        self.notifiers.insert(key, config);
         Ok(())
     }
 
@@ -363,13 +215,47 @@ impl<'a> Builder<'a> {
         raw: &'a Spanned<RawWatchlist>,
     ) -> Result<(), ConfigError> {
         let w = raw.get_ref();
-        let name = w.name.get_ref().trim();
+        let name = self.watchlist_name(src, raw)?;
+        if w.terms.get_ref().is_empty() {
+            return Err(src.error(
+                w.terms.span(),
+                format!("watchlist {name:?} has no terms; list at least one"),
+            ));
+        }
+        let terms = terms_of(src, w.terms.get_ref())?;
+        let require = require_groups(src, &w.require)?;
+        let exclude = terms_of(src, &w.exclude)?;
+        let fields = fields_of(src, &w.fields)?;
+        let feeds = self.feed_selectors(src, &w.feeds)?;
+        let notify = self.notify_list(src, name, &w.notify)?;
+        self.watchlists.push(WatchlistConfig {
+            spec: WatchlistSpec {
+                name: name.to_owned(),
+                terms,
+                require,
+                exclude,
+                fields,
+            },
+            feeds,
+            notify,
+        });
+        Ok(())
+    }
+
+    /// The watchlist's trimmed name, once it is known to be usable and unique.
+    fn watchlist_name(
+        &mut self,
+        src: &'a Source,
+        raw: &'a Spanned<RawWatchlist>,
+    ) -> Result<&'a str, ConfigError> {
+        let at = raw.get_ref().name.span();
+        let name = raw.get_ref().name.get_ref().trim();
         if name.is_empty() {
-            return Err(src.error(w.name.span(), "watchlist name is empty"));
+            return Err(src.error(at, "watchlist name is empty"));
         }
         if name == crate::model::FEED_NOTICE_NAME {
             return Err(src.error(
-                w.name.span(),
+                at,
                 format!("{name:?} is reserved for notices about broken feeds; choose another name"),
             ));
         }
@@ -384,50 +270,23 @@ impl<'a> Builder<'a> {
                 prev.get_ref().name.span().start,
             );
             return Err(src.error(
-                w.name.span(),
+                at,
                 format!("watchlist {name:?} is already defined at {first}; watchlist names must be unique"),
             ));
         }
         self.raw_watchlists.push((src, raw));
-        if w.terms.get_ref().is_empty() {
-            return Err(src.error(
-                w.terms.span(),
-                format!("watchlist {name:?} has no terms; list at least one"),
-            ));
-        }
-        let terms = terms_of(src, w.terms.get_ref())?;
-        let require = w
-            .require
-            .iter()
-            .map(|group| {
-                if group.get_ref().is_empty() {
-                    Err(src.error(
-                        group.span(),
-                        "an empty `require` group can never match; remove it",
-                    ))
-                } else {
-                    terms_of(src, group.get_ref())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let exclude = terms_of(src, &w.exclude)?;
-        let mut fields = Vec::new();
-        for f in &w.fields {
-            let field = Field::parse(f.get_ref()).ok_or_else(|| {
-                src.error(
-                    f.span(),
-                    format!(
-                        "unknown field {:?}; use title, summary, content, author or categories",
-                        f.get_ref()
-                    ),
-                )
-            })?;
-            if !fields.contains(&field) {
-                fields.push(field);
-            }
-        }
+        Ok(name)
+    }
+
+    /// `feeds = [...]`: tags must exist; a name no feed is configured with only warns, since
+    /// it may be a feed's own title, known only once fetched.
+    fn feed_selectors(
+        &mut self,
+        src: &Source,
+        raw: &[Spanned<String>],
+    ) -> Result<Vec<FeedSelector>, ConfigError> {
         let mut feeds = Vec::new();
-        for sel in &w.feeds {
+        for sel in raw {
             let text = sel.get_ref().trim();
             match text.strip_prefix("tag:") {
                 Some(tag) => {
@@ -455,15 +314,25 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        Ok(feeds)
+    }
+
+    /// `notify = [...]`, each defined, without repeats; empty means every notifier.
+    fn notify_list(
+        &self,
+        src: &Source,
+        watchlist: &str,
+        raw: &[Spanned<String>],
+    ) -> Result<Vec<NotifierName>, ConfigError> {
         let mut notify = Vec::new();
-        for n in &w.notify {
+        for n in raw {
             let key = NotifierName(n.get_ref().clone());
             if !self.notifiers.contains_key(&key) {
                 let known: Vec<&str> = self.notifiers.keys().map(|k| k.0.as_str()).collect();
                 return Err(src.error(
                     n.span(),
                     format!(
-                        "watchlist {name:?} notifies {:?}, which is not defined; defined notifiers: {}",
+                        "watchlist {watchlist:?} notifies {:?}, which is not defined; defined notifiers: {}",
                         key.0,
                         if known.is_empty() { "none".to_owned() } else { known.join(", ") }
                     ),
@@ -476,18 +345,7 @@ impl<'a> Builder<'a> {
         if notify.is_empty() {
             notify = self.notifiers.keys().cloned().collect();
         }
-        self.watchlists.push(WatchlistConfig {
-            spec: WatchlistSpec {
-                name: name.to_owned(),
-                terms,
-                require,
-                exclude,
-                fields,
-            },
-            feeds,
-            notify,
-        });
-        Ok(())
+        Ok(notify)
     }
 
     fn finish(self, main: &Source) -> Result<Config, ConfigError> {
@@ -512,7 +370,6 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(Config {
-            path: main.path.clone(),
             general: self.general,
             feeds: self.feeds,
             watchlists: self.watchlists,
@@ -539,6 +396,45 @@ fn secret_source(
         (None, Some(f)) => Ok(Some(SecretSource::File(dir.join(f.get_ref())))),
         (None, None) => Ok(None),
     }
+}
+
+/// `require = [[...], ...]`: every group must have a term, or it could never match.
+fn require_groups(
+    src: &Source,
+    raw: &[Spanned<Vec<Spanned<RawTerm>>>],
+) -> Result<Vec<Vec<TermSpec>>, ConfigError> {
+    raw.iter()
+        .map(|group| {
+            if group.get_ref().is_empty() {
+                Err(src.error(
+                    group.span(),
+                    "an empty `require` group can never match; remove it",
+                ))
+            } else {
+                terms_of(src, group.get_ref())
+            }
+        })
+        .collect()
+}
+
+/// `fields = [...]`, without repeats.
+fn fields_of(src: &Source, raw: &[Spanned<String>]) -> Result<Vec<Field>, ConfigError> {
+    let mut fields = Vec::new();
+    for f in raw {
+        let field = Field::parse(f.get_ref()).ok_or_else(|| {
+            src.error(
+                f.span(),
+                format!(
+                    "unknown field {:?}; use title, summary, content, author or categories",
+                    f.get_ref()
+                ),
+            )
+        })?;
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    Ok(fields)
 }
 
 fn terms_of(src: &Source, raw: &[Spanned<RawTerm>]) -> Result<Vec<TermSpec>, ConfigError> {
@@ -588,47 +484,16 @@ fn term(src: &Source, raw: &Spanned<RawTerm>) -> Result<TermSpec, ConfigError> {
 }
 
 fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigError> {
-    let database = match &g.database {
-        Some(d) if d.get_ref() == ":memory:" => Database::Memory,
-        Some(d) => Database::File(dir.join(d.get_ref())),
-        None => Database::File(
-            std::env::var_os("STATE_DIRECTORY")
-                .and_then(|s| std::env::split_paths(&s).next())
-                .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
-        ),
-    };
-    let interval = g
-        .interval
-        .as_ref()
-        .map(|i| duration(src, i, "interval", INTERVAL))
-        .transpose()?
-        .unwrap_or(DEFAULT_INTERVAL);
-    let timezone = match &g.timezone {
-        Some(tz) => Tz::from_str(tz.get_ref()).map_err(|_| {
-            src.error(
-                tz.span(),
-                format!(
-                    "unknown time zone {:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
-                    tz.get_ref()
-                ),
-            )
-        })?,
-        None => Tz::UTC,
-    };
-    let count = |v: &Option<Spanned<i64>>, key: &str, default: usize| match v {
-        None => Ok(default),
-        Some(n) => match usize::try_from(*n.get_ref()) {
-            Ok(n) if (1..=1024).contains(&n) => Ok(n),
-            _ => Err(src.error(n.span(), format!("`{key}` must be between 1 and 1024"))),
-        },
-    };
-    let user_agent = match &g.user_agent {
-        Some(ua) if reqwest::header::HeaderValue::from_str(ua.get_ref()).is_err() => {
-            return Err(src.error(ua.span(), "user_agent must be visible ASCII"));
-        }
-        Some(ua) => ua.get_ref().clone(),
-        None => default_user_agent(),
-    };
+    let interval = duration_or(src, &g.interval, "interval", INTERVAL, DEFAULT_INTERVAL)?;
+    let timezone = timezone(src, &g.timezone)?;
+    let user_agent = user_agent(src, &g.user_agent)?;
+    let concurrency = count(src, &g.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
+    let per_host_concurrency = count(
+        src,
+        &g.per_host_concurrency,
+        "per_host_concurrency",
+        DEFAULT_PER_HOST,
+    )?;
     let admin_notify = g.admin_notify.as_ref().map_or_else(Vec::new, |a| {
         a.get_ref()
             .iter()
@@ -636,41 +501,82 @@ fn general(src: &Source, g: &RawGeneral, dir: &Path) -> Result<General, ConfigEr
             .collect()
     });
     Ok(General {
-        database,
+        database: database(&g.database, dir),
         interval,
         alert_on_first_fetch: g.alert_on_first_fetch.unwrap_or(false),
         timezone,
-        concurrency: count(&g.concurrency, "concurrency", DEFAULT_CONCURRENCY)?,
-        per_host_concurrency: count(
-            &g.per_host_concurrency,
-            "per_host_concurrency",
-            DEFAULT_PER_HOST,
-        )?,
+        concurrency,
+        per_host_concurrency,
         user_agent,
-        timeout: g
-            .timeout
-            .as_ref()
-            .map(|t| duration(src, t, "timeout", TIMEOUT))
-            .transpose()?
-            .unwrap_or(DEFAULT_TIMEOUT),
+        timeout: duration_or(src, &g.timeout, "timeout", TIMEOUT, DEFAULT_TIMEOUT)?,
         max_body_size: g
             .max_body_size
             .as_ref()
             .map_or(DEFAULT_MAX_BODY, |s| s.get_ref().0),
         admin_notify,
-        feed_broken_after: g
-            .feed_broken_after
-            .as_ref()
-            .map(|t| duration(src, t, "feed_broken_after", BROKEN_AFTER))
-            .transpose()?
-            .unwrap_or(DEFAULT_BROKEN_AFTER),
-        retention: g
-            .retention
-            .as_ref()
-            .map(|t| duration(src, t, "retention", RETENTION))
-            .transpose()?
-            .unwrap_or(DEFAULT_RETENTION),
+        feed_broken_after: duration_or(
+            src,
+            &g.feed_broken_after,
+            "feed_broken_after",
+            BROKEN_AFTER,
+            DEFAULT_BROKEN_AFTER,
+        )?,
+        retention: duration_or(src, &g.retention, "retention", RETENTION, DEFAULT_RETENTION)?,
     })
+}
+
+/// `database`, relative to the config file; by default in systemd's `StateDirectory=`.
+fn database(raw: &Option<Spanned<String>>, dir: &Path) -> Database {
+    match raw {
+        Some(d) if d.get_ref() == ":memory:" => Database::Memory,
+        Some(d) => Database::File(dir.join(d.get_ref())),
+        None => Database::File(
+            std::env::var_os("STATE_DIRECTORY")
+                .and_then(|s| std::env::split_paths(&s).next())
+                .map_or_else(|| PathBuf::from("feedwatch.db"), |d| d.join("feedwatch.db")),
+        ),
+    }
+}
+
+fn timezone(src: &Source, raw: &Option<Spanned<String>>) -> Result<Tz, ConfigError> {
+    let Some(tz) = raw else {
+        return Ok(Tz::UTC);
+    };
+    Tz::from_str(tz.get_ref()).map_err(|_| {
+        src.error(
+            tz.span(),
+            format!(
+                "unknown time zone {:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                tz.get_ref()
+            ),
+        )
+    })
+}
+
+fn user_agent(src: &Source, raw: &Option<Spanned<String>>) -> Result<String, ConfigError> {
+    match raw {
+        Some(ua) if HeaderValue::from_str(ua.get_ref()).is_err() => {
+            Err(src.error(ua.span(), "user_agent must be visible ASCII"))
+        }
+        Some(ua) => Ok(ua.get_ref().clone()),
+        None => Ok(default_user_agent()),
+    }
+}
+
+/// A count of requests in flight: at least one, and few enough to be a sane setting.
+fn count(
+    src: &Source,
+    raw: &Option<Spanned<i64>>,
+    key: &str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => Err(src.error(n.span(), format!("`{key}` must be between 1 and 1024"))),
+        },
+    }
 }
 
 /// The User-Agent sent when none is configured: names feedwatch and its version.
@@ -706,15 +612,51 @@ fn duration(
     Ok(d)
 }
 
-fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<(), ConfigError> {
-    lettre::message::Mailbox::from_str(raw.get_ref())
-        .map(|_| ())
-        .map_err(|e| {
+/// An optional duration setting: checked against its range when given, else `default`.
+fn duration_or(
+    src: &Source,
+    raw: &Option<Spanned<String>>,
+    key: &str,
+    range: (Duration, Duration),
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    raw.as_ref()
+        .map_or(Ok(default), |d| duration(src, d, key, range))
+}
+
+fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<Mailbox, ConfigError> {
+    Mailbox::from_str(raw.get_ref()).map_err(|e| {
+        src.error(
+            raw.span(),
+            format!(
+                "invalid email address {:?}: {e}; write e.g. \"feedwatch <alerts@example.org>\"",
+                raw.get_ref()
+            ),
+        )
+    })
+}
+
+/// Configured request headers as sent. Values are marked sensitive because they often carry
+/// credentials: `Debug` then never prints them, and HTTP/2 never adds them to its header cache.
+fn header_map<'h>(
+    src: &Source,
+    headers: impl IntoIterator<Item = (&'h String, &'h String, Range<usize>)>,
+) -> Result<HeaderMap, ConfigError> {
+    let mut map = HeaderMap::new();
+    for (name, value, span) in headers {
+        let invalid = || {
             src.error(
-                raw.span(),
-                format!("invalid email address {:?}: {e}; write e.g. \"feedwatch <alerts@example.org>\"", raw.get_ref()),
+                span.clone(),
+                format!("invalid HTTP header {name:?}: names are tokens, values are visible ASCII"),
             )
-        })
+        };
+        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+        value.set_sensitive(true);
+        // Names differing only in case name one header: the later entry wins.
+        map.insert(key, value);
+    }
+    Ok(map)
 }
 
 /// A feed location: an http(s) or file URL, or a path (relative to the config file).
@@ -759,4 +701,92 @@ fn expand_include(
         ));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads config text as if from `t.toml`.
+    pub(super) fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_at(text, Path::new("t.toml"))
+    }
+
+    const TYPED: &str = r#"
+[[feeds]]
+url = "https://example.org/rss.xml"
+headers = { Authorization = "Bearer feed-token", Accept = "application/rss+xml" }
+
+[notifiers.desk]
+type = "email"
+smtp = "smtp://alerts%40example.org@mail.example.org:587?tls=required"
+from = "feedwatch <alerts@example.org>"
+to = ["desk@example.org", "Duty Officer <duty@example.org>"]
+
+[notifiers.chat]
+type = "webhook"
+url = "https://hooks.example.org/services/hook-token"
+headers = { "X-Api-Key" = "hook-key" }
+"#;
+
+    #[test]
+    fn headers_mailboxes_and_urls_come_out_typed() {
+        let config = load(TYPED).unwrap();
+        let feed = &config.feeds[0];
+        assert_eq!(feed.headers["authorization"], "Bearer feed-token");
+        assert_eq!(feed.headers["accept"], "application/rss+xml");
+        let NotifierKind::Email(email) = &config.notifiers[&NotifierName("desk".into())].kind
+        else {
+            panic!("desk is an email notifier");
+        };
+        assert_eq!(email.smtp.expose().username(), "alerts%40example.org");
+        assert_eq!(email.from.email.to_string(), "alerts@example.org");
+        assert_eq!(email.to[1].name.as_deref(), Some("Duty Officer"));
+        let NotifierKind::Webhook(hook) = &config.notifiers[&NotifierName("chat".into())].kind
+        else {
+            panic!("chat is a webhook notifier");
+        };
+        assert_eq!(hook.url.expose().path(), "/services/hook-token");
+        assert_eq!(hook.headers["x-api-key"], "hook-key");
+    }
+
+    /// The error that loading `text` must fail with.
+    pub(super) fn error(text: &str) -> String {
+        match load(text) {
+            Ok(_) => panic!("should fail:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_notifier_defined_again_in_an_include_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main.toml");
+        std::fs::write(
+            &main,
+            "[general]\ninclude = [\"more.toml\"]\n\n[notifiers.desk]\ntype = \"stdout\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("more.toml"),
+            "[notifiers.desk]\ntype = \"stdout\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&main).unwrap_err().to_string();
+        assert!(
+            err.ends_with("more.toml:1:12: notifier \"desk\" is defined twice; rename one"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_header_values_and_urls_with_tokens() {
+        let debug = format!("{:?}", load(TYPED).unwrap());
+        for secret in ["feed-token", "hook-token", "hook-key"] {
+            assert!(
+                !debug.contains(secret),
+                "{secret} leaked into Debug: {debug}"
+            );
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use url::Url;
 
 use crate::config::{FeedConfig, General};
@@ -240,102 +240,35 @@ impl Fetcher {
     }
 
     async fn fetch_http(&self, feed: &FeedConfig, validators: &Validators) -> FetchOutcome {
-        let client = feed
-            .proxy
+        let headers = RequestHeaders::new(feed, validators);
+        let arrived = match follow_redirects(self.client_for(feed), feed, &headers).await {
+            Ok(arrived) => arrived,
+            Err(e) => return FetchOutcome::Failed(e),
+        };
+        let now = Utc::now();
+        let min_gap = cache_lifetime(arrived.response.headers(), now);
+        if let Some(outcome) = without_body(&arrived.response, min_gap, now) {
+            return outcome;
+        }
+        self.read_body(feed, arrived, min_gap).await
+    }
+
+    /// The client for the feed's proxy, or the direct one.
+    fn client_for(&self, feed: &FeedConfig) -> &reqwest::Client {
+        feed.proxy
             .as_ref()
             .and_then(|p| self.proxied.get(p))
-            .unwrap_or(&self.default);
-        let mut public = HeaderMap::new();
-        public.insert(
-            header::ACCEPT,
-            HeaderValue::from_static(
-                "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-            ),
-        );
-        // Configured headers (often credentials) and validators are meant for the feed's own
-        // origin; a redirect elsewhere gets only the public ones.
-        let mut own = public.clone();
-        for (k, v) in &feed.headers {
-            if let (Ok(k), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                own.insert(k, v);
-            }
-        }
-        if let Some(etag) = validators
-            .etag
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            own.insert(header::IF_NONE_MATCH, etag);
-        }
-        if let Some(lm) = validators
-            .last_modified
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            own.insert(header::IF_MODIFIED_SINCE, lm);
-        }
+            .unwrap_or(&self.default)
+    }
 
-        let mut url = feed.url.clone();
-        let mut all_permanent = true;
-        let mut hops = 0;
-        let response = loop {
-            let headers = if url.origin() == feed.url.origin() {
-                &own
-            } else {
-                &public
-            };
-            let resp = match client
-                .get(url.clone())
-                .headers(headers.clone())
-                .send()
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return FetchOutcome::Failed(transport_error(&e)),
-            };
-            let status = resp.status();
-            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
-                break resp;
-            }
-            hops += 1;
-            let next = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| url.join(l).ok());
-            let Some(next) = next else {
-                return FetchOutcome::Failed(FetchError::BadRedirect);
-            };
-            if hops > MAX_REDIRECTS {
-                return FetchOutcome::Failed(FetchError::Redirects(next.to_string()));
-            }
-            all_permanent &= matches!(
-                status,
-                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
-            );
-            url = next;
-        };
-
-        let status = response.status();
-        let now = Utc::now();
-        let min_gap = cache_lifetime(response.headers(), now);
-        if status == StatusCode::NOT_MODIFIED {
-            return FetchOutcome::NotModified { min_gap };
-        }
-        if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, now));
-            return FetchOutcome::Failed(FetchError::Status {
-                status,
-                retry_after,
-            });
-        }
+    /// Reads a successful response's body, within the feed's cap and the throughput limits.
+    async fn read_body(
+        &self,
+        feed: &FeedConfig,
+        arrived: Arrived,
+        min_gap: Option<Duration>,
+    ) -> FetchOutcome {
+        let response = arrived.response;
         let header_str = |name| {
             response
                 .headers()
@@ -344,18 +277,19 @@ impl Fetcher {
                 .map(str::to_owned)
         };
         let content_type = header_str(header::CONTENT_TYPE);
-        let new_validators = Validators {
+        let validators = Validators {
             etag: header_str(header::ETAG),
             last_modified: header_str(header::LAST_MODIFIED),
         };
+        let status = response.status().as_u16();
         let final_url = response.url().clone();
         match read_capped(response, feed.max_body_size, &self.limits).await {
             Ok(body) => FetchOutcome::Fresh(Box::new(Fetched {
                 body,
                 content_type,
-                validators: new_validators,
-                status: status.as_u16(),
-                moved_to: (hops > 0 && all_permanent).then(|| final_url.clone()),
+                validators,
+                status,
+                moved_to: arrived.moved.then(|| final_url.clone()),
                 final_url,
                 requested_url: feed.url.clone(),
                 min_gap,
@@ -370,6 +304,122 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// The headers of one fetch. Configured headers (often credentials) and validators are meant
+/// for the feed's own origin; a redirect elsewhere gets only the public ones.
+struct RequestHeaders {
+    public: HeaderMap,
+    own: HeaderMap,
+}
+
+impl RequestHeaders {
+    fn new(feed: &FeedConfig, validators: &Validators) -> RequestHeaders {
+        let mut public = HeaderMap::new();
+        public.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(
+                "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+            ),
+        );
+        let mut own = public.clone();
+        // Replaces, not appends: a configured `Accept` overrides the default one.
+        own.extend(feed.headers.clone());
+        // Validators were stored from an earlier response; one that is no longer a valid
+        // header value only costs an unconditional fetch.
+        let validator =
+            |v: &Option<String>| v.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+        if let Some(etag) = validator(&validators.etag) {
+            own.insert(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = validator(&validators.last_modified) {
+            own.insert(header::IF_MODIFIED_SINCE, lm);
+        }
+        RequestHeaders { public, own }
+    }
+
+    /// The headers for a request to `url` while fetching `feed`.
+    fn for_url(&self, url: &Url, feed: &FeedConfig) -> &HeaderMap {
+        if url.origin() == feed.url.origin() {
+            &self.own
+        } else {
+            &self.public
+        }
+    }
+}
+
+/// The response the redirects led to.
+struct Arrived {
+    response: reqwest::Response,
+    /// Whether at least one redirect was followed and all were permanent: the feed has moved.
+    moved: bool,
+}
+
+/// Requests the feed, following up to [`MAX_REDIRECTS`] redirects by hand so that permanent
+/// moves and loops are seen.
+async fn follow_redirects(
+    client: &reqwest::Client,
+    feed: &FeedConfig,
+    headers: &RequestHeaders,
+) -> Result<Arrived, FetchError> {
+    let mut url = feed.url.clone();
+    let mut all_permanent = true;
+    let mut hops = 0;
+    loop {
+        let response = client
+            .get(url.clone())
+            .headers(headers.for_url(&url, feed).clone())
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+            return Ok(Arrived {
+                response,
+                moved: hops > 0 && all_permanent,
+            });
+        }
+        hops += 1;
+        let next = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .ok_or(FetchError::BadRedirect)?;
+        if hops > MAX_REDIRECTS {
+            return Err(FetchError::Redirects(next.to_string()));
+        }
+        all_permanent &= matches!(
+            status,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+        );
+        url = next;
+    }
+}
+
+/// The outcome of a response with no body worth reading (`304`, or an error status); `None`
+/// for a success.
+fn without_body(
+    response: &reqwest::Response,
+    min_gap: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Option<FetchOutcome> {
+    let status = response.status();
+    if status == StatusCode::NOT_MODIFIED {
+        return Some(FetchOutcome::NotModified { min_gap });
+    }
+    if status.is_success() {
+        return None;
+    }
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    Some(FetchOutcome::Failed(FetchError::Status {
+        status,
+        retry_after,
+    }))
 }
 
 fn transport_error(e: &reqwest::Error) -> FetchError {

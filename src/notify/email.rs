@@ -35,28 +35,23 @@ impl EmailNotifier {
             message,
         };
         let url = cfg.smtp.expose();
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        // The config checked the scheme; lettre still rejects a URL without a host or with an
+        // unknown `tls` parameter, and sets up TLS here.
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
             .map_err(|e| err(format!("invalid smtp URL: {e}")))?
             .timeout(Some(timeout));
         if let Some(source) = &cfg.password {
-            let user = url::Url::parse(url)
-                .ok()
-                .map(|u| percent_decode(u.username()))
-                .unwrap_or_default();
             let password = source
                 .read()
                 .map_err(|e| err(format!("SMTP password: {e}")))?;
-            builder = builder.credentials(Credentials::new(user, password));
+            builder =
+                builder.credentials(Credentials::new(percent_decode(url.username()), password));
         }
-        let parse = |s: &str| {
-            s.parse::<Mailbox>()
-                .map_err(|e| err(format!("invalid address {s:?}: {e}")))
-        };
         Ok(EmailNotifier {
             name: name.clone(),
             transport: builder.build(),
-            from: parse(&cfg.from)?,
-            to: cfg.to.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
+            from: cfg.from.clone(),
+            to: cfg.to.clone(),
             timeout,
         })
     }

@@ -77,7 +77,7 @@ impl<'a> From<&'a Alert> for WebhookPayload<'a> {
 /// Posts alerts as JSON, signed when a secret is configured.
 pub struct WebhookNotifier {
     name: NotifierName,
-    url: String,
+    url: url::Url,
     client: reqwest::Client,
     headers: reqwest::header::HeaderMap,
     secret: Option<String>,
@@ -119,14 +119,6 @@ impl WebhookNotifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| err(e.to_string()))?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let k = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| err(format!("header {k:?}: {e}")))?;
-            let v = reqwest::header::HeaderValue::from_str(v)
-                .map_err(|e| err(format!("header {k:?}: {e}")))?;
-            headers.insert(k, v);
-        }
         let secret = cfg
             .secret
             .as_ref()
@@ -134,9 +126,9 @@ impl WebhookNotifier {
             .transpose()?;
         Ok(WebhookNotifier {
             name: name.clone(),
-            url: cfg.url.expose().to_owned(),
+            url: cfg.url.expose().clone(),
             client,
-            headers,
+            headers: cfg.headers.clone(),
             secret,
         })
     }
@@ -152,7 +144,7 @@ impl WebhookNotifier {
         })?;
         let mut request = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(secret) = &self.secret {

@@ -1,0 +1,316 @@
+//! `[notifiers.NAME]` → `NotifierConfig`: the type, the keys each type takes, one builder per type.
+//!
+//! Owns which key belongs to which notifier type, in one table. Must never ignore a key meant
+//! for another type, nor guess a type: the type is parsed once and every match on it is
+//! exhaustive.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+use url::Url;
+
+use super::{TIMEOUT, duration_or, header_map, mailbox, secret_source};
+use crate::config::error::{ConfigError, Source};
+use crate::config::raw::RawNotifier;
+use crate::config::{
+    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, StdoutFormat,
+    WebhookConfig,
+};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a key's value is in a raw notifier table, if the key is there.
+type Locate = fn(&RawNotifier) -> Option<Range<usize>>;
+
+/// Every key besides `type` and `timeout` (which all types take): the one type it applies to,
+/// and where to find it. Misplaced keys are reported in this order.
+#[rustfmt::skip]
+const KEYS: [(&str, NotifierType, Locate); 10] = [
+    ("smtp",          NotifierType::Email,   |n| span(&n.smtp)),
+    ("password_env",  NotifierType::Email,   |n| span(&n.password_env)),
+    ("password_file", NotifierType::Email,   |n| span(&n.password_file)),
+    ("from",          NotifierType::Email,   |n| span(&n.from)),
+    ("to",            NotifierType::Email,   |n| span(&n.to)),
+    ("url",           NotifierType::Webhook, |n| span(&n.url)),
+    ("headers",       NotifierType::Webhook, |n| span(&n.headers)),
+    ("format",        NotifierType::Stdout,  |n| span(&n.format)),
+    ("secret_env",    NotifierType::Webhook, |n| span(&n.secret_env)),
+    ("secret_file",   NotifierType::Webhook, |n| span(&n.secret_file)),
+];
+
+fn span<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    value.as_ref().map(Spanned::span)
+}
+
+/// One `[notifiers.NAME]` table whose type is known.
+struct Table<'a> {
+    src: &'a Source,
+    /// Directory that relative secret files resolve against.
+    dir: &'a Path,
+    name: &'a NotifierName,
+    ty: NotifierType,
+    raw: &'a Spanned<RawNotifier>,
+}
+
+/// Validates one notifier table into its typed config.
+pub(super) fn build(
+    src: &Source,
+    dir: &Path,
+    name: NotifierName,
+    raw: &Spanned<RawNotifier>,
+) -> Result<NotifierConfig, ConfigError> {
+    let n = raw.get_ref();
+    let ty = notifier_type(src, &n.kind)?;
+    reject_foreign_keys(src, n, ty)?;
+    let table = Table {
+        src,
+        dir,
+        name: &name,
+        ty,
+        raw,
+    };
+    let kind = match ty {
+        NotifierType::Email => NotifierKind::Email(email(&table)?),
+        NotifierType::Webhook => NotifierKind::Webhook(webhook(&table)?),
+        NotifierType::Stdout => NotifierKind::Stdout(stdout_format(&table)?),
+    };
+    Ok(NotifierConfig {
+        name,
+        timeout: duration_or(src, &n.timeout, "timeout", TIMEOUT, DEFAULT_TIMEOUT)?,
+        kind,
+    })
+}
+
+fn notifier_type(src: &Source, raw: &Spanned<String>) -> Result<NotifierType, ConfigError> {
+    NotifierType::from_name(raw.get_ref()).ok_or_else(|| {
+        let [rest @ .., last] = NotifierType::ALL.map(|t| format!("{:?}", t.name()));
+        src.error(
+            raw.span(),
+            format!(
+                "unknown notifier type {:?}; use {} or {last}",
+                raw.get_ref(),
+                rest.join(", ")
+            ),
+        )
+    })
+}
+
+/// Keys that belong to another type are errors, not silently ignored settings.
+fn reject_foreign_keys(src: &Source, n: &RawNotifier, ty: NotifierType) -> Result<(), ConfigError> {
+    for (key, owner, locate) in KEYS {
+        if let Some(at) = locate(n)
+            && owner != ty
+        {
+            return Err(src.error(
+                at,
+                format!(
+                    "`{key}` does not apply to notifiers of type {:?}; remove it",
+                    ty.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Table<'_> {
+    /// A key this type cannot do without; its absence is blamed on the whole table.
+    fn required<'v, T>(
+        &self,
+        key: &str,
+        value: &'v Option<Spanned<T>>,
+    ) -> Result<&'v Spanned<T>, ConfigError> {
+        value.as_ref().ok_or_else(|| {
+            self.src.error(
+                self.raw.span(),
+                format!(
+                    "notifier {:?} ({}) needs `{key}`",
+                    self.name.0,
+                    self.ty.name()
+                ),
+            )
+        })
+    }
+}
+
+fn email(t: &Table) -> Result<EmailConfig, ConfigError> {
+    let (src, n) = (t.src, t.raw.get_ref());
+    let smtp = t.required("smtp", &n.smtp)?;
+    let url = smtp_url(src, smtp)?;
+    let password = secret_source(src, t.dir, &n.password_env, &n.password_file, "password")?;
+    if password.is_some() && url.password().is_some() {
+        return Err(src.error(
+            smtp.span(),
+            "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
+        ));
+    }
+    let from = mailbox(src, t.required("from", &n.from)?)?;
+    let to = t.required("to", &n.to)?;
+    if to.get_ref().is_empty() {
+        return Err(src.error(to.span(), "`to` is empty; list at least one address"));
+    }
+    let to = to
+        .get_ref()
+        .iter()
+        .map(|addr| mailbox(src, addr))
+        .collect::<Result<_, _>>()?;
+    Ok(EmailConfig {
+        smtp: Secret::new(url),
+        password,
+        from,
+        to,
+    })
+}
+
+fn smtp_url(src: &Source, smtp: &Spanned<String>) -> Result<Url, ConfigError> {
+    let url = Url::parse(smtp.get_ref()).map_err(|e| {
+        src.error(
+            smtp.span(),
+            format!(
+                "invalid SMTP URL: {e}; write e.g. \"smtp://mail.example.org:587?tls=required\""
+            ),
+        )
+    })?;
+    if !matches!(url.scheme(), "smtp" | "smtps") {
+        return Err(src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://"));
+    }
+    Ok(url)
+}
+
+fn webhook(t: &Table) -> Result<WebhookConfig, ConfigError> {
+    let (src, n) = (t.src, t.raw.get_ref());
+    let url = t.required("url", &n.url)?;
+    let url = match Url::parse(url.get_ref()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => {
+            return Err(src.error(
+                url.span(),
+                "webhook `url` must be an http:// or https:// URL",
+            ));
+        }
+    };
+    // The table as a whole is blamed: its keys and values carry no spans.
+    let headers = match &n.headers {
+        Some(h) => header_map(src, h.get_ref().iter().map(|(k, v)| (k, v, h.span())))?,
+        None => Default::default(),
+    };
+    Ok(WebhookConfig {
+        url: Secret::new(url),
+        headers,
+        secret: secret_source(src, t.dir, &n.secret_env, &n.secret_file, "secret")?,
+    })
+}
+
+fn stdout_format(t: &Table) -> Result<StdoutFormat, ConfigError> {
+    let Some(format) = &t.raw.get_ref().format else {
+        return Ok(StdoutFormat::Text);
+    };
+    match format.get_ref().as_str() {
+        "text" => Ok(StdoutFormat::Text),
+        "json" => Ok(StdoutFormat::Json),
+        other => Err(t.src.error(
+            format.span(),
+            format!("unknown format {other:?}; use \"text\" or \"json\""),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::validate::tests::{error, load};
+
+    /// A complete, valid table of each type.
+    fn table(ty: NotifierType) -> &'static str {
+        match ty {
+            NotifierType::Email => {
+                "smtp = \"smtp://127.0.0.1:25\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n"
+            }
+            NotifierType::Webhook => "url = \"https://example.org/hook\"\n",
+            NotifierType::Stdout => "format = \"json\"\n",
+        }
+    }
+
+    #[test]
+    fn the_key_table_covers_every_notifier_key() {
+        // serde lists every field it knows when it meets one it does not.
+        let err =
+            toml::from_str::<RawNotifier>("type = \"stdout\"\nno_such_key = 1\n").unwrap_err();
+        let mut known: Vec<&str> = err.message().split('`').skip(3).step_by(2).collect();
+        known.sort_unstable();
+        let mut table: Vec<&str> = KEYS.iter().map(|(key, _, _)| *key).collect();
+        table.extend(["type", "timeout"]);
+        table.sort_unstable();
+        assert_eq!(known, table, "{}", err.message());
+    }
+
+    #[test]
+    fn every_type_parses_back_from_its_name() {
+        for ty in NotifierType::ALL {
+            assert_eq!(NotifierType::from_name(ty.name()), Some(ty));
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_lists_the_valid_ones() {
+        let err = error("[notifiers.x]\ntype = \"sms\"\n");
+        assert_eq!(
+            err,
+            "t.toml:2:8: unknown notifier type \"sms\"; use \"email\", \"webhook\" or \"stdout\""
+        );
+    }
+
+    #[test]
+    fn every_key_of_another_type_is_rejected_where_it_stands() {
+        for ty in NotifierType::ALL {
+            for (key, _, _) in KEYS.iter().filter(|(_, owner, _)| *owner != ty) {
+                // A value of the shape the key takes, so that only its type is wrong.
+                let value = match *key {
+                    "to" => "[\"b@example.org\"]",
+                    "headers" => "{ X-A = \"b\" }",
+                    _ => "\"x\"",
+                };
+                let text = format!(
+                    "[notifiers.x]\ntype = \"{}\"\n{}{key} = {value}\n",
+                    ty.name(),
+                    table(ty)
+                );
+                let expect = format!(
+                    "t.toml:{}:{}: `{key}` does not apply to notifiers of type {:?}; remove it",
+                    text.lines().count(),
+                    key.len() + 4,
+                    ty.name()
+                );
+                assert_eq!(error(&text), expect);
+            }
+        }
+    }
+
+    #[test]
+    fn a_complete_table_of_each_type_builds_that_type() {
+        for ty in NotifierType::ALL {
+            let text = format!("[notifiers.x]\ntype = \"{}\"\n{}", ty.name(), table(ty));
+            let config = load(&text).unwrap();
+            let built = &config.notifiers[&NotifierName("x".into())];
+            assert_eq!(built.kind.notifier_type(), ty);
+            assert_eq!(built.timeout, DEFAULT_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn a_missing_key_names_the_notifier_and_what_it_needs() {
+        let err = error("[notifiers.chat]\ntype = \"webhook\"\n");
+        assert_eq!(err, "t.toml:1:1: notifier \"chat\" (webhook) needs `url`");
+    }
+
+    #[test]
+    fn an_unknown_stdout_format_is_an_error() {
+        let err = error("[notifiers.c]\ntype = \"stdout\"\nformat = \"yaml\"\n");
+        assert_eq!(
+            err,
+            "t.toml:3:10: unknown format \"yaml\"; use \"text\" or \"json\""
+        );
+    }
+}
