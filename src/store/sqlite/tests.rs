@@ -74,17 +74,24 @@ fn poll(
     }
 }
 
+async fn feed(s: &SqliteStore, url: &str) -> crate::store::FeedState {
+    s.feed_state(&FeedUrl::from_string(url.into()))
+        .await
+        .unwrap()
+}
+
+async fn unseen(s: &SqliteStore, feed: crate::model::FeedId, keys: &[&str]) -> HashSet<ItemKey> {
+    let items = keys.iter().map(|k| identity(k)).collect();
+    s.unseen(feed, items).await.unwrap()
+}
+
 async fn commit(
     s: &SqliteStore,
-    feed: &str,
+    url: &str,
     now: DateTime<Utc>,
     items: &[(&str, &str)],
 ) -> PollCounts {
-    let id = s
-        .feed_state(&FeedUrl::from_string(feed.into()))
-        .await
-        .unwrap()
-        .id;
+    let id = feed(s, url).await.id;
     s.commit_fresh(poll(id, now, items, true)).await.unwrap()
 }
 
@@ -114,24 +121,17 @@ async fn items_and_stories_alert_once() {
     // A week later the story may alert again through a third feed.
     let later = now + Duration::days(8);
     assert_eq!(commit(&s, "c", later, &[("5", "https://x/1")]).await, one);
-    let a = s
-        .feed_state(&FeedUrl::from_string("a".into()))
-        .await
-        .unwrap();
-    let unseen = s
-        .unseen(a.id, vec![identity("1"), identity("2")])
-        .await
-        .unwrap();
-    assert_eq!(unseen, HashSet::from([key("2")]));
+    let a = feed(&s, "a").await;
+    assert_eq!(
+        unseen(&s, a.id, &["1", "2"]).await,
+        HashSet::from([key("2")])
+    );
 }
 
 #[tokio::test]
 async fn a_known_fingerprint_is_a_known_item() {
     let s = store();
-    let a = s
-        .feed_state(&FeedUrl::from_string("a".into()))
-        .await
-        .unwrap();
+    let a = feed(&s, "a").await;
     let mut first = poll(a.id, Utc::now(), &[("1", "https://x/1")], false);
     first.items[0].identity.fingerprint = Some("hash:f".into());
     s.commit_fresh(first).await.unwrap();
@@ -189,10 +189,7 @@ async fn pruning_forgets_old_alerts_and_vanished_items_only() {
     let now = start + Duration::days(100);
     commit(&s, "a", now, &[("2", "https://x/2")]).await;
     // Feed b answered 304 ever since its one document: it keeps what that listed.
-    let b = s
-        .feed_state(&FeedUrl::from_string("b".into()))
-        .await
-        .unwrap();
+    let b = feed(&s, "b").await;
     s.commit_fresh(poll(b.id, start, &[("7", "https://y/7")], false))
         .await
         .unwrap();
@@ -206,21 +203,12 @@ async fn pruning_forgets_old_alerts_and_vanished_items_only() {
             items: 1
         }
     );
-    let a = s
-        .feed_state(&FeedUrl::from_string("a".into()))
-        .await
-        .unwrap();
-    let unseen = s
-        .unseen(a.id, vec![identity("1"), identity("2")])
-        .await
-        .unwrap();
-    assert_eq!(unseen, HashSet::from([key("1")]));
-    assert!(
-        s.unseen(b.id, vec![identity("7")])
-            .await
-            .unwrap()
-            .is_empty()
+    let a = feed(&s, "a").await;
+    assert_eq!(
+        unseen(&s, a.id, &["1", "2"]).await,
+        HashSet::from([key("1")])
     );
+    assert!(unseen(&s, b.id, &["7"]).await.is_empty());
     assert_eq!(
         s.pending_deliveries().await.unwrap(),
         0,
@@ -232,10 +220,7 @@ async fn pruning_forgets_old_alerts_and_vanished_items_only() {
 #[tokio::test]
 async fn an_empty_first_document_does_not_complete_the_first_fetch() {
     let s = store();
-    let a = s
-        .feed_state(&FeedUrl::from_string("a".into()))
-        .await
-        .unwrap();
+    let a = feed(&s, "a").await;
     s.commit_fresh(poll(a.id, Utc::now(), &[], false))
         .await
         .unwrap();
