@@ -1,10 +1,8 @@
 //! The command line as a user meets it: `test-match`, `inspect`, `feeds`, `notify-test`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sandbox, SmtpServer, run_with_timeout};
+use crate::common::{self, Sandbox, SmtpServer, run_with_timeout};
 
 const RUN: Duration = Duration::from_secs(60);
 

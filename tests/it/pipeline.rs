@@ -1,12 +1,10 @@
 //! End to end through the real binary: feeds served over loopback HTTP, alerts received by a
 //! real SMTP server and a webhook endpoint.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
+use crate::common::{self, HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
 
 const RUN: Duration = Duration::from_secs(60);
 const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";

@@ -1,12 +1,10 @@
 //! Self-tests of the integration-test harness in `tests/common`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{HttpServer, Route, SmtpServer};
+use crate::common::{self, HttpServer, Route, SmtpServer};
 
 /// A parsed HTTP response: status, lowercased headers, body.
 struct Resp {

@@ -1,12 +1,10 @@
 //! Polling misbehaving servers: conditional GET, rate limits, backoff and recovery, trickles,
 //! bombs, redirect loops, pages that are not feeds, wrong charsets, hostile neighbours.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{HttpServer, Route, Sandbox, gzip_bomb, run_with_timeout};
+use crate::common::{self, HttpServer, Route, Sandbox, gzip_bomb, run_with_timeout};
 
 const RUN: Duration = Duration::from_secs(60);
 

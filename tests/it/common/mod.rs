@@ -11,11 +11,6 @@
 //!   every message, with small MIME helpers on [`Mail`];
 //! * [`Sandbox`]: a temp directory plus a `Command` for the binary.
 
-// Each test file compiles this module separately via `mod common;` and uses only
-// part of it; without this, every unused helper would warn (and fail
-// `clippy -D warnings`) in some test crate.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -101,16 +96,6 @@ impl Route {
     /// `200 application/rss+xml`.
     pub fn rss(body: &str) -> Route {
         Route::ok(body, "application/rss+xml")
-    }
-
-    /// `200 application/atom+xml`.
-    pub fn atom(body: &str) -> Route {
-        Route::ok(body, "application/atom+xml")
-    }
-
-    /// `200 application/feed+json` (JSON Feed).
-    pub fn json_feed(body: &str) -> Route {
-        Route::ok(body, "application/feed+json")
     }
 
     /// This status with an empty body and no extra headers.
@@ -229,11 +214,6 @@ impl HttpServer {
     /// Adds or replaces the route for `path` (takes effect for the next request).
     pub fn set(&self, path: &str, route: Route) {
         lock(&self.shared.routes).insert(normalize_path(path), route);
-    }
-
-    /// Removes the route for `path`, so it answers like an unrouted path again.
-    pub fn unset(&self, path: &str) {
-        lock(&self.shared.routes).remove(&normalize_path(path));
     }
 
     /// Recorded requests to `path` (exact target, or path ignoring the query
@@ -671,12 +651,6 @@ impl Mail {
             .into_iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| decode_encoded_words(&v))
-    }
-
-    /// All top-level headers (names as sent, values unfolded but not decoded).
-    pub fn headers(&self) -> Vec<(String, String)> {
-        let (head, _) = split_entity(&self.data);
-        parse_mime_headers(&head)
     }
 
     /// The first `text/plain` part, transfer-decoded, with `\n` line ends.
