@@ -8,7 +8,7 @@
 //!   (feeds, redirects, slow or gzipped responses, ETags) and records every
 //!   request, including webhook POSTs;
 //! * [`SmtpServer`]: an SMTP server (mailin-embedded) that accepts and records
-//!   every message, with small MIME helpers on [`Mail`];
+//!   every message, read with mailparse through [`Mail`];
 //! * [`Sandbox`]: a temp directory plus a `Command` for the binary.
 
 use std::collections::HashMap;
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::{DeflateEncoder, GzEncoder};
+use mailparse::MailHeaderMap;
 
 /// Socket read/write timeout of server-side connections, so a stuck client
 /// cannot pin a server thread forever.
@@ -643,26 +644,38 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// First header with this name (case-insensitive), unfolded, with UTF-8 /
-    /// ASCII / Latin-1 RFC 2047 encoded-words (B and Q) decoded.
+    fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(self.data.as_bytes()).expect("a readable message")
+    }
+
+    /// First header with this name (case-insensitive), unfolded, with RFC 2047
+    /// encoded-words decoded.
     pub fn header(&self, name: &str) -> Option<String> {
-        let (head, _) = split_entity(&self.data);
-        parse_mime_headers(&head)
-            .into_iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| decode_encoded_words(&v))
+        self.parsed().headers.get_first_value(name)
     }
 
-    /// The first `text/plain` part, transfer-decoded, with `\n` line ends.
-    /// Empty if there is none.
+    /// The first `text/plain` part, transfer- and charset-decoded, with `\n`
+    /// line ends. Empty if there is none.
     pub fn text_body(&self) -> String {
-        find_mime_part(&self.data, "text/plain").unwrap_or_default()
+        self.body_of_type("text/plain")
     }
 
-    /// The first `text/html` part, transfer-decoded, with `\n` line ends.
-    /// Empty if there is none.
+    /// The first `text/html` part, transfer- and charset-decoded, with `\n`
+    /// line ends. Empty if there is none.
     pub fn html_body(&self) -> String {
-        find_mime_part(&self.data, "text/html").unwrap_or_default()
+        self.body_of_type("text/html")
+    }
+
+    fn body_of_type(&self, mimetype: &str) -> String {
+        let mail = self.parsed();
+        let part = mail.parts().find(|p| {
+            p.ctype.mimetype == mimetype
+                && p.get_content_disposition().disposition != mailparse::DispositionType::Attachment
+        });
+        part.map(|p| p.get_body().expect("a decodable body"))
+            .unwrap_or_default()
+            // SMTP carries CRLF; tests compare with Rust strings.
+            .replace("\r\n", "\n")
     }
 }
 
@@ -815,215 +828,6 @@ impl SmtpServer {
 pub fn dead_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind for dead port");
     listener.local_addr().expect("dead port address").port()
-}
-
-// --- MIME helpers ----------------------------------------------------------
-
-/// Splits an entity into (head, body), normalizing line ends to `\n`.
-fn split_entity(entity: &str) -> (String, String) {
-    let text = entity.replace("\r\n", "\n");
-    match text.find("\n\n") {
-        Some(i) => (text[..i].to_string(), text[i + 2..].to_string()),
-        None if text.starts_with('\n') => (String::new(), text[1..].to_string()),
-        None => (text, String::new()),
-    }
-}
-
-/// Parses an unfolded header block (lines joined by `\n`).
-fn parse_mime_headers(head: &str) -> Vec<(String, String)> {
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in head.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = headers.last_mut() {
-                last.1.push_str(line); // unfolding removes only the line break
-            }
-        } else if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim_start().to_string()));
-        }
-    }
-    for h in &mut headers {
-        h.1 = h.1.trim_end().to_string();
-    }
-    headers
-}
-
-fn mime_header(headers: &[(String, String)], name: &str) -> Option<String> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
-}
-
-/// A parameter (`boundary`, `charset`) of a structured header value.
-fn mime_param(value: &str, name: &str) -> Option<String> {
-    value.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"').to_string())
-    })
-}
-
-/// Depth-first search for the first non-attachment part of type `want`.
-fn find_mime_part(entity: &str, want: &str) -> Option<String> {
-    let (head, body) = split_entity(entity);
-    let headers = parse_mime_headers(&head);
-    let ctype = mime_header(&headers, "content-type").unwrap_or_else(|| "text/plain".into());
-    let mime = ctype
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime.starts_with("multipart/") {
-        let boundary = mime_param(&ctype, "boundary")?;
-        let (delim, close) = (format!("--{boundary}"), format!("--{boundary}--"));
-        let mut parts: Vec<Vec<&str>> = Vec::new();
-        let mut current: Option<Vec<&str>> = None;
-        for line in body.split('\n') {
-            let l = line.trim_end();
-            if l == close {
-                parts.extend(current.take());
-                break;
-            } else if l == delim {
-                parts.extend(current.take());
-                current = Some(Vec::new());
-            } else if let Some(c) = current.as_mut() {
-                c.push(line);
-            }
-        }
-        parts.extend(current);
-        return parts
-            .iter()
-            .find_map(|lines| find_mime_part(&lines.join("\n"), want));
-    }
-    let attachment = mime_header(&headers, "content-disposition")
-        .is_some_and(|d| d.trim().to_ascii_lowercase().starts_with("attachment"));
-    if mime != want || attachment {
-        return None;
-    }
-    let cte = mime_header(&headers, "content-transfer-encoding")
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let bytes = match cte.as_str() {
-        "quoted-printable" => decode_qp(body.as_bytes(), false),
-        "base64" => decode_base64(&body),
-        _ => body.into_bytes(),
-    };
-    let charset = mime_param(&ctype, "charset").unwrap_or_default();
-    Some(decode_charset(&bytes, &charset).replace("\r\n", "\n"))
-}
-
-fn decode_charset(bytes: &[u8], charset: &str) -> String {
-    match charset.to_ascii_lowercase().as_str() {
-        "iso-8859-1" | "latin1" | "latin-1" => bytes.iter().map(|&b| b as char).collect(),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Quoted-printable (`in_header`: RFC 2047 Q, where `_` is a space).
-fn decode_qp(input: &[u8], in_header: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'=' => {
-                // soft line break: '=' + optional trailing whitespace + newline
-                let mut j = i + 1;
-                while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
-                    j += 1;
-                }
-                if j < input.len() && (input[j] == b'\n' || input[j] == b'\r') {
-                    if input[j] == b'\r' && input.get(j + 1) == Some(&b'\n') {
-                        j += 1;
-                    }
-                    i = j + 1;
-                } else if j == input.len() {
-                    i = j;
-                } else if let (Some(h), Some(l)) = (
-                    input.get(i + 1).copied().and_then(hex_val),
-                    input.get(i + 2).copied().and_then(hex_val),
-                ) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                } else {
-                    out.push(b'=');
-                    i += 1;
-                }
-            }
-            b'_' if in_header => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn decode_base64(input: &str) -> Vec<u8> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in input.bytes() {
-        if c == b'=' {
-            break;
-        }
-        let Some(v) = val(c) else { continue }; // whitespace, line breaks
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// Decodes RFC 2047 encoded-words; whitespace between two adjacent
-/// encoded-words is dropped, as the RFC requires.
-fn decode_encoded_words(value: &str) -> String {
-    let re = regex::Regex::new(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=").expect("valid regex");
-    let mut out = String::new();
-    let mut last = 0;
-    let mut prev_encoded = false;
-    for caps in re.captures_iter(value) {
-        let m = caps.get(0).expect("whole match");
-        let between = &value[last..m.start()];
-        if !(prev_encoded && between.chars().all(char::is_whitespace)) {
-            out.push_str(between);
-        }
-        let charset = caps[1].split('*').next().unwrap_or(""); // drop RFC 2231 language
-        let text = caps[3].as_bytes();
-        let bytes = if caps[2].eq_ignore_ascii_case("b") {
-            decode_base64(&caps[3])
-        } else {
-            decode_qp(text, true)
-        };
-        out.push_str(&decode_charset(&bytes, charset));
-        last = m.end();
-        prev_encoded = true;
-    }
-    out.push_str(&value[last..]);
-    out
 }
 
 // ---------------------------------------------------------------------------
