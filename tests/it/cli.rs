@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::common::{self, Sandbox, SmtpServer, run_with_timeout};
+use crate::common::sandbox::{Sandbox, run_with_timeout};
+use crate::common::smtp::{SmtpServer, dead_port};
 
 const RUN: Duration = Duration::from_secs(60);
 
@@ -170,7 +171,7 @@ fn notify_test_sends_through_the_named_notifier() {
     assert_eq!(out.code(), Some(2));
     assert!(out.stderr.contains("defined: desk"), "{}", out.stderr);
 
-    let (sb, cfg) = sandbox_with(&format!("smtp://127.0.0.1:{}", common::dead_port()));
+    let (sb, cfg) = sandbox_with(&format!("smtp://127.0.0.1:{}", dead_port()));
     let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
     assert_eq!(out.code(), Some(1));
     assert!(out.stderr.contains("FAILED"), "{}", out.stderr);

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, HttpServer, Route, Sandbox, gzip_bomb, run_with_timeout};
+use crate::common::http::{HttpServer, Route, gzip_bomb};
+use crate::common::sandbox::{RunOutput, Sandbox, run_with_timeout};
 
 const RUN: Duration = Duration::from_secs(60);
 
@@ -49,7 +50,7 @@ impl Poller {
         }
     }
 
-    fn once(&self) -> common::RunOutput {
+    fn once(&self) -> RunOutput {
         let out = run_with_timeout(self.sandbox.cmd(&self.config).args(["once", "--all"]), RUN);
         assert!(!out.timed_out(), "once hung: {}", out.stderr);
         out
@@ -67,7 +68,7 @@ impl Poller {
         .unwrap()
     }
 
-    fn alerts(out: &common::RunOutput) -> Vec<serde_json::Value> {
+    fn alerts(out: &RunOutput) -> Vec<serde_json::Value> {
         out.stdout
             .lines()
             .map(|l| serde_json::from_str(l).expect("stdout alert is JSON"))
@@ -84,7 +85,7 @@ impl Poller {
     }
 
     /// Titles of the feed-health notices in a run's output.
-    fn notices(out: &common::RunOutput) -> Vec<String> {
+    fn notices(out: &RunOutput) -> Vec<String> {
         Poller::alerts(out)
             .iter()
             .filter(|a| a["watchlist"] == "feed-health")

@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, HttpServer, Route, SmtpServer};
+use crate::common::http::{HttpServer, Route, gzip_bomb};
+use crate::common::sandbox::{Sandbox, run_with_timeout};
+use crate::common::smtp::{SmtpServer, dead_port};
 
 /// A parsed HTTP response: status, lowercased headers, body.
 struct Resp {
@@ -172,7 +174,7 @@ fn gzip_route_and_gzip_bomb_are_valid_gzip() {
 
     // two full 1 MiB blocks plus a partial one; GzDecoder checks CRC and size
     let len = (2 << 20) + 12345;
-    let bomb = common::gzip_bomb(len);
+    let bomb = gzip_bomb(len);
     assert!(bomb.len() < len / 500, "bomb is {} bytes", bomb.len());
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&bomb[..])
@@ -180,7 +182,7 @@ fn gzip_route_and_gzip_bomb_are_valid_gzip() {
         .unwrap();
     assert_eq!(out.len(), len);
     assert!(out.iter().all(|&b| b == 0));
-    assert!(common::gzip_bomb(1 << 30).len() < 2 << 20); // 1 GiB in ~1 MiB, quickly
+    assert!(gzip_bomb(1 << 30).len() < 2 << 20); // 1 GiB in ~1 MiB, quickly
 }
 
 #[test]
@@ -222,7 +224,7 @@ fn dropping_the_server_closes_its_port() {
     let mut buf = Vec::new();
     assert_eq!(r.read_to_end(&mut buf).unwrap_or(0), 0); // open connection cut
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
-    assert!(TcpStream::connect(("127.0.0.1", common::dead_port())).is_err());
+    assert!(TcpStream::connect(("127.0.0.1", dead_port())).is_err());
 }
 
 /// Sends one SMTP command and returns the full (possibly multi-line) reply.
@@ -410,7 +412,7 @@ fn reqwest_client_works_against_the_server() {
 
 #[test]
 fn sandbox_command_and_timeouts() {
-    let sandbox = common::Sandbox::new();
+    let sandbox = Sandbox::new();
     let config = sandbox.write("conf/feedwatch.toml", "# empty\n");
     assert_eq!(config, sandbox.path("conf/feedwatch.toml"));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "# empty\n");
@@ -424,7 +426,7 @@ fn sandbox_command_and_timeouts() {
     assert!(removed.iter().any(|(k, _)| *k == "FEEDWATCH_CONFIG"));
     assert!(removed.iter().any(|(k, _)| *k == "RUST_LOG"));
 
-    let out = common::run_with_timeout(
+    let out = run_with_timeout(
         std::process::Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
         Duration::from_secs(5),
     );
@@ -434,7 +436,7 @@ fn sandbox_command_and_timeouts() {
     );
 
     let started = Instant::now();
-    let out = common::run_with_timeout(
+    let out = run_with_timeout(
         std::process::Command::new("sleep").arg("5"),
         Duration::from_millis(100),
     );

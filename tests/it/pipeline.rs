@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{self, HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
+use crate::common::http::{HttpServer, Route};
+use crate::common::sandbox::{RunOutput, Sandbox, run_with_timeout, wait_timeout};
+use crate::common::smtp::{SmtpServer, dead_port};
 
 const RUN: Duration = Duration::from_secs(60);
 const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";
@@ -94,18 +96,18 @@ secret_env = "FW_HOOK_SECRET"
     }
 
     /// Runs the binary with `args`, failing the test if it hangs.
-    fn run(&self, args: &[&str]) -> common::RunOutput {
+    fn run(&self, args: &[&str]) -> RunOutput {
         let out = run_with_timeout(&mut self.cmd(args), RUN);
         assert!(!out.timed_out(), "{args:?} hung: {}", out.stderr);
         out
     }
 
-    fn once(&self) -> common::RunOutput {
+    fn once(&self) -> RunOutput {
         self.run(&["once"])
     }
 
     /// A pass over every feed, due or not.
-    fn once_all(&self) -> common::RunOutput {
+    fn once_all(&self) -> RunOutput {
         self.run(&["once", "--all"])
     }
 
@@ -403,8 +405,8 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = common::wait_timeout(&mut child, Duration::from_secs(15))
-        .expect("exits within seconds of SIGTERM");
+    let status =
+        wait_timeout(&mut child, Duration::from_secs(15)).expect("exits within seconds of SIGTERM");
     assert_eq!(status.code(), Some(0));
 
     // Nothing lost: the alert is recorded, and what was not delivered is still pending.
@@ -533,7 +535,7 @@ fn a_second_instance_on_the_same_database_is_refused() {
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();
-    common::wait_timeout(&mut daemon, Duration::from_secs(15)).expect("daemon exits");
+    wait_timeout(&mut daemon, Duration::from_secs(15)).expect("daemon exits");
     assert_eq!(out.code(), Some(2), "{}", out.stderr);
     assert!(
         out.stderr.contains("another feedwatch is already running"),
