@@ -190,6 +190,26 @@ fn a_trickling_server_is_cut_off() {
 }
 
 #[test]
+fn a_gzip_encoded_feed_is_asked_for_and_decoded() {
+    let p = Poller::new(&[("/f.xml", "")]);
+    p.http
+        .set("/f.xml", Route::rss(&rss("ISIS-K news", "1")).gzipped());
+    let out = p.once();
+    let alerts = Poller::alerts(&out);
+    assert_eq!(alerts.len(), 1, "{}", out.stderr);
+    assert_eq!(alerts[0]["item"]["title"], "ISIS-K news");
+    let accept = p.http.requests("/f.xml")[0]
+        .header("accept-encoding")
+        .map(str::to_owned);
+    assert!(
+        accept.as_deref().is_some_and(|v| v.contains("gzip")),
+        "{accept:?}"
+    );
+    let (status, error, failures, _, _) = p.state("/f.xml");
+    assert_eq!((status.as_str(), error, failures), ("200", None, 0));
+}
+
+#[test]
 fn a_gzip_bomb_is_capped_while_streaming() {
     let p = Poller::new(&[("/bomb.xml", "max_body_size = \"1 MiB\"")]);
     let route = Route::ok(gzip_bomb(512 << 20), "application/rss+xml")

@@ -5,7 +5,6 @@ mod cli;
 mod common;
 mod config;
 mod fetch;
-mod harness;
 mod hostile;
 mod matching;
 mod parse;

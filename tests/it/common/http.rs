@@ -41,10 +41,6 @@ impl Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-
-    pub fn body_str(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
 }
 
 /// What [`HttpServer`] answers on a path.
@@ -182,10 +178,6 @@ impl HttpServer {
         }
     }
 
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
     /// `http://127.0.0.1:PORT/path` (a missing leading `/` is added).
     pub fn url(&self, path: &str) -> String {
         let slash = if path.starts_with('/') { "" } else { "/" };
@@ -206,11 +198,6 @@ impl HttpServer {
             .filter(|r| target_matches(&r.path, &path))
             .cloned()
             .collect()
-    }
-
-    /// Every recorded request, in arrival order.
-    pub fn all_requests(&self) -> Vec<Request> {
-        lock(&self.shared.requests).clone()
     }
 
     pub fn hits(&self, path: &str) -> usize {
