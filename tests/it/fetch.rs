@@ -170,7 +170,7 @@ fn a_trickling_server_is_cut_off() {
     let body = rss("ISIS-K", "1") + &" ".repeat(20_000);
     p.http.set(
         "/slow.xml",
-        Route::rss(&body).with_trickle(Duration::from_millis(50)),
+        Route::rss(&body).with_trickle(4, Duration::from_millis(200)),
     );
     let started = Instant::now();
     let out = p.once();
