@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::common::sandbox::{Sandbox, run_with_timeout};
-use crate::common::smtp::{SmtpServer, dead_port};
+use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
 const RUN: Duration = Duration::from_secs(60);
 
@@ -49,7 +49,7 @@ timeout = "5s"
 
 #[test]
 fn test_match_text_shows_watchlist_term_and_snippet() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
     let out = run_with_timeout(
         sb.cmd(&cfg).args([
             "test-match",
@@ -75,7 +75,7 @@ fn test_match_text_shows_watchlist_term_and_snippet() {
 
 #[test]
 fn test_match_json_and_explain_for_a_feed_file() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
     let out = run_with_timeout(
         sb.cmd(&cfg)
             .args(["test-match", "--json", "--explain", "feeds/wire.xml"]),
@@ -128,13 +128,12 @@ fn test_match_stores_and_sends_nothing() {
         !sb.path("fw.db").exists(),
         "test-match must not create the database"
     );
-    std::thread::sleep(Duration::from_millis(200));
     assert!(smtp.messages().is_empty());
 }
 
 #[test]
 fn inspect_json_reports_entries_and_ids() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
     let out = run_with_timeout(
         sb.cmd(&cfg).args(["inspect", "--json", "feeds/wire.xml"]),
         RUN,
@@ -171,7 +170,7 @@ fn notify_test_sends_through_the_named_notifier() {
     assert_eq!(out.code(), Some(2));
     assert!(out.stderr.contains("defined: desk"), "{}", out.stderr);
 
-    let (sb, cfg) = sandbox_with(&format!("smtp://127.0.0.1:{}", dead_port()));
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
     let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
     assert_eq!(out.code(), Some(1));
     assert!(out.stderr.contains("FAILED"), "{}", out.stderr);
@@ -179,7 +178,7 @@ fn notify_test_sends_through_the_named_notifier() {
 
 #[test]
 fn feeds_lists_every_configured_feed() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
     let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("never fetched"), "{}", out.stdout);

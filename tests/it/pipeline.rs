@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::http::{HttpServer, Route};
 use crate::common::sandbox::{RunOutput, Sandbox, run_with_timeout, wait_timeout};
-use crate::common::smtp::{SmtpServer, dead_port};
+use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
 const RUN: Duration = Duration::from_secs(60);
 const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";
@@ -237,7 +237,6 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     );
     let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.messages().len(), 1, "re-polls never re-alert");
     assert_eq!(w.hooks().len(), 1, "re-polls never re-alert");
 
@@ -282,7 +281,6 @@ fn the_same_story_in_two_feeds_alerts_once() {
     );
     let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
     assert_eq!(w.hooks().len(), 1, "one alert per story and watchlist");
 }
@@ -331,8 +329,7 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
 
 #[test]
 fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
-    let down = format!("smtp://127.0.0.1:{}", dead_port());
-    let w = World::new(&["/feed.xml"], Some(down));
+    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
@@ -380,8 +377,7 @@ fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
 
 #[test]
 fn sigterm_during_run_exits_0_and_loses_nothing() {
-    let down = format!("smtp://127.0.0.1:{}", dead_port());
-    let w = World::new(&["/feed.xml"], Some(down));
+    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));

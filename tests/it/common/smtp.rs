@@ -151,11 +151,10 @@ impl SmtpServer {
     }
 }
 
-/// A port on 127.0.0.1 where nothing listens (bound, then released), for "server down" tests.
-pub fn dead_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind for a dead port");
-    listener
-        .local_addr()
-        .expect("the dead port's address")
-        .port()
+/// An `smtp://` URL where nothing listens: a port on 127.0.0.1 bound, then released. For a mail
+/// server that is down, and for configs that must name one but never deliver.
+pub fn closed_smtp_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind for a closed port");
+    let port = listener.local_addr().expect("the closed port").port();
+    format!("smtp://127.0.0.1:{port}")
 }
