@@ -426,10 +426,9 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(
-        chat == "sent" || chat == "pending",
-        "chat delivery is {chat}"
-    );
+    // SIGTERM lets the send in hand finish: the slow webhook answers well within the daemon's
+    // shutdown grace, so it is recorded as sent, never left to be sent twice.
+    assert_eq!(chat, "sent", "the webhook delivery under way at SIGTERM");
 }
 
 #[test]
