@@ -9,15 +9,9 @@ use std::time::Duration;
 
 use super::wait_until;
 
-/// Temp dir + helpers to run the binary.
+/// A temp directory, removed on drop, to run the binary in.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
-}
-
-impl Default for Sandbox {
-    fn default() -> Self {
-        Sandbox::new()
-    }
+    dir: tempfile::TempDir,
 }
 
 impl Sandbox {
@@ -76,70 +70,63 @@ impl Sandbox {
     }
 }
 
-/// Result of [`run_with_timeout`].
+/// How long one run of the binary may take before it counts as hung.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// How a run of the binary ended.
 #[derive(Debug)]
 pub struct RunOutput {
-    /// `None` if the process was killed at the timeout.
-    pub status: Option<ExitStatus>,
+    pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl RunOutput {
-    pub fn timed_out(&self) -> bool {
-        self.status.is_none()
-    }
-
     pub fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
+        self.status.success()
     }
 
     pub fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
+        self.status.code()
     }
 }
 
-/// Runs `cmd` with piped stdout/stderr and null stdin, killing it after
-/// `timeout`, so a hanging daemon fails the test instead of hanging it.
-pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> RunOutput {
+/// Runs `cmd` to its exit with piped stdout/stderr and null stdin. A run still going after a
+/// minute is killed and fails the test, so a hanging feedwatch cannot hang the suite.
+pub fn run_to_exit(cmd: &mut Command) -> RunOutput {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn feedwatch");
-    let read_all = |r: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut s = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut s);
-            }
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
     // Drain both pipes while waiting, so a chatty child never blocks on them.
-    let out = read_all(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = read_all(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let status = wait_timeout(&mut child, timeout);
+    let out = read_to_end(child.stdout.take());
+    let err = read_to_end(child.stderr.take());
+    let status = wait_timeout(&mut child, RUN_LIMIT);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
     }
+    let stderr = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!("{cmd:?} hung; its stderr:\n{stderr}");
+    };
     RunOutput {
         status,
         stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stderr,
     }
+}
+
+fn read_to_end(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 /// Waits for `child` up to `timeout`; `None` if it is still running.
