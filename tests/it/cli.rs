@@ -1,12 +1,9 @@
 //! The command line as a user meets it: `test-match`, `inspect`, `feeds`, `notify-test`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Sandbox, SmtpServer, run_with_timeout};
-
-const RUN: Duration = Duration::from_secs(60);
+use crate::common::sandbox::{Sandbox, run_to_exit};
+use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
 fn sandbox_with(smtp: &str) -> (Sandbox, std::path::PathBuf) {
     let sandbox = Sandbox::new();
@@ -50,38 +47,35 @@ timeout = "5s"
 
 #[test]
 fn test_match_text_shows_watchlist_term_and_snippet() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
-    let out = run_with_timeout(
-        sb.cmd(&cfg).args([
-            "test-match",
-            "--text",
-            "Officials blame ISIS–K for the attack",
-        ]),
-        RUN,
-    );
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let out = run_to_exit(sb.cmd(&cfg).args([
+        "test-match",
+        "--text",
+        "Officials blame ISIS–K for the attack",
+    ]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("watchlist isis-k"), "{}", out.stdout);
     assert!(out.stdout.contains("**ISIS–K**"), "{}", out.stdout);
     assert!(!out.stdout.contains("watchlist us"), "{}", out.stdout);
 
     // A decoy: exit 1, nothing printed on stdout.
-    let out = run_with_timeout(
-        sb.cmd(&cfg)
-            .args(["test-match", "--text", "a currency crisis; tell us"]),
-        RUN,
-    );
+    let out =
+        run_to_exit(
+            sb.cmd(&cfg)
+                .args(["test-match", "--text", "a currency crisis; tell us"]),
+        );
     assert_eq!(out.code(), Some(1), "{}", out.stdout);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
 }
 
 #[test]
 fn test_match_json_and_explain_for_a_feed_file() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
-    let out = run_with_timeout(
-        sb.cmd(&cfg)
-            .args(["test-match", "--json", "--explain", "feeds/wire.xml"]),
-        RUN,
-    );
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let out =
+        run_to_exit(
+            sb.cmd(&cfg)
+                .args(["test-match", "--json", "--explain", "feeds/wire.xml"]),
+        );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON output");
     let items = v.as_array().unwrap();
@@ -100,16 +94,14 @@ fn test_match_json_and_explain_for_a_feed_file() {
     assert_eq!(explain[1]["alerted"], false);
 
     // Only one watchlist.
-    let out = run_with_timeout(
+    let out = run_to_exit(
         sb.cmd(&cfg)
             .args(["test-match", "--watchlist", "us", "feeds/wire.xml"]),
-        RUN,
     );
     assert_eq!(out.code(), Some(1), "{}", out.stdout);
-    let out = run_with_timeout(
+    let out = run_to_exit(
         sb.cmd(&cfg)
             .args(["test-match", "--watchlist", "nope", "--text", "x"]),
-        RUN,
     );
     assert_eq!(out.code(), Some(2));
     assert!(
@@ -123,23 +115,19 @@ fn test_match_json_and_explain_for_a_feed_file() {
 fn test_match_stores_and_sends_nothing() {
     let smtp = SmtpServer::start();
     let (sb, cfg) = sandbox_with(&smtp.url());
-    let out = run_with_timeout(sb.cmd(&cfg).args(["test-match", "feeds/wire.xml"]), RUN);
+    let out = run_to_exit(sb.cmd(&cfg).args(["test-match", "feeds/wire.xml"]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
         !sb.path("fw.db").exists(),
         "test-match must not create the database"
     );
-    std::thread::sleep(Duration::from_millis(200));
     assert!(smtp.messages().is_empty());
 }
 
 #[test]
 fn inspect_json_reports_entries_and_ids() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
-    let out = run_with_timeout(
-        sb.cmd(&cfg).args(["inspect", "--json", "feeds/wire.xml"]),
-        RUN,
-    );
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "--json", "feeds/wire.xml"]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -148,10 +136,7 @@ fn inspect_json_reports_entries_and_ids() {
     assert_eq!(v["items"][1]["id"], "guid:2");
 
     sb.write("feeds/empty.xml", "   ");
-    let out = run_with_timeout(
-        sb.cmd(&cfg).args(["inspect", "--json", "feeds/empty.xml"]),
-        RUN,
-    );
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "--json", "feeds/empty.xml"]));
     assert_eq!(out.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -162,26 +147,26 @@ fn inspect_json_reports_entries_and_ids() {
 fn notify_test_sends_through_the_named_notifier() {
     let smtp = SmtpServer::start();
     let (sb, cfg) = sandbox_with(&smtp.url());
-    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
+    let out = run_to_exit(sb.cmd(&cfg).args(["notify-test", "desk"]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let mails = smtp.wait_for(1, Duration::from_secs(5));
     assert_eq!(mails.len(), 1);
     assert!(mails[0].header("Subject").unwrap().contains("Test alert"));
 
-    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "nope"]), RUN);
+    let out = run_to_exit(sb.cmd(&cfg).args(["notify-test", "nope"]));
     assert_eq!(out.code(), Some(2));
     assert!(out.stderr.contains("defined: desk"), "{}", out.stderr);
 
-    let (sb, cfg) = sandbox_with(&format!("smtp://127.0.0.1:{}", common::dead_port()));
-    let out = run_with_timeout(sb.cmd(&cfg).args(["notify-test", "desk"]), RUN);
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let out = run_to_exit(sb.cmd(&cfg).args(["notify-test", "desk"]));
     assert_eq!(out.code(), Some(1));
     assert!(out.stderr.contains("FAILED"), "{}", out.stderr);
 }
 
 #[test]
 fn feeds_lists_every_configured_feed() {
-    let (sb, cfg) = sandbox_with("smtp://127.0.0.1:25");
-    let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let out = run_to_exit(sb.cmd(&cfg).arg("feeds"));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("never fetched"), "{}", out.stdout);
     assert!(out.stderr.contains("no database at"), "{}", out.stderr);
@@ -189,9 +174,9 @@ fn feeds_lists_every_configured_feed() {
         !sb.path("fw.db").exists(),
         "`feeds` must not create the database"
     );
-    let out = run_with_timeout(sb.cmd(&cfg).args(["once"]), RUN);
+    let out = run_to_exit(sb.cmd(&cfg).args(["once"]));
     assert!(out.success(), "{}", out.stderr);
-    let out = run_with_timeout(sb.cmd(&cfg).arg("feeds"), RUN);
+    let out = run_to_exit(sb.cmd(&cfg).arg("feeds"));
     let row = out.stdout.lines().find(|l| l.contains("wire.xml")).unwrap();
     assert!(row.starts_with("Wire"), "{row}");
     assert!(row.contains("ok (200)"), "{row}");

@@ -1,14 +1,13 @@
 //! End to end through the real binary: feeds served over loopback HTTP, alerts received by a
 //! real SMTP server and a webhook endpoint.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{HttpServer, Route, Sandbox, SmtpServer, dead_port, run_with_timeout};
+use crate::common::http::{HttpServer, Route};
+use crate::common::sandbox::{RunOutput, Sandbox, run_to_exit, wait_timeout};
+use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
-const RUN: Duration = Duration::from_secs(60);
 const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";
 
 fn rss(items: &[(&str, &str, &str)]) -> String {
@@ -96,18 +95,16 @@ secret_env = "FW_HOOK_SECRET"
     }
 
     /// Runs the binary with `args`, failing the test if it hangs.
-    fn run(&self, args: &[&str]) -> common::RunOutput {
-        let out = run_with_timeout(&mut self.cmd(args), RUN);
-        assert!(!out.timed_out(), "{args:?} hung: {}", out.stderr);
-        out
+    fn run(&self, args: &[&str]) -> RunOutput {
+        run_to_exit(&mut self.cmd(args))
     }
 
-    fn once(&self) -> common::RunOutput {
+    fn once(&self) -> RunOutput {
         self.run(&["once"])
     }
 
     /// A pass over every feed, due or not.
-    fn once_all(&self) -> common::RunOutput {
+    fn once_all(&self) -> RunOutput {
         self.run(&["once", "--all"])
     }
 
@@ -237,7 +234,6 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     );
     let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.messages().len(), 1, "re-polls never re-alert");
     assert_eq!(w.hooks().len(), 1, "re-polls never re-alert");
 
@@ -282,7 +278,6 @@ fn the_same_story_in_two_feeds_alerts_once() {
     );
     let out = w.once_all();
     assert!(out.success(), "{}", out.stderr);
-    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
     assert_eq!(w.hooks().len(), 1, "one alert per story and watchlist");
 }
@@ -331,8 +326,7 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
 
 #[test]
 fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
-    let down = format!("smtp://127.0.0.1:{}", dead_port());
-    let w = World::new(&["/feed.xml"], Some(down));
+    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
@@ -380,8 +374,7 @@ fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
 
 #[test]
 fn sigterm_during_run_exits_0_and_loses_nothing() {
-    let down = format!("smtp://127.0.0.1:{}", dead_port());
-    let w = World::new(&["/feed.xml"], Some(down));
+    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
     assert!(w.once().success());
     w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
@@ -405,8 +398,8 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = common::wait_timeout(&mut child, Duration::from_secs(15))
-        .expect("exits within seconds of SIGTERM");
+    let status =
+        wait_timeout(&mut child, Duration::from_secs(15)).expect("exits within seconds of SIGTERM");
     assert_eq!(status.code(), Some(0));
 
     // Nothing lost: the alert is recorded, and what was not delivered is still pending.
@@ -430,10 +423,9 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(
-        chat == "sent" || chat == "pending",
-        "chat delivery is {chat}"
-    );
+    // SIGTERM lets the send in hand finish: the slow webhook answers well within the daemon's
+    // shutdown grace, so it is recorded as sent, never left to be sent twice.
+    assert_eq!(chat, "sent", "the webhook delivery under way at SIGTERM");
 }
 
 #[test]
@@ -535,7 +527,7 @@ fn a_second_instance_on_the_same_database_is_refused() {
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();
-    common::wait_timeout(&mut daemon, Duration::from_secs(15)).expect("daemon exits");
+    wait_timeout(&mut daemon, Duration::from_secs(15)).expect("daemon exits");
     assert_eq!(out.code(), Some(2), "{}", out.stderr);
     assert!(
         out.stderr.contains("another feedwatch is already running"),

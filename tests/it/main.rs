@@ -1,0 +1,11 @@
+//! feedwatch's integration tests, built as one test binary so the support code in `common` is
+//! compiled once and any helper no test uses is reported as dead code.
+
+mod cli;
+mod common;
+mod config;
+mod fetch;
+mod hostile;
+mod matching;
+mod parse;
+mod pipeline;
