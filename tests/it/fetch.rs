@@ -70,34 +70,6 @@ impl Poller {
             .map(|l| serde_json::from_str(l).expect("stdout alert is JSON"))
             .collect()
     }
-
-    /// Sends feed-health notices to the stdout notifier, once a feed fails for over an hour.
-    fn tell_admin(&self) {
-        let cfg = std::fs::read_to_string(&self.config).unwrap().replace(
-            "[general]\n",
-            "[general]\nadmin_notify = [\"out\"]\nfeed_broken_after = \"1h\"\n",
-        );
-        std::fs::write(&self.config, cfg).unwrap();
-    }
-
-    /// Titles of the feed-health notices in a run's output.
-    fn notices(out: &RunOutput) -> Vec<String> {
-        Poller::alerts(out)
-            .iter()
-            .filter(|a| a["watchlist"] == "feed-health")
-            .map(|a| a["item"]["title"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    /// Pretends the feed's current failure streak began two hours ago.
-    fn backdate_failures(&self) {
-        let db = rusqlite::Connection::open(self.sandbox.path("fw.db")).unwrap();
-        db.execute(
-            "UPDATE feeds SET failing_since = strftime('%s','now') - 7200",
-            [],
-        )
-        .unwrap();
-    }
 }
 
 #[test]
@@ -333,63 +305,6 @@ fn requests_name_feedwatch_and_send_configured_headers() {
         req.header("user-agent")
     );
     assert_eq!(req.header("authorization"), Some("Bearer t0ken"));
-}
-
-#[test]
-fn the_admin_hears_once_when_a_feed_breaks_and_once_when_it_recovers() {
-    let p = Poller::new(&[("/f.xml", "")]);
-    p.tell_admin();
-    p.http.set("/f.xml", Route::status(503));
-    assert!(
-        Poller::notices(&p.once()).is_empty(),
-        "one failure is not a broken feed"
-    );
-
-    p.backdate_failures();
-    let out = p.once();
-    let broken = Poller::notices(&out);
-    assert_eq!(broken.len(), 1, "{}", out.stdout);
-    assert!(broken[0].contains("is failing"), "{broken:?}");
-    assert!(
-        out.stdout.contains("503"),
-        "the notice carries the error: {}",
-        out.stdout
-    );
-    assert!(
-        Poller::notices(&p.once()).is_empty(),
-        "never one notice per poll"
-    );
-
-    p.http.set("/f.xml", Route::rss(&rss("Calm news", "1")));
-    let recovered = Poller::notices(&p.once());
-    assert_eq!(recovered.len(), 1);
-    assert!(recovered[0].contains("has recovered"), "{recovered:?}");
-    assert!(Poller::notices(&p.once()).is_empty());
-}
-
-#[test]
-fn recovery_through_a_304_is_reported_and_rearms_the_broken_notice() {
-    let p = Poller::new(&[("/f.xml", "")]);
-    p.tell_admin();
-    let good = Route::rss(&rss("Calm news", "1")).with_etag("e1");
-    p.http.set("/f.xml", good.clone());
-    p.once();
-    for round in 0..2 {
-        p.http.set("/f.xml", Route::status(503));
-        p.once();
-        p.backdate_failures();
-        assert_eq!(
-            Poller::notices(&p.once()).len(),
-            1,
-            "round {round}: broken notice"
-        );
-        // The server is back and the document is unchanged: a 304 is a recovery too.
-        p.http.set("/f.xml", good.clone());
-        let recovered = Poller::notices(&p.once());
-        assert_eq!(recovered.len(), 1, "round {round}: recovered notice");
-        assert!(recovered[0].contains("has recovered"));
-        assert_eq!(p.state("/f.xml").0, "304");
-    }
 }
 
 #[test]

@@ -9,3 +9,4 @@ mod hostile;
 mod matching;
 mod parse;
 mod pipeline;
+mod timed;

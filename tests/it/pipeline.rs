@@ -325,54 +325,6 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
 }
 
 #[test]
-fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
-    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
-    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
-    assert!(w.once().success());
-    w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
-    let out = w.once_all();
-    assert_eq!(
-        out.code(),
-        Some(1),
-        "an undelivered alert is reported: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("desk"), "{}", out.stderr);
-    assert_eq!(
-        w.hooks().len(),
-        1,
-        "the webhook is not held back by the mail server"
-    );
-
-    let out = w.run(&["alerts"]);
-    assert!(out.stdout.contains("desk pending"), "{}", out.stdout);
-
-    // The server comes back: point the config at it; the pending delivery goes out once its
-    // retry time has come (forced here by rewriting the retry time in the database).
-    let cfg = std::fs::read_to_string(&w.config).unwrap();
-    let cfg = cfg.replace(
-        &cfg[cfg.find("smtp://").unwrap()..]
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string(),
-        &w.smtp.url(),
-    );
-    std::fs::write(&w.config, cfg).unwrap();
-    let db = rusqlite::Connection::open(w.sandbox.path("state/feedwatch.db")).unwrap();
-    db.execute(
-        "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
-        [],
-    )
-    .unwrap();
-    drop(db);
-    let out = w.once();
-    assert!(out.success(), "{}", out.stderr);
-    assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
-    assert_eq!(w.hooks().len(), 1, "the webhook is not sent twice");
-}
-
-#[test]
 fn sigterm_during_run_exits_0_and_loses_nothing() {
     let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
@@ -426,82 +378,6 @@ fn sigterm_during_run_exits_0_and_loses_nothing() {
     // SIGTERM lets the send in hand finish: the slow webhook answers well within the daemon's
     // shutdown grace, so it is recorded as sent, never left to be sent twice.
     assert_eq!(chat, "sent", "the webhook delivery under way at SIGTERM");
-}
-
-#[test]
-fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round() {
-    let w = World::new(&["/feed.xml"], None);
-    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
-    assert!(w.once().success());
-    let two = [
-        FRESH,
-        ("g3", "Second ISIS-K story", "http://news.test/3"),
-        BACKLOG,
-    ];
-    w.http.set("/feed.xml", Route::rss(&rss(&two)));
-    // The receiver is down: one attempt, the other alert waits for the same retry.
-    w.http.set("/hook", Route::status(503));
-    let out = w.once_all();
-    assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert_eq!(
-        w.http.hits("/hook"),
-        1,
-        "a down receiver costs one attempt per round"
-    );
-    let db = rusqlite::Connection::open(w.sandbox.path("state/feedwatch.db")).unwrap();
-    let attempts: Vec<(String, i64)> = db
-        .prepare("SELECT state, attempts FROM deliveries WHERE notifier = 'chat' ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(
-        attempts,
-        [("pending".to_string(), 1), ("pending".to_string(), 0)]
-    );
-
-    // The receiver rejects the payloads themselves. One rejection is about that alert: it gets
-    // three attempts in all, then is given up. Rejections in a row are about the receiver, so
-    // the alerts behind the first keep their attempts.
-    w.http.set("/hook", Route::status(422));
-    let states = || -> Vec<(String, i64)> {
-        db.prepare("SELECT state, attempts FROM deliveries WHERE notifier = 'chat' ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
-    let round = || {
-        db.execute(
-            "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending'",
-            [],
-        )
-        .unwrap();
-        let out = w.once();
-        assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    };
-    round();
-    assert_eq!(
-        states(),
-        [("pending".to_string(), 2), ("pending".to_string(), 1)]
-    );
-    round();
-    assert_eq!(
-        states(),
-        [("failed".to_string(), 3), ("pending".to_string(), 2)]
-    );
-    round();
-    assert_eq!(
-        states(),
-        [("failed".to_string(), 3), ("failed".to_string(), 3)]
-    );
-    assert_eq!(
-        w.smtp.wait_for(2, Duration::from_secs(5)).len(),
-        2,
-        "email is unaffected"
-    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -57,6 +58,8 @@ impl Mail {
 #[derive(Clone)]
 struct Recorder {
     mails: Arc<Mutex<Vec<Mail>>>,
+    /// The reply code to refuse every message with after its data, or 0 to accept.
+    reject: Arc<AtomicU16>,
     to: Vec<String>,
     data: Vec<u8>,
 }
@@ -88,6 +91,15 @@ impl mailin_embedded::Handler for Recorder {
     }
 
     fn data_end(&mut self) -> mailin_embedded::Response {
+        let code = self.reject.load(Ordering::SeqCst);
+        if code != 0 {
+            let mut refusal =
+                mailin_embedded::Response::custom(code, "refused by the test server".into());
+            // After refusing a message a real server is ready for the next one, but mailin
+            // stays in its DATA state; hanging up keeps the client from talking into it.
+            refusal.action = mailin_embedded::Action::Close;
+            return refusal;
+        }
         let mail = Mail {
             to: std::mem::take(&mut self.to),
             data: std::mem::take(&mut self.data),
@@ -103,6 +115,7 @@ impl mailin_embedded::Handler for Recorder {
 pub struct SmtpServer {
     port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    reject: Arc<AtomicU16>,
 }
 
 impl SmtpServer {
@@ -113,8 +126,10 @@ impl SmtpServer {
             .expect("the SMTP server's address")
             .port();
         let mails = Arc::new(Mutex::new(Vec::new()));
+        let reject = Arc::new(AtomicU16::new(0));
         let recorder = Recorder {
             mails: Arc::clone(&mails),
+            reject: Arc::clone(&reject),
             to: Vec::new(),
             data: Vec::new(),
         };
@@ -131,7 +146,17 @@ impl SmtpServer {
                 let _ = server.serve();
             })
             .expect("spawn the SMTP server");
-        SmtpServer { port, mails }
+        SmtpServer {
+            port,
+            mails,
+            reject,
+        }
+    }
+
+    /// From now on, answers every message's data with `code` (e.g. 552), or accepts again with
+    /// `None`.
+    pub fn reject_with(&self, code: Option<u16>) {
+        self.reject.store(code.unwrap_or(0), Ordering::SeqCst);
     }
 
     /// `smtp://127.0.0.1:PORT`

@@ -1,0 +1,332 @@
+//! Hours of retries, backoff and feed health in a moment: the daemon's own pipeline and
+//! dispatcher run in this process against the loopback servers, with a clock the test moves.
+//! Nothing waits for real time and nothing rewrites the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use feedwatch::clock::ManualClock;
+use feedwatch::config::Config;
+use feedwatch::daemon::{Daemon, OnceReport};
+use feedwatch::store::DeliveryState;
+
+use crate::common::http::{HttpServer, Route};
+use crate::common::smtp::{SmtpServer, closed_smtp_url};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn rss(items: &[(&str, &str)]) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Loopback News</title>",
+    );
+    for (guid, title) in items {
+        s.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title>\
+             <link>http://news.test/{guid}</link></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+const BACKLOG: (&str, &str) = ("g1", "Kabul market reopens after ISIS-K attack last year");
+const FRESH: (&str, &str) = ("g2", "Officials blame ISIS-K for border attack");
+const SECOND: (&str, &str) = ("g3", "Second ISIS-K story");
+
+/// One feed at `/feed.xml`, a watchlist for ISIS-K, the loopback servers, a database in a
+/// temporary directory and a clock that moves only when told.
+struct Desk {
+    dir: tempfile::TempDir,
+    http: HttpServer,
+    smtp: SmtpServer,
+    clock: ManualClock,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        Desk {
+            dir: tempfile::tempdir().unwrap(),
+            http: HttpServer::start(),
+            smtp: SmtpServer::start(),
+            clock: ManualClock::new(Utc::now()),
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    /// The config: the notifiers `chat` (webhook at `/hook`), `ops` (webhook at `/ops`, for
+    /// feed-health notices only) and, with an SMTP URL, `desk` (email).
+    fn config(&self, desk: Option<&str>) -> Config {
+        let mut text = format!(
+            "[general]\ndatabase = \"feedwatch.db\"\ntimeout = \"5s\"\n\
+             admin_notify = [\"ops\"]\nfeed_broken_after = \"1h\"\n\n\
+             [[feeds]]\nurl = \"{feed}\"\nname = \"Loopback\"\n\n\
+             [[watchlists]]\nname = \"isis-k\"\nterms = [\"ISIS-K\"]\nnotify = [{notify}]\n\n\
+             [notifiers.chat]\ntype = \"webhook\"\nurl = \"{hook}\"\ntimeout = \"5s\"\n\n\
+             [notifiers.ops]\ntype = \"webhook\"\nurl = \"{ops}\"\ntimeout = \"5s\"\n\n",
+            feed = self.http.url("/feed.xml"),
+            hook = self.http.url("/hook"),
+            ops = self.http.url("/ops"),
+            notify = if desk.is_some() {
+                "\"desk\", \"chat\""
+            } else {
+                "\"chat\""
+            },
+        );
+        if let Some(smtp) = desk {
+            text.push_str(&format!(
+                "[notifiers.desk]\ntype = \"email\"\nsmtp = \"{smtp}\"\n\
+                 from = \"feedwatch <alerts@example.org>\"\nto = [\"desk@example.org\"]\n\
+                 timeout = \"5s\"\n"
+            ));
+        }
+        Config::from_str_at(&text, &self.dir.path().join("config.toml")).unwrap()
+    }
+
+    /// A daemon on the desk's database, with `desk` (email) at this SMTP URL if any.
+    fn daemon(&self, desk: Option<&str>) -> Daemon {
+        let config = self.config(desk);
+        Daemon::with_clock(config, Arc::new(self.clock.clone())).unwrap()
+    }
+
+    /// One `once --all` pass.
+    fn pass(&self, daemon: &Daemon) -> OnceReport {
+        self.runtime.block_on(async {
+            let feeds = daemon.due_feeds(true).await.unwrap();
+            daemon.once(feeds).await.unwrap()
+        })
+    }
+
+    /// The state and attempts of each alert's delivery to `notifier`, oldest alert first.
+    fn deliveries(&self, daemon: &Daemon, notifier: &str) -> Vec<(DeliveryState, u32)> {
+        let alerts = self
+            .runtime
+            .block_on(
+                daemon
+                    .pipeline
+                    .store
+                    .alerts_since(chrono::DateTime::<Utc>::MIN_UTC),
+            )
+            .unwrap();
+        alerts
+            .iter()
+            .rev()
+            .flat_map(|a| &a.deliveries)
+            .filter(|d| d.notifier.0 == notifier)
+            .map(|d| (d.state, d.attempts))
+            .collect()
+    }
+
+    /// Titles of the feed-health notices the admin's webhook received.
+    fn notices(&self) -> Vec<String> {
+        self.http
+            .requests("/ops")
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                v["item"]["title"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+
+    /// The feed lists the backlog, then `items` as news.
+    fn news(&self, daemon: &Daemon, items: &[(&str, &str)]) -> OnceReport {
+        self.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+        self.pass(daemon);
+        let mut listed = items.to_vec();
+        listed.push(BACKLOG);
+        self.http.set("/feed.xml", Route::rss(&rss(&listed)));
+        self.pass(daemon)
+    }
+}
+
+use DeliveryState::{Failed, Pending, Sent};
+
+#[test]
+fn the_admin_hears_once_when_a_feed_breaks_and_once_when_it_recovers() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    desk.http.set("/feed.xml", Route::status(503));
+    desk.pass(&daemon);
+    assert!(
+        desk.notices().is_empty(),
+        "one failure is not a broken feed"
+    );
+    desk.clock.advance(59 * MINUTE);
+    desk.pass(&daemon);
+    assert!(desk.notices().is_empty(), "not yet failing for an hour");
+
+    desk.clock.advance(MINUTE);
+    desk.pass(&daemon);
+    let notices = desk.notices();
+    assert_eq!(notices, ["Feed \"Loopback\" is failing"]);
+    let body = String::from_utf8_lossy(&desk.http.requests("/ops")[0].body).into_owned();
+    assert!(body.contains("503"), "the notice carries the error: {body}");
+    desk.clock.advance(HOUR);
+    desk.pass(&daemon);
+    assert_eq!(desk.notices().len(), 1, "never one notice per poll");
+
+    desk.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    desk.pass(&daemon);
+    desk.pass(&daemon);
+    assert_eq!(
+        desk.notices()[1..],
+        ["Feed \"Loopback\" has recovered"],
+        "one recovery notice"
+    );
+}
+
+#[test]
+fn recovery_through_a_304_is_reported_and_rearms_the_broken_notice() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    let good = Route::rss(&rss(&[BACKLOG])).with_etag("e1");
+    desk.http.set("/feed.xml", good.clone());
+    desk.pass(&daemon);
+    for round in 1..=2 {
+        desk.http.set("/feed.xml", Route::status(503));
+        desk.pass(&daemon);
+        desk.clock.advance(2 * HOUR);
+        desk.pass(&daemon);
+        assert_eq!(desk.notices().len(), 2 * round - 1, "round {round}: broken");
+        // The server is back and the document unchanged: a 304 is a recovery too.
+        desk.http.set("/feed.xml", good.clone());
+        desk.pass(&daemon);
+        let notices = desk.notices();
+        assert_eq!(notices.len(), 2 * round, "round {round}: recovered");
+        assert!(notices[2 * round - 1].contains("has recovered"));
+        let states = desk
+            .runtime
+            .block_on(daemon.pipeline.store.feed_states())
+            .unwrap();
+        assert_eq!(states[0].last_status.as_deref(), Some("304"));
+    }
+}
+
+#[test]
+fn mail_server_down_keeps_the_alert_pending_until_it_is_back() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let down = closed_smtp_url();
+    let daemon = desk.daemon(Some(&down));
+    let report = desk.news(&daemon, &[FRESH]);
+    assert_eq!((report.alerts, report.pending), (1, 1));
+    assert_eq!(desk.http.hits("/hook"), 1, "the webhook is not held back");
+    assert_eq!(desk.deliveries(&daemon, "desk"), [(Pending, 1)]);
+    // Not due again until the retry time.
+    desk.clock.advance(Duration::from_secs(20));
+    desk.pass(&daemon);
+    assert_eq!(desk.deliveries(&daemon, "desk"), [(Pending, 1)]);
+    drop(daemon);
+
+    // The server is back (at another address, as after a config fix); the alert goes out at
+    // its retry time, once.
+    let daemon = desk.daemon(Some(&desk.smtp.url()));
+    desk.clock.advance(Duration::from_secs(10));
+    let report = desk.pass(&daemon);
+    assert_eq!((report.delivery.sent, report.pending), (1, 0));
+    assert_eq!(desk.smtp.messages().len(), 1);
+    assert_eq!(desk.deliveries(&daemon, "desk"), [(Sent, 2)]);
+    assert_eq!(desk.http.hits("/hook"), 1, "the webhook is not sent twice");
+}
+
+#[test]
+fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(Some(&desk.smtp.url()));
+    // The receiver is down: one attempt, the other alert waits for the same retry.
+    desk.http.set("/hook", Route::status(503));
+    desk.news(&daemon, &[FRESH, SECOND]);
+    assert_eq!(desk.http.hits("/hook"), 1, "one attempt per round");
+    assert_eq!(
+        desk.deliveries(&daemon, "chat"),
+        [(Pending, 1), (Pending, 0)]
+    );
+
+    // The receiver rejects the payloads themselves. One rejection is about that alert: it gets
+    // its next try half an hour later. A rejection right after another is about the receiver,
+    // so the alert behind the first keeps its tries and waits like any failing delivery.
+    desk.http.set("/hook", Route::status(422));
+    desk.clock.advance(31 * MINUTE);
+    desk.pass(&daemon);
+    assert_eq!(
+        desk.deliveries(&daemon, "chat"),
+        [(Pending, 2), (Pending, 1)]
+    );
+    // Rejected again and again, both are given up after their tries.
+    for _ in 0..3 {
+        desk.clock.advance(31 * MINUTE);
+        desk.pass(&daemon);
+    }
+    let end = desk.deliveries(&daemon, "chat");
+    assert!(
+        end.iter()
+            .all(|&(state, tries)| state == Failed && tries >= 3),
+        "{end:?}"
+    );
+    assert_eq!(desk.smtp.messages().len(), 2, "email is unaffected");
+}
+
+#[test]
+fn smtp_552_and_554_refuse_the_message_and_other_refusals_the_config() {
+    for (code, outcome) in [(552, Failed), (554, Failed), (550, Pending)] {
+        let desk = Desk::new();
+        // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+        let _rt = desk.runtime.enter();
+        let daemon = desk.daemon(Some(&desk.smtp.url()));
+        desk.smtp.reject_with(Some(code));
+        desk.news(&daemon, &[FRESH]);
+        assert_eq!(desk.http.hits("/hook"), 1, "{code}: the webhook goes out");
+        assert_eq!(desk.deliveries(&daemon, "desk"), [(Pending, 1)], "{code}");
+        for _ in 0..2 {
+            desk.clock.advance(31 * MINUTE);
+            desk.pass(&daemon);
+        }
+        // 552 and 554 refuse this message: three tries, then it is given up. Any other
+        // refusal is the server's or the config's, and the alert waits for a fix.
+        assert_eq!(
+            desk.deliveries(&daemon, "desk"),
+            [(outcome, 3)],
+            "SMTP {code}"
+        );
+        assert!(desk.smtp.messages().is_empty());
+    }
+}
+
+#[test]
+fn an_alert_for_a_removed_notifier_waits_until_the_notifier_returns() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let down = closed_smtp_url();
+    let daemon = desk.daemon(Some(&down));
+    desk.news(&daemon, &[FRESH]);
+    assert_eq!(desk.deliveries(&daemon, "desk"), [(Pending, 1)]);
+    drop(daemon);
+
+    // `desk` is taken out of the config: its alert is kept, not dropped or given up.
+    let daemon = desk.daemon(None);
+    for _ in 0..3 {
+        desk.clock.advance(HOUR);
+        let report = desk.pass(&daemon);
+        assert_eq!(report.delivery.given_up, 0);
+    }
+    assert!(matches!(desk.deliveries(&daemon, "desk")[..], [(Pending, n)] if n > 1));
+    drop(daemon);
+
+    // It comes back (under the same name, with a working server): the alert goes out.
+    let daemon = desk.daemon(Some(&desk.smtp.url()));
+    desk.clock.advance(HOUR);
+    desk.pass(&daemon);
+    assert_eq!(desk.smtp.messages().len(), 1);
+    assert!(matches!(desk.deliveries(&daemon, "desk")[..], [(Sent, _)]));
+}
