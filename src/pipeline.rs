@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::health::{self, HealthRules};
-use crate::matcher::{ItemText, Matcher};
+use crate::matcher::{ItemText, Matcher, html_to_text};
 use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
@@ -135,7 +135,7 @@ impl Pipeline {
     }
 
     /// Matching is CPU-bound (HTML and Unicode work on every new item): it runs on the
-    /// blocking pool. Items of a backlog that may not alert are not matched at all.
+    /// blocking pool. The entries of a backlog that may not alert are not matched at all.
     async fn match_off_thread(
         &self,
         feed: &FeedConfig,
@@ -148,9 +148,20 @@ impl Pipeline {
             .config
             .watchlists
             .iter()
-            .map(|w| may_alert && w.applies_to(feed, title))
+            .map(|w| w.applies_to(feed, title))
             .collect();
         tokio::task::spawn_blocking(move || {
+            if !may_alert {
+                // Only the title is recorded: no other field is worth reading.
+                return entries
+                    .into_iter()
+                    .map(|entry| MatchedEntry {
+                        title: alert::one_line(&html_to_text(&entry.item.title)),
+                        entry,
+                        matches: Vec::new(),
+                    })
+                    .collect();
+            }
             entries
                 .into_iter()
                 .map(|entry| {

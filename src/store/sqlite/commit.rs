@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
 
 use super::{feeds, to_ts};
-use crate::model::ItemIdentity;
-use crate::model::{FEED_NOTICE_NAME, FeedId, ItemKey, NotifierName};
+use crate::model::{FEED_NOTICE_NAME, FeedId, ItemIdentity, ItemKey, NotifierName};
 use crate::store::{FeedNotice, FreshPoll, NewItem, PollCounts, StoreError};
 
 /// Item row ids of the items this commit recorded for the first time, by key.

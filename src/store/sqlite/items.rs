@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{from_ts, to_ts};
-use crate::model::ItemIdentity;
-use crate::model::{FeedId, ItemKey};
+use crate::model::{FeedId, ItemIdentity, ItemKey};
 use crate::store::{ItemRhythm, Pruned, StoreError};
 
 /// Of these items, the keys of those this feed never listed before: an item is known when its
