@@ -16,12 +16,16 @@
 //! - [`fetch`]: conditional GET with caps on size, time and redirects.
 //! - [`parse`]: bytes to items, tolerant of real-world feeds, with stable dedup keys.
 //! - [`store`]: SQLite: feed state, seen items, alerts, the delivery outbox.
-//! - [`matcher`]: all watchlists compiled into one automaton; HTML and Unicode normalisation.
+//! - [`matcher`]: all watchlists compiled into one automaton; Unicode normalisation.
 //! - [`alert`]: one alert per (watchlist, story), with a stable id and canonical link.
 //! - [`notify`]: email, webhook and stdout notifiers, and the dispatcher draining the outbox.
 //! - [`pipeline`]: one poll of one feed, stage by stage.
 //! - [`daemon`]: scheduling, concurrency limits, signals and systemd.
 //! - [`cli`]: the subcommands.
+//!
+//! Below the stages, used by them and using none of them:
+//!
+//! - [`text`]: HTML to plain text, and the remembered searches that keep markup reading linear.
 
 pub mod alert;
 pub mod cli;
@@ -34,7 +38,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
-mod scan;
 pub mod schedule;
 pub mod store;
 mod systemd;
+pub mod text;

@@ -13,11 +13,12 @@ use tracing::{debug, info, warn};
 use crate::alert::{Alert, FeedHealth, canonical_link, one_line};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
-use crate::matcher::{ItemText, Matcher, html_to_text};
+use crate::matcher::{ItemText, Matcher};
 use crate::model::Item;
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
 use crate::store::{FeedState, FreshPoll, NewAlert, NewItem, Store, StoreError};
+use crate::text::html_to_text;
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::matcher::{Snippet, WatchlistMatch, html_to_text};
+use crate::matcher::{Snippet, WatchlistMatch};
 use crate::model::{Field, Item};
+use crate::text::html_to_text;
 
 /// The pseudo-watchlist name of notices about feeds themselves.
 pub const FEED_HEALTH: &str = "feed-health";

@@ -5,7 +5,6 @@
 //! alerts quote. Must never do I/O, keep state between items, or know about feeds, dedup or
 //! notifiers: feed scoping comes in as the `applies` predicate.
 
-mod html;
 mod normalize;
 mod rules;
 mod snippet;
@@ -15,10 +14,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 pub use crate::model::Field;
-pub use html::html_to_text;
 pub use rules::Matcher;
 pub use snippet::Snippet;
 
+use crate::text::html_to_text;
 use normalize::{Form, Normalized};
 
 /// One watch term as configured.

@@ -3,7 +3,7 @@
 //!
 //! Owns the character classes the matcher relies on (separators, invisible characters, word
 //! characters, scripts written without spaces) and the whole-word check. Must never look at
-//! HTML (that is `html`'s job) and must never decide whether a watchlist alerts.
+//! HTML (that is `crate::text`'s job) and must never decide whether a watchlist alerts.
 //!
 //! Every form is built the same way for watch terms and for item text, so a term matches exactly
 //! when its normalized text occurs in the item's normalized text:

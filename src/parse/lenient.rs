@@ -17,7 +17,7 @@ use url::Url;
 
 use super::{ParseError, date};
 use crate::model::Item;
-use crate::scan::NextMatch;
+use crate::text::{NextMatch, TagEnds};
 
 /// What the lenient reader recovered from a document.
 #[derive(Debug, Default)]
@@ -179,58 +179,6 @@ impl<'a> Unterminated<'a> {
             (Some(b'<'), Some(b), _) if !matches!(b, b'!' | b'?') => self.tag_ends.failed_at(bad),
             _ => {}
         }
-    }
-}
-
-/// Tag-end searches known to fail.
-///
-/// The reader ends a tag at the first `>` outside quotes. Its quote tracking is a three-state
-/// machine (outside, in `'...'`, in `"..."`) in which each byte permutes the states, so two
-/// searches in the same state at the same position agree from there on, and searches in
-/// different states never meet. Each failed search is therefore followed forward as the
-/// document is read: a tag starting where a failed search is outside quotes would fail the
-/// same way, and at most three failed searches ever need following.
-#[derive(Default)]
-struct TagEnds {
-    /// Failed searches: the position each has been followed to, and its quote there.
-    failed: Vec<(usize, Option<u8>)>,
-}
-
-impl TagEnds {
-    /// How many failed searches are followed; more are possible only when searches do not
-    /// move forward, which costs time but never changes an answer.
-    const MAX_FOLLOWED: usize = 3;
-
-    /// Whether the search for the end of a tag starting at `lt` is known to fail.
-    fn known_to_fail(&mut self, doc: &str, lt: usize) -> bool {
-        let bytes = doc.as_bytes();
-        let mut fails = false;
-        for (at, quote) in &mut self.failed {
-            if *at <= lt {
-                for &b in bytes.get(*at..lt).unwrap_or_default() {
-                    *quote = quote_after(*quote, b);
-                }
-                *at = lt;
-                fails |= quote.is_none();
-            }
-        }
-        fails
-    }
-
-    /// Notes that the search for the end of the tag starting at `lt` failed.
-    fn failed_at(&mut self, lt: usize) {
-        if self.failed.len() < Self::MAX_FOLLOWED && !self.failed.contains(&(lt, None)) {
-            self.failed.push((lt, None));
-        }
-    }
-}
-
-/// The quote state after byte `b` of a tag, given the state before it.
-fn quote_after(quote: Option<u8>, b: u8) -> Option<u8> {
-    match (quote, b) {
-        (None, b'"' | b'\'') => Some(b),
-        (Some(q), b) if q == b => None,
-        _ => quote,
     }
 }
 
