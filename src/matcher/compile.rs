@@ -111,6 +111,7 @@ struct Compiler {
 }
 
 impl Compiler {
+    /// Adds one term of watchlist number `watchlist` and returns its id.
     fn add(
         &mut self,
         spec: &TermSpec,
@@ -158,8 +159,105 @@ impl Compiler {
         });
         Ok(id)
     }
+
+    /// Adds watchlist number `w`'s terms, require groups and excludes, and returns its rules.
+    fn add_watchlist(&mut self, w: usize, spec: &WatchlistSpec) -> Result<Watchlist, MatcherError> {
+        let name = spec.name.as_str();
+        if spec.terms.is_empty() {
+            return Err(MatcherError::NoTerms {
+                watchlist: name.to_owned(),
+            });
+        }
+        for term in &spec.terms {
+            self.add(term, w, name, Role::Trigger)?;
+        }
+        let mut require = Vec::with_capacity(spec.require.len());
+        for (g, group) in spec.require.iter().enumerate() {
+            if group.is_empty() {
+                return Err(MatcherError::EmptyRequireGroup {
+                    watchlist: name.to_owned(),
+                    group: g + 1,
+                });
+            }
+            let ids = group
+                .iter()
+                .map(|t| self.add(t, w, name, Role::Require(g)))
+                .collect::<Result<Vec<_>, _>>()?;
+            require.push(ids);
+        }
+        for term in &spec.exclude {
+            self.add(term, w, name, Role::Exclude)?;
+        }
+        Ok(Watchlist {
+            name: name.to_owned(),
+            fields: field_mask(&spec.fields),
+            require,
+        })
+    }
+
+    /// One automaton for each form that some plain term is matched in.
+    fn searchers(&mut self) -> Result<Vec<FormSearcher>, MatcherError> {
+        let mut searchers = Vec::new();
+        for form in [
+            Form::DEFAULT,
+            Form::new(true, false),
+            Form::new(false, true),
+            Form::EXACT,
+        ] {
+            let f = form.index();
+            if self.patterns[f].is_empty() {
+                continue;
+            }
+            // Standard semantics with overlapping search: every occurrence of every pattern is
+            // reported, so a longer term never hides a shorter one (or the other way round)
+            // when the whole-word check rejects one of them.
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&self.patterns[f])
+                .map_err(|e| MatcherError::TooBig {
+                    message: e.to_string(),
+                })?;
+            searchers.push(FormSearcher {
+                form,
+                automaton,
+                owners: std::mem::take(&mut self.owners[f]),
+            });
+        }
+        Ok(searchers)
+    }
+
+    /// The regex terms, with the set that tells in one pass which of them match; `None` when
+    /// there are none.
+    fn regex_terms(&mut self) -> Result<Option<RegexTerms>, MatcherError> {
+        if self.regex_patterns.is_empty() {
+            return Ok(None);
+        }
+        let set = RegexSetBuilder::new(&self.regex_patterns)
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
+            .build()
+            .map_err(|e| MatcherError::TooBig {
+                message: format!("regex terms together: {e}"),
+            })?;
+        Ok(Some(RegexTerms {
+            set,
+            each: std::mem::take(&mut self.regex_each),
+            terms: std::mem::take(&mut self.regex_terms),
+        }))
+    }
 }
 
+/// The fields a watchlist looks in, as bits: all of them when it lists none.
+fn field_mask(fields: &[Field]) -> u32 {
+    let fields: &[Field] = if fields.is_empty() {
+        &Field::ALL
+    } else {
+        fields
+    };
+    fields.iter().fold(0, |m, &f| m | field_bit(f))
+}
+
+/// Compiles one regex term, refusing one that would match every item.
 fn build_regex(pattern: &str, watchlist: &str) -> Result<Regex, MatcherError> {
     let regex = RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
@@ -192,88 +290,10 @@ impl Matcher {
         let mut c = Compiler::default();
         let mut compiled = Vec::with_capacity(watchlists.len());
         for (w, spec) in watchlists.iter().enumerate() {
-            let name = spec.name.as_str();
-            if spec.terms.is_empty() {
-                return Err(MatcherError::NoTerms {
-                    watchlist: name.to_owned(),
-                });
-            }
-            for term in &spec.terms {
-                c.add(term, w, name, Role::Trigger)?;
-            }
-            let mut require = Vec::with_capacity(spec.require.len());
-            for (g, group) in spec.require.iter().enumerate() {
-                if group.is_empty() {
-                    return Err(MatcherError::EmptyRequireGroup {
-                        watchlist: name.to_owned(),
-                        group: g + 1,
-                    });
-                }
-                let ids = group
-                    .iter()
-                    .map(|t| c.add(t, w, name, Role::Require(g)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                require.push(ids);
-            }
-            for term in &spec.exclude {
-                c.add(term, w, name, Role::Exclude)?;
-            }
-            let fields = if spec.fields.is_empty() {
-                Field::ALL.iter().fold(0, |m, &f| m | field_bit(f))
-            } else {
-                spec.fields.iter().fold(0, |m, &f| m | field_bit(f))
-            };
-            compiled.push(Watchlist {
-                name: name.to_owned(),
-                fields,
-                require,
-            });
+            compiled.push(c.add_watchlist(w, spec)?);
         }
-
-        let mut searchers = Vec::new();
-        for form in [
-            Form::DEFAULT,
-            Form::new(true, false),
-            Form::new(false, true),
-            Form::EXACT,
-        ] {
-            let f = form.index();
-            if c.patterns[f].is_empty() {
-                continue;
-            }
-            // Standard semantics with overlapping search: every occurrence of every pattern is
-            // reported, so a longer term never hides a shorter one (or the other way round)
-            // when the whole-word check rejects one of them.
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&c.patterns[f])
-                .map_err(|e| MatcherError::TooBig {
-                    message: e.to_string(),
-                })?;
-            searchers.push(FormSearcher {
-                form,
-                automaton,
-                owners: std::mem::take(&mut c.owners[f]),
-            });
-        }
-
-        let regexes = if c.regex_patterns.is_empty() {
-            None
-        } else {
-            let set = RegexSetBuilder::new(&c.regex_patterns)
-                .size_limit(REGEX_SET_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
-                .build()
-                .map_err(|e| MatcherError::TooBig {
-                    message: format!("regex terms together: {e}"),
-                })?;
-            Some(RegexTerms {
-                set,
-                each: c.regex_each,
-                terms: c.regex_terms,
-            })
-        };
-
+        let searchers = c.searchers()?;
+        let regexes = c.regex_terms()?;
         Ok(Matcher {
             watchlists: compiled,
             terms: c.terms,
@@ -281,7 +301,6 @@ impl Matcher {
             regexes,
         })
     }
-
     /// How many watchlists were compiled.
     pub fn watchlist_count(&self) -> usize {
         self.watchlists.len()
