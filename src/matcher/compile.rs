@@ -40,12 +40,14 @@ pub(super) struct Term {
     pub(super) label: String,
     /// Index of its watchlist.
     pub(super) watchlist: usize,
+    /// What it does for its watchlist.
     pub(super) role: Role,
 }
 
 /// One watchlist's compiled rules.
 #[derive(Debug)]
 pub(super) struct Watchlist {
+    /// The watchlist's name, for matches and explanations.
     pub(super) name: String,
     /// Bit `field as usize` is set for each field the watchlist looks in.
     fields: u32,
@@ -68,7 +70,9 @@ fn field_bit(field: Field) -> u32 {
 /// All plain terms that are matched in one normalized form.
 #[derive(Debug)]
 pub(super) struct FormSearcher {
+    /// The form both the patterns and the searched text are in.
     pub(super) form: Form,
+    /// One pattern per distinct normalized term text.
     pub(super) automaton: AhoCorasick,
     /// For each automaton pattern, the terms whose normalized text it is.
     pub(super) owners: Vec<Vec<usize>>,
@@ -94,6 +98,7 @@ pub struct Matcher {
     pub(super) terms: Vec<Term>,
     /// One per form that some plain term is matched in.
     pub(super) searchers: Vec<FormSearcher>,
+    /// The regex terms, if there are any.
     pub(super) regexes: Option<RegexTerms>,
 }
 

@@ -14,9 +14,11 @@ use super::{Field, ItemText};
 pub(super) struct RawHit {
     /// The term's id.
     pub(super) term: usize,
+    /// The field it occurs in.
     pub(super) field: Field,
-    /// Byte range in the field's plain text.
+    /// Start of its byte range in the field's plain text.
     pub(super) start: usize,
+    /// End of its byte range in the field's plain text.
     pub(super) end: usize,
 }
 
