@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, DEFAULT_PATH, NotifierName};
 use crate::daemon::Daemon;
 use crate::fetch::{FetchOutcome, Fetcher};
-use crate::matcher::{ItemText, Matcher, WatchlistMatch, html_to_text};
+use crate::matcher::{ItemText, Matcher, WatchlistMatch};
 use crate::model::{FeedUrl, Field, Item, Validators};
 use crate::parse::{self, ParsedFeed};
 use crate::store::{self, Access, SharedStore};
+use crate::text::html_to_text;
 
 /// Watches RSS, Atom and JSON feeds for the names on your watchlists.
 #[derive(Debug, Parser)]

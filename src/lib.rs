@@ -17,16 +17,20 @@
 //! - [`parse`]: bytes to items, tolerant of real-world feeds, with stable dedup keys.
 //! - [`store`]: feed state, seen items, alerts and the delivery outbox, behind one interface
 //!   (SQLite underneath).
-//! - [`matcher`]: all watchlists compiled into one automaton; HTML and Unicode normalisation.
+//! - [`matcher`]: all watchlists compiled into one automaton per normalized form; Unicode
+//!   normalisation.
 //! - [`alert`]: one alert per (watchlist, story): the dedup chain, alert records, notices.
 //! - [`health`]: when a failing feed counts as broken, and when to tell the admin.
 //! - [`notify`]: email, webhook and stdout notifiers, and the dispatcher draining the outbox.
 //! - [`pipeline`]: one poll of one feed, stage by stage.
 //! - [`daemon`]: scheduling, concurrency limits, an orderly stop, and systemd.
-//! - [`cli`]: the subcommands.
+//! - [`cli`]: the subcommands; [`logging`]: where their log lines go.
 //!
-//! Below the stages: [`model`] (the small types that cross stage boundaries) and [`clock`]
-//! (the time every stage reads).
+//! Below the stages, used by them and using none of them:
+//!
+//! - [`model`]: the small types that cross stage boundaries.
+//! - [`clock`]: the time every stage reads.
+//! - [`text`]: HTML to plain text, and the remembered searches that keep markup reading linear.
 
 #![warn(missing_docs)]
 
@@ -43,7 +47,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
-mod scan;
 pub mod schedule;
 pub mod store;
 mod systemd;
+pub mod text;

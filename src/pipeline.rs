@@ -16,11 +16,12 @@ use crate::clock::SharedClock;
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::health::{self, HealthRules};
-use crate::matcher::{ItemText, Matcher, html_to_text};
+use crate::matcher::{ItemText, Matcher};
 use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
 use crate::store::{FeedState, FreshPoll, SharedStore, StoreError};
+use crate::text::html_to_text;
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {

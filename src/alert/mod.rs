@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WatchlistConfig;
 use crate::health::FeedHealth;
-use crate::matcher::{Snippet, WatchlistMatch, html_to_text};
+use crate::matcher::{Snippet, WatchlistMatch};
 use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
 use crate::store::{FeedNotice, NewAlert, NewItem};
+use crate::text::html_to_text;
 
 pub use identity::{
     Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,

@@ -4,10 +4,14 @@
 //! text once per item (`ItemText`), the compiled `Matcher`, and the hits with snippets that
 //! alerts quote. Must never do I/O, keep state between items, or know about feeds, dedup or
 //! notifiers: feed scoping comes in as the `applies` predicate.
+//!
+//! The `Matcher` is built in `compile`, finds an item's hits in `search` and judges them in
+//! `decide`; `normalize` makes the comparable forms of text and `snippet` the quotes.
 
-mod html;
+mod compile;
+mod decide;
 mod normalize;
-mod rules;
+mod search;
 mod snippet;
 
 use std::sync::OnceLock;
@@ -15,10 +19,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 pub use crate::model::Field;
-pub use html::html_to_text;
-pub use rules::Matcher;
+pub use compile::Matcher;
 pub use snippet::Snippet;
 
+use crate::text::html_to_text;
 use normalize::{Form, Normalized};
 
 /// One watch term as configured.

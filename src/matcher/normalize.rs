@@ -3,7 +3,7 @@
 //!
 //! Owns the character classes the matcher relies on (separators, invisible characters, word
 //! characters, scripts written without spaces) and the whole-word check. Must never look at
-//! HTML (that is `html`'s job) and must never decide whether a watchlist alerts.
+//! HTML (that is `crate::text`'s job) and must never decide whether a watchlist alerts.
 //!
 //! Every form is built the same way for watch terms and for item text, so a term matches exactly
 //! when its normalized text occurs in the item's normalized text:
@@ -76,15 +76,9 @@ pub(crate) struct Normalized {
 impl Normalized {
     /// Normalizes `plain` into `form`.
     pub(crate) fn new(plain: &str, form: Form) -> Normalized {
-        let mut b = Builder {
-            out: String::with_capacity(plain.len()),
-            chunks: Vec::with_capacity(16),
-            sep: None,
-            need_chunk: true,
-        };
+        let mut b = Builder::with_capacity(plain.len());
+        let mut clusters = ClusterForms::new(form);
         let bytes = plain.as_bytes();
-        let mut scratch = String::new();
-        let mut cache: HashMap<char, String> = HashMap::new();
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
@@ -93,76 +87,17 @@ impl Normalized {
                 i += 1;
                 continue;
             }
-            // ASCII fast path: a run of other ASCII bytes is copied (and lowercased) at once.
-            // Lone spaces between words map to themselves and stay inside the run.
-            let mut run_end = i;
-            loop {
-                match bytes.get(run_end) {
-                    Some(&c) if is_ascii_word_byte(c) => run_end += 1,
-                    Some(b' ')
-                        if run_end > i
-                            && bytes
-                                .get(run_end + 1)
-                                .is_some_and(|&n| is_ascii_word_byte(n)) =>
-                    {
-                        run_end += 1
-                    }
-                    _ => break,
-                }
-            }
-            // The last ASCII character joins the cluster path when a combining mark may follow.
-            if run_end > i && bytes.get(run_end).is_some_and(|c| !c.is_ascii()) {
-                run_end -= 1;
-            }
+            let run_end = ascii_run_end(bytes, i);
             if let Some(run) = plain.get(i..run_end).filter(|r| !r.is_empty()) {
                 b.push_ascii_run(run, i, form.fold_case);
                 i = run_end;
                 continue;
             }
-            // A cluster: one character and the combining marks that follow it, so that
-            // composition and mark removal see the whole unit.
-            let start = i;
-            let Some(rest) = plain.get(start..) else {
+            let Some(cluster) = plain.get(i..).map(first_cluster) else {
                 break;
             };
-            let mut chars = rest.char_indices();
-            let mut end = plain.len();
-            if let Some((_, first)) = chars.next() {
-                end = start + first.len_utf8();
-                for (off, c) in chars {
-                    if !is_combining_mark(c) {
-                        break;
-                    }
-                    end = start + off + c.len_utf8();
-                }
-            }
-            let cluster = rest.get(..end - start).unwrap_or(rest);
-            let normalized = match cluster.chars().next() {
-                // Lone characters repeat a lot (accented letters, typographic punctuation);
-                // normalizing each distinct one once per text keeps this path cheap.
-                Some(c) if c.len_utf8() == cluster.len() => cache
-                    .entry(c)
-                    .or_insert_with(|| {
-                        let mut n = String::new();
-                        normalize_cluster(cluster, form, &mut n);
-                        n
-                    })
-                    .as_str(),
-                _ => {
-                    scratch.clear();
-                    normalize_cluster(cluster, form, &mut scratch);
-                    scratch.as_str()
-                }
-            };
-            b.need_chunk = true;
-            for c in normalized.chars() {
-                if is_separator(c) {
-                    b.extend_separator(start, end, false);
-                } else {
-                    b.push_char(c, start, end - start);
-                }
-            }
-            i = end;
+            b.push_cluster(clusters.normalize(cluster), i, i + cluster.len());
+            i += cluster.len();
         }
         // A trailing separator separates nothing either and is dropped (never flushed), so
         // terms need no trimming.
@@ -214,6 +149,16 @@ struct Builder {
 }
 
 impl Builder {
+    /// An empty builder for the normalized form of `len` bytes of plain text.
+    fn with_capacity(len: usize) -> Builder {
+        Builder {
+            out: String::with_capacity(len),
+            chunks: Vec::with_capacity(16),
+            sep: None,
+            need_chunk: true,
+        }
+    }
+
     fn extend_separator(&mut self, start: usize, end: usize, ascii_space: bool) {
         self.sep = Some(match self.sep {
             Some((s, _, _)) => (s, end, false),
@@ -275,6 +220,19 @@ impl Builder {
         }
     }
 
+    /// Appends the normalized form of the cluster at `plain..plain_end`: every character of it
+    /// maps to the whole cluster.
+    fn push_cluster(&mut self, normalized: &str, plain: usize, plain_end: usize) {
+        self.need_chunk = true;
+        for c in normalized.chars() {
+            if is_separator(c) {
+                self.extend_separator(plain, plain_end, false);
+            } else {
+                self.push_char(c, plain, plain_end - plain);
+            }
+        }
+    }
+
     fn push_char(&mut self, c: char, plain: usize, plain_len: usize) {
         self.flush_separator();
         if self.need_chunk {
@@ -289,6 +247,87 @@ impl Builder {
             self.need_chunk = false;
         }
         self.out.push(c);
+    }
+}
+
+/// Where the ASCII fast path starting at `start` ends: a run of ASCII bytes that are not
+/// separators is copied (and lowercased) at once, lone spaces between words included since they
+/// map to themselves. The run is empty when `start` begins no such run.
+fn ascii_run_end(bytes: &[u8], start: usize) -> usize {
+    let mut end = start;
+    loop {
+        match bytes.get(end) {
+            Some(&c) if is_ascii_word_byte(c) => end += 1,
+            Some(b' ')
+                if end > start && bytes.get(end + 1).is_some_and(|&n| is_ascii_word_byte(n)) =>
+            {
+                end += 1
+            }
+            _ => break,
+        }
+    }
+    // The last ASCII character joins the cluster path when a combining mark may follow.
+    if end > start && bytes.get(end).is_some_and(|c| !c.is_ascii()) {
+        end -= 1;
+    }
+    end
+}
+
+/// The first cluster of `s`: its first character and the combining marks that follow it, so
+/// that composition and mark removal see the whole unit.
+fn first_cluster(s: &str) -> &str {
+    let mut chars = s.char_indices();
+    let mut end = s.len();
+    if let Some((_, first)) = chars.next() {
+        end = first.len_utf8();
+        for (off, c) in chars {
+            if !is_combining_mark(c) {
+                break;
+            }
+            end = off + c.len_utf8();
+        }
+    }
+    s.get(..end).unwrap_or(s)
+}
+
+/// Normalized forms of the clusters of one text.
+struct ClusterForms {
+    form: Form,
+    /// Lone characters repeat a lot (accented letters, typographic punctuation); normalizing
+    /// each distinct one once per text keeps the cluster path cheap.
+    cache: HashMap<char, String>,
+    /// The form of the last cluster of several characters.
+    scratch: String,
+}
+
+impl ClusterForms {
+    fn new(form: Form) -> ClusterForms {
+        ClusterForms {
+            form,
+            cache: HashMap::new(),
+            scratch: String::new(),
+        }
+    }
+
+    /// The normalized form of `cluster`.
+    fn normalize(&mut self, cluster: &str) -> &str {
+        let form = self.form;
+        match cluster.chars().next() {
+            Some(c) if c.len_utf8() == cluster.len() => self
+                .cache
+                .entry(c)
+                .or_insert_with(|| {
+                    let mut n = String::new();
+                    normalize_cluster(cluster, form, &mut n);
+                    n
+                })
+                .as_str(),
+            _ => {
+                self.scratch.clear();
+                normalize_cluster(cluster, form, &mut self.scratch);
+                self.scratch.as_str()
+            }
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::{ParseError, date};
 use crate::model::Item;
-use crate::scan::NextMatch;
+use crate::text::{NextMatch, TagEnds};
 
 /// What the lenient reader recovered from a document.
 #[derive(Debug, Default)]
@@ -182,58 +182,6 @@ impl<'a> Unterminated<'a> {
     }
 }
 
-/// Tag-end searches known to fail.
-///
-/// The reader ends a tag at the first `>` outside quotes. Its quote tracking is a three-state
-/// machine (outside, in `'...'`, in `"..."`) in which each byte permutes the states, so two
-/// searches in the same state at the same position agree from there on, and searches in
-/// different states never meet. Each failed search is therefore followed forward as the
-/// document is read: a tag starting where a failed search is outside quotes would fail the
-/// same way, and at most three failed searches ever need following.
-#[derive(Default)]
-struct TagEnds {
-    /// Failed searches: the position each has been followed to, and its quote there.
-    failed: Vec<(usize, Option<u8>)>,
-}
-
-impl TagEnds {
-    /// How many failed searches are followed; more are possible only when searches do not
-    /// move forward, which costs time but never changes an answer.
-    const MAX_FOLLOWED: usize = 3;
-
-    /// Whether the search for the end of a tag starting at `lt` is known to fail.
-    fn known_to_fail(&mut self, doc: &str, lt: usize) -> bool {
-        let bytes = doc.as_bytes();
-        let mut fails = false;
-        for (at, quote) in &mut self.failed {
-            if *at <= lt {
-                for &b in bytes.get(*at..lt).unwrap_or_default() {
-                    *quote = quote_after(*quote, b);
-                }
-                *at = lt;
-                fails |= quote.is_none();
-            }
-        }
-        fails
-    }
-
-    /// Notes that the search for the end of the tag starting at `lt` failed.
-    fn failed_at(&mut self, lt: usize) {
-        if self.failed.len() < Self::MAX_FOLLOWED && !self.failed.contains(&(lt, None)) {
-            self.failed.push((lt, None));
-        }
-    }
-}
-
-/// The quote state after byte `b` of a tag, given the state before it.
-fn quote_after(quote: Option<u8>, b: u8) -> Option<u8> {
-    match (quote, b) {
-        (None, b'"' | b'\'') => Some(b),
-        (Some(q), b) if q == b => None,
-        _ => quote,
-    }
-}
-
 /// Which item field a captured element feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -268,6 +216,82 @@ struct Capture {
     /// Name of the child element of an author construct being read, if any; only its `<name>`
     /// counts as the author.
     author_child: Option<String>,
+}
+
+impl Capture {
+    /// Starts capturing the content of an element feeding `target` at stack depth `depth`.
+    fn new(target: Target, depth: usize, attrs: &Attributes) -> Capture {
+        Capture {
+            target,
+            depth,
+            buf: String::new(),
+            base64: content_is_base64(attrs),
+            author_child: None,
+        }
+    }
+
+    /// Notes an element opened inside the captured one: markup inside a captured element is
+    /// content (XHTML titles, inline HTML), except in an author construct, where it says which
+    /// part of the author is being read.
+    fn open_child(&mut self, name: &str, e: &BytesStart<'_>, empty: bool) {
+        if self.target == Target::Author {
+            if !empty {
+                self.author_child = Some(name.to_owned());
+            }
+        } else {
+            self.buf.push('<');
+            self.buf.push_str(e);
+            self.buf.push_str(if empty { "/>" } else { ">" });
+        }
+    }
+}
+
+/// Whether an element's content is base64: Atom 0.3 says so in `mode`, Atom 1.0 by a `type`
+/// that is neither text nor XML.
+fn content_is_base64(attrs: &Attributes) -> bool {
+    let kind = attrs
+        .get("type")
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    attrs
+        .get("mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("base64"))
+        || (!kind.is_empty()
+            && !matches!(kind.as_str(), "text" | "html" | "xhtml")
+            && !kind.starts_with("text/")
+            && !kind.ends_with("+xml")
+            && !kind.ends_with("/xml"))
+}
+
+/// An element's attributes: names as written, values with entities resolved.
+struct Attributes(Vec<(String, String)>);
+
+impl Attributes {
+    fn read(e: &BytesStart<'_>) -> Attributes {
+        let attrs = e
+            .html_attributes()
+            .with_checks(false)
+            .filter_map(Result::ok)
+            .map(|a| {
+                let key = a.key.as_ref().to_string();
+                let raw = a.value.to_string();
+                let value = quick_xml::escape::unescape_with(&raw, resolve_entity)
+                    .map(|v| v.into_owned())
+                    .unwrap_or(raw);
+                (key, value)
+            })
+            .collect();
+        Attributes(attrs)
+    }
+
+    /// The value of the attribute named `key` in any letter case.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// An entry being read.
@@ -330,76 +354,70 @@ impl State {
         Ok(())
     }
 
+    /// Opens an element: pushes it on the stack and starts whatever it begins (an entry, a
+    /// captured field, a base for links).
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.len() >= self.max_depth {
             return Err(ParseError::TooDeep);
         }
-        let attrs: Vec<(String, String)> = e
-            .html_attributes()
-            .with_checks(false)
-            .filter_map(Result::ok)
-            .map(|a| {
-                let key = a.key.as_ref().to_string();
-                let raw = a.value.to_string();
-                let value = quick_xml::escape::unescape_with(&raw, resolve_entity)
-                    .map(|v| v.into_owned())
-                    .unwrap_or(raw);
-                (key, value)
-            })
-            .collect();
-        for (key, value) in &attrs {
+        let attrs = Attributes::read(e);
+        // An element's own namespace declarations already apply to its name.
+        self.declare_prefixes(&attrs);
+        let name = self.canonical(e.name().as_ref());
+        if let Some(cap) = self.capture.as_mut() {
+            cap.open_child(&name, e, empty);
+            self.stack.push(name);
+            return Ok(());
+        }
+        let opens_entry = self.entry.is_none() && matches!(name.as_str(), "item" | "entry");
+        self.stack.push(name);
+        let depth = self.stack.len();
+        if let Some(base) = attrs.get("xml:base")
+            && let Ok(url) = Url::parse(&self.resolve(base))
+        {
+            self.bases.push((depth, url));
+        }
+        if opens_entry {
+            self.entry = Some(self.new_entry(depth, &attrs));
+            return Ok(());
+        }
+        let Some(target) = self.target(depth) else {
+            return Ok(());
+        };
+        if !self.read_from_attributes(target, &attrs) && !empty {
+            self.capture = Some(Capture::new(target, depth, &attrs));
+        }
+        Ok(())
+    }
+
+    /// Records the namespace prefixes an element declares.
+    fn declare_prefixes(&mut self, attrs: &Attributes) {
+        for (key, value) in &attrs.0 {
             if let Some(prefix) = key.strip_prefix("xmlns:") {
                 self.prefixes
                     .insert(prefix.to_string(), canonical_prefix(value, prefix));
             }
         }
-        let name = self.canonical(e.name().as_ref());
+    }
 
-        if let Some(cap) = self.capture.as_mut() {
-            // Markup inside a captured element is content (XHTML titles, inline HTML).
-            if cap.target == Target::Author {
-                if !empty {
-                    cap.author_child = Some(name.clone());
-                }
-            } else {
-                cap.buf.push('<');
-                cap.buf.push_str(e);
-                cap.buf.push_str(if empty { "/>" } else { ">" });
-            }
-            self.stack.push(name);
-            return Ok(());
-        }
-
-        self.stack.push(name);
-        let depth = self.stack.len();
-        let name = self.stack[depth - 1].as_str();
-        let attr = |k: &str| {
-            attrs
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.as_str())
+    /// An entry opened at stack depth `depth`.
+    fn new_entry(&self, depth: usize, attrs: &Attributes) -> Entry {
+        let mut entry = Entry {
+            depth,
+            ..Entry::default()
         };
+        // RDF identifies items by rdf:about; CDF puts link and date in attributes.
+        entry.item.guid = attrs.get("rdf:about").map(str::to_string);
+        entry.item.link = attrs.get("href").map(|h| self.resolve(h));
+        entry.item.published = attrs.get("lastmod").and_then(date::parse_date);
+        entry
+    }
 
-        if let Some(base) = attr("xml:base")
-            && let Ok(url) = Url::parse(&self.resolve(base))
-        {
-            self.bases.push((depth, url));
-        }
-
-        if matches!(name, "item" | "entry") && self.entry.is_none() {
-            let mut entry = Entry {
-                depth,
-                ..Entry::default()
-            };
-            // RDF identifies items by rdf:about; CDF puts link and date in attributes.
-            entry.item.guid = attr("rdf:about").map(str::to_string);
-            entry.item.link = attr("href").map(|h| self.resolve(h));
-            entry.item.published = attr("lastmod").and_then(date::parse_date);
-            self.entry = Some(entry);
-            return Ok(());
-        }
-
-        let target = match &self.entry {
+    /// What the element just opened at stack depth `depth` feeds, by where it stands: a field
+    /// of the entry being read, or the feed's own title or link.
+    fn target(&self, depth: usize) -> Option<Target> {
+        let name = self.stack[depth - 1].as_str();
+        match &self.entry {
             Some(entry) if depth == entry.depth + 1 => item_target(name),
             // Atom author names and Media RSS groups nest one level further.
             Some(entry) if depth == entry.depth + 2 => match self.stack[depth - 2].as_str() {
@@ -419,17 +437,18 @@ impl State {
                 }
             }
             None => None,
-        };
-        let Some(target) = target else {
-            return Ok(());
-        };
+        }
+    }
 
-        // Attribute-only constructs: Atom links and categories.
+    /// Reads what the element just opened, feeding `target`, says in its attributes; true when
+    /// that is all it says (Atom links and categories, content kept elsewhere), so its content
+    /// is not captured.
+    fn read_from_attributes(&mut self, target: Target, attrs: &Attributes) -> bool {
         match target {
-            Target::Link | Target::FeedLink if attr("href").is_some() => {
-                let rel = attr("rel").unwrap_or("alternate").trim();
+            Target::Link | Target::FeedLink if attrs.get("href").is_some() => {
+                let rel = attrs.get("rel").unwrap_or("alternate").trim();
                 if rel == "alternate" {
-                    let href = self.resolve(attr("href").unwrap_or_default());
+                    let href = self.resolve(attrs.get("href").unwrap_or_default());
                     match (target, self.entry.as_mut()) {
                         (Target::Link, Some(entry)) if entry.item.link.is_none() => {
                             entry.item.link = Some(href);
@@ -440,48 +459,33 @@ impl State {
                         _ => {}
                     }
                 }
-                return Ok(());
+                true
             }
             // Enclosures, comments, related pages: not the story's link.
-            Target::Link | Target::FeedLink
-                if attr("rel").is_some_and(|r| r.trim() != "alternate") =>
-            {
-                return Ok(());
+            Target::Link | Target::FeedLink => {
+                attrs.get("rel").is_some_and(|r| r.trim() != "alternate")
             }
-            Target::Category => {
-                if let (Some(term), Some(entry)) = (attr("term"), self.entry.as_mut()) {
+            Target::Category => match (attrs.get("term"), self.entry.as_mut()) {
+                (Some(term), Some(entry)) => {
                     if !term.trim().is_empty() {
                         entry.categories.push(term.trim().to_string());
                     }
-                    return Ok(());
+                    true
                 }
-            }
+                _ => false,
+            },
             Target::Guid => {
                 if let Some(entry) = self.entry.as_mut() {
-                    entry.permalink_guid = name == "guid"
-                        && !attr("ispermalink").is_some_and(|v| v.eq_ignore_ascii_case("false"));
+                    entry.permalink_guid = self.stack.last().is_some_and(|n| n == "guid")
+                        && !attrs
+                            .get("ispermalink")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("false"));
                 }
+                false
             }
-            Target::Content | Target::Summary if attr("src").is_some() => return Ok(()),
-            _ => {}
+            Target::Content | Target::Summary => attrs.get("src").is_some(),
+            _ => false,
         }
-        if !empty {
-            let kind = attr("type").unwrap_or_default().trim().to_ascii_lowercase();
-            let base64 = attr("mode").is_some_and(|m| m.eq_ignore_ascii_case("base64"))
-                || (!kind.is_empty()
-                    && !matches!(kind.as_str(), "text" | "html" | "xhtml")
-                    && !kind.starts_with("text/")
-                    && !kind.ends_with("+xml")
-                    && !kind.ends_with("/xml"));
-            self.capture = Some(Capture {
-                target,
-                depth,
-                buf: String::new(),
-                base64,
-                author_child: None,
-            });
-        }
-        Ok(())
     }
 
     /// Closes the element at stack depth `depth` (the innermost open one).

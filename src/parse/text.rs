@@ -6,6 +6,7 @@
 use url::Url;
 
 use crate::model::Item;
+use crate::text::html_to_text;
 
 /// Removes NUL and other control characters except newline and tab; they break terminals, mail
 /// headers and databases downstream and never carry meaning in feed text.
@@ -18,7 +19,7 @@ pub fn strip_controls(s: &str) -> String {
 /// Plain text of a possibly HTML-bearing string: tags dropped, entities decoded, whitespace
 /// collapsed. The same HTML reading as matching uses, so a title means the same everywhere.
 pub fn plain_text(s: &str) -> String {
-    strip_controls(&crate::matcher::html_to_text(s))
+    strip_controls(&html_to_text(s))
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

@@ -2,8 +2,8 @@
 //! repeated must cost linear time. No test here measures time; each input is large enough that
 //! quadratic work would keep the test suite from finishing.
 
-use feedwatch::matcher::html_to_text;
 use feedwatch::parse::parse_feed;
+use feedwatch::text::html_to_text;
 
 /// About 4 MB of `unit`.
 fn hostile(unit: &str) -> String {

@@ -2,8 +2,9 @@
 //! and `match_item`, as a table of named cases (hits and decoys), plus properties.
 
 use feedwatch::matcher::{
-    Field, ItemText, Matcher, MatcherError, TermPattern, TermSpec, WatchlistSpec, html_to_text,
+    Field, ItemText, Matcher, MatcherError, TermPattern, TermSpec, WatchlistSpec,
 };
+use feedwatch::text::html_to_text;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

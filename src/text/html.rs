@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::scan::NextMatch;
+use super::scan::{NextMatch, TagEnds};
 
 /// How many rounds of entity decoding to apply: feeds escape twice (`&amp;eacute;`), and
 /// sometimes three times, but never meaningfully more.
@@ -209,7 +209,13 @@ impl<'a> Markups<'a> {
                 }
                 let name = &rest[name_start..name_start + name_len];
                 let attrs = lt + 1 + name_start + name_len;
-                match self.tag_ends.find(s, attrs, &mut self.gt) {
+                // The first `>` outside quotes; failing that (an unbalanced quote), the first one
+                // at all rather than swallowing the document.
+                let end = self
+                    .tag_ends
+                    .find(s, attrs)
+                    .or_else(|| self.gt.find(s, attrs));
+                match end {
                     Some(i) => Markup::Tag {
                         name,
                         closing,
@@ -240,66 +246,6 @@ impl<'a> Markups<'a> {
             pos = at + 2;
         }
         s.len()
-    }
-}
-
-/// Finds the `>` that ends a tag, skipping quoted attribute values.
-///
-/// A search that finds no `>` outside quotes runs to the end of the text. Quote tracking is a
-/// three-state machine (outside, in `'...'`, in `"..."`) in which each byte permutes the
-/// states, so two searches that are in the same state at the same position agree from there
-/// on, and searches in different states never meet. Each failed search is therefore followed
-/// forward as the text is read: a new search from a position where a failed one is outside
-/// quotes would fail the same way and is answered without scanning, and at most three failed
-/// searches are ever followed.
-#[derive(Default)]
-struct TagEnds {
-    /// Failed searches: the position each has been followed to, and its quote there.
-    failed: Vec<(usize, Option<u8>)>,
-}
-
-impl TagEnds {
-    /// How many failed searches are followed; more are possible only when searches do not
-    /// move forward, which costs time but never changes an answer.
-    const MAX_FOLLOWED: usize = 3;
-
-    /// Absolute position of the `>` ending a tag whose attributes start at `from`: the first
-    /// one outside quotes; failing that (an unbalanced quote), the first one at all rather
-    /// than swallowing the document.
-    fn find(&mut self, s: &str, from: usize, gt: &mut NextMatch) -> Option<usize> {
-        let bytes = s.as_bytes();
-        let mut known_to_fail = false;
-        for (at, quote) in &mut self.failed {
-            if *at <= from {
-                for &b in bytes.get(*at..from).unwrap_or_default() {
-                    *quote = quote_after(*quote, b);
-                }
-                *at = from;
-                known_to_fail |= quote.is_none();
-            }
-        }
-        if !known_to_fail {
-            let mut quote = None;
-            for (i, &b) in bytes.iter().enumerate().skip(from) {
-                if quote.is_none() && b == b'>' {
-                    return Some(i);
-                }
-                quote = quote_after(quote, b);
-            }
-            if self.failed.len() < Self::MAX_FOLLOWED {
-                self.failed.push((from, None));
-            }
-        }
-        gt.find(s, from)
-    }
-}
-
-/// The quote state after byte `b` of a tag, given the state before it.
-fn quote_after(quote: Option<u8>, b: u8) -> Option<u8> {
-    match (quote, b) {
-        (None, b'"' | b'\'') => Some(b),
-        (Some(q), b) if q == b => None,
-        _ => quote,
     }
 }
 
