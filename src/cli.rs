@@ -544,7 +544,10 @@ async fn feeds(config: &Config) -> Result<ExitCode> {
         };
         let name = feed.display_name(state.title.as_deref());
         let status = match (&state.last_error, &state.last_status) {
-            (Some(err), _) => format!("FAILING x{}: {err}", state.consecutive_failures),
+            (Some(err), Some(kind)) => {
+                format!("FAILING x{} ({kind}): {err}", state.consecutive_failures)
+            }
+            (Some(err), None) => format!("FAILING x{}: {err}", state.consecutive_failures),
             (None, Some(s)) => format!("ok ({s})"),
             (None, None) => "never fetched".into(),
         };

@@ -375,11 +375,8 @@ async fn dispatch_loop(
         if let Err(e) = dispatcher.drain().await {
             error!(error = %e, "cannot read the outbox");
         }
-        let wait = match dispatcher.next_due().await {
-            Ok(Some(t)) => (t - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(DISPATCH_TICK),
+        let wait = match dispatcher.until_next_due().await {
+            Ok(Some(wait)) => wait.min(DISPATCH_TICK),
             _ => DISPATCH_TICK,
         };
         tokio::select! {

@@ -331,7 +331,7 @@ pub struct PollFailure {
 pub enum Database {
     /// A SQLite file.
     File(std::path::PathBuf),
-    /// An in-memory database that lives as long as the process (the demo, `check`-like runs).
+    /// An in-memory database that lives as long as the store that opened it (the demo).
     Memory,
 }
 

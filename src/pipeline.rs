@@ -20,8 +20,7 @@ use crate::matcher::{ItemText, Matcher};
 use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
-use crate::store::{FeedState, FreshPoll, SharedStore, StoreError};
-use crate::text::html_to_text;
+use crate::store::{FeedState, FreshPoll, NewAlert, SharedStore, StoreError};
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {
@@ -62,67 +61,41 @@ pub struct PollDone {
     pub next_due: DateTime<Utc>,
 }
 
+/// Why reading a fetched document stopped: the feed failed (recorded on it), or the store did.
+enum Stop {
+    Failed(PollFailure),
+    Store(StoreError),
+}
+
+impl From<PollFailure> for Stop {
+    fn from(f: PollFailure) -> Stop {
+        Stop::Failed(f)
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Store(e)
+    }
+}
+
 impl Pipeline {
-    /// Polls one feed end to end.
+    /// Polls one feed end to end: fetch, read the document into one commit, commit, health.
     pub async fn poll_feed(&self, feed: &FeedConfig) -> Result<PollDone, StoreError> {
-        let url = FeedUrl::new(&feed.url);
-        let state = self.store.feed_state(&url).await?;
-        let mut fetched = match self.fetcher.fetch(feed, &state.validators).await {
+        let state = self.store.feed_state(&FeedUrl::new(&feed.url)).await?;
+        let fetched = match self.fetcher.fetch(feed, &state.validators).await {
             FetchOutcome::Fresh(f) => f,
             FetchOutcome::NotModified { min_gap } => {
                 return self.not_modified(feed, &state, min_gap).await;
             }
             FetchOutcome::Failed(e) => return self.failed(feed, &state, e.into()).await,
         };
-        let parsed = match parse_off_thread(&mut fetched).await {
-            Ok(p) => p,
-            Err(failure) => return self.failed(feed, &state, failure).await,
+        let poll = match self.read(feed, &state, *fetched).await {
+            Ok(poll) => poll,
+            Err(Stop::Failed(failure)) => return self.failed(feed, &state, failure).await,
+            Err(Stop::Store(e)) => return Err(e),
         };
-        let identities = parsed.items.iter().map(Item::identity).collect();
-        let unseen = self.store.unseen(state.id, identities).await?;
-        let title = parsed.title.clone();
-        let listing = Listing::of(parsed.items, &unseen);
-        let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
-        let matched = match self
-            .match_off_thread(feed, title.as_deref(), listing.new, may_alert)
-            .await
-        {
-            Ok(m) => m,
-            Err(failure) => return self.failed(feed, &state, failure).await,
-        };
-        let name = feed.display_name(title.as_deref());
-        let alerts = alert::build(
-            FeedRef {
-                name: &name,
-                url: &url,
-            },
-            &matched,
-            &self.config.watchlists,
-        );
-        let now = self.clock.now();
-        let next_due = schedule::next_due(
-            &feed.cadence,
-            PollResult::Ok {
-                min_gap: fetched.min_gap,
-            },
-            now,
-        );
-        let poll = FreshPoll {
-            feed: state.id,
-            now,
-            first_fetch_complete: alert::completes_first_fetch(
-                matched.len() + listing.present.len(),
-            ),
-            items: alert::new_items(matched),
-            present: listing.present,
-            alerts,
-            stories_since: alert::stories_since(now),
-            title,
-            validators: std::mem::take(&mut fetched.validators),
-            status: fetched.status,
-            moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
-            next_due,
-        };
+        let next_due = poll.next_due;
         let counts = self.store.commit_fresh(poll).await?;
         self.report_health(feed, &state, None).await?;
         if counts.alerts > 0 || counts.new_items > 0 {
@@ -135,9 +108,58 @@ impl Pipeline {
         Ok(PollDone { report, next_due })
     }
 
-    /// Matching is CPU-bound (HTML and Unicode work on every new item): it runs on the
-    /// blocking pool. The entries of a backlog that may not alert are not matched at all.
-    async fn match_off_thread(
+    /// parse → unseen → match → build alerts: a fetched document becomes one commit. The
+    /// CPU-bound steps (XML, HTML and Unicode work on every entry) run on the blocking pool.
+    async fn read(
+        &self,
+        feed: &FeedConfig,
+        state: &FeedState,
+        mut fetched: Fetched,
+    ) -> Result<FreshPoll, Stop> {
+        let parsed = parse_off_thread(&mut fetched).await?;
+        let identities = parsed.items.iter().map(Item::identity).collect();
+        let unseen = self.store.unseen(state.id, identities).await?;
+        let title = parsed
+            .title
+            .as_deref()
+            .map(alert::plain_title)
+            .filter(|t| !t.is_empty());
+        let items = parsed.items;
+        let listing = off_thread("dedup", FailureKind::Match, move || {
+            Listing::of(items, &unseen)
+        })
+        .await?;
+        let listed = listing.listed();
+        let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
+        let matched = self
+            .match_entries(feed, title.as_deref(), listing.new, may_alert)
+            .await?;
+        let (alerts, matched) = self
+            .build_alerts(feed, title.as_deref(), &state.url, matched)
+            .await?;
+        let now = self.clock.now();
+        let ok = PollResult::Ok {
+            min_gap: fetched.min_gap,
+        };
+        Ok(FreshPoll {
+            feed: state.id,
+            now,
+            title,
+            validators: std::mem::take(&mut fetched.validators),
+            status: fetched.status,
+            moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
+            next_due: schedule::next_due(&feed.cadence, ok, now),
+            items: alert::new_items(matched),
+            present: listing.present,
+            alerts,
+            first_fetch_complete: alert::completes_first_fetch(listed),
+            stories_since: alert::stories_since(now),
+        })
+    }
+
+    /// Matches the new entries against the watchlists that apply to this feed. The entries of
+    /// a backlog that may not alert are not matched at all.
+    async fn match_entries(
         &self,
         feed: &FeedConfig,
         title: Option<&str>,
@@ -149,40 +171,43 @@ impl Pipeline {
             .config
             .watchlists
             .iter()
-            .map(|w| w.applies_to(feed, title))
+            .map(|w| may_alert && w.applies_to(feed, title))
             .collect();
-        tokio::task::spawn_blocking(move || {
-            if !may_alert {
-                // Only the title is recorded: no other field is worth reading.
-                return entries
-                    .into_iter()
-                    .map(|entry| MatchedEntry {
-                        title: alert::one_line(&html_to_text(&entry.item.title)),
-                        entry,
-                        matches: Vec::new(),
-                    })
-                    .collect();
-            }
+        off_thread("match", FailureKind::Match, move || {
+            let applies = |i: usize| scope.get(i).copied().unwrap_or(false);
             entries
                 .into_iter()
                 .map(|entry| {
-                    let text = ItemText::from_item(&entry.item);
-                    let matches =
-                        matcher.match_item(&text, |i| scope.get(i).copied().unwrap_or(false));
-                    MatchedEntry {
-                        title: alert::one_line(text.plain(crate::model::Field::Title)),
-                        entry,
-                        matches,
-                    }
+                    let matches = if may_alert {
+                        matcher.match_item(&ItemText::from_item(&entry.item), applies)
+                    } else {
+                        Vec::new()
+                    };
+                    MatchedEntry::new(entry, matches)
                 })
                 .collect()
         })
         .await
-        .map_err(|e| PollFailure {
-            kind: FailureKind::Match,
-            message: format!("match: crashed on this feed's items: {e}"),
-            retry_after: None,
+    }
+
+    /// The alerts of the matched entries, handed back with the entries.
+    async fn build_alerts(
+        &self,
+        feed: &FeedConfig,
+        title: Option<&str>,
+        url: &FeedUrl,
+        matched: Vec<MatchedEntry>,
+    ) -> Result<(Vec<NewAlert>, Vec<MatchedEntry>), PollFailure> {
+        let config = Arc::clone(&self.config);
+        let (name, url) = (feed.display_name(title), url.clone());
+        off_thread("alert", FailureKind::Match, move || {
+            let feed = FeedRef {
+                name: &name,
+                url: &url,
+            };
+            (alert::build(feed, &matched, &config.watchlists), matched)
         })
+        .await
     }
 
     async fn not_modified(
@@ -256,27 +281,34 @@ impl Pipeline {
     }
 }
 
-/// Parsing is CPU-bound and may meet a pathological document: keep it off the async workers.
+/// Runs one CPU-bound step of `stage` on the blocking pool; a crash there fails the poll as
+/// `kind`.
+async fn off_thread<T: Send + 'static>(
+    stage: &'static str,
+    kind: FailureKind,
+    step: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PollFailure> {
+    tokio::task::spawn_blocking(step)
+        .await
+        .map_err(|e| PollFailure {
+            kind,
+            message: format!("{stage}: crashed on this feed: {e}"),
+            retry_after: None,
+        })
+}
+
+/// Parsing may meet a pathological document: it runs off the async workers like every
+/// CPU-bound step.
 async fn parse_off_thread(fetched: &mut Fetched) -> Result<ParsedFeed, PollFailure> {
     let body = std::mem::take(&mut fetched.body);
     let content_type = fetched.content_type.clone();
     let base = fetched.base_url().to_string();
-    let parsed = tokio::task::spawn_blocking(move || {
+    let parsed = off_thread("parse", FailureKind::Parse, move || {
         parse::parse_feed(&body, content_type.as_deref(), Some(&base))
     })
-    .await;
-    match parsed {
-        Ok(Ok(p)) => {
-            for w in &p.warnings {
-                debug!(feed = %fetched.requested_url, warning = %w, "parse warning");
-            }
-            Ok(p)
-        }
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(PollFailure {
-            kind: FailureKind::Parse,
-            message: format!("parse: parser crashed: {e}"),
-            retry_after: None,
-        }),
+    .await??;
+    for w in &parsed.warnings {
+        debug!(feed = %fetched.requested_url, warning = %w, "parse warning");
     }
+    Ok(parsed)
 }

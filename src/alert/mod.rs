@@ -102,7 +102,7 @@ impl Alert {
             },
             item: AlertItem {
                 guid: cut(item.guid.as_deref().unwrap_or(item.key.as_str()), ID_CHARS),
-                title: cut(&one_line(&html_to_text(&item.title)), TITLE_CHARS),
+                title: cut(&plain_title(&item.title), TITLE_CHARS),
                 link: item.link.as_deref().map(|l| cut(l, ID_CHARS)),
                 published: item.published,
                 summary: shorten(&html_to_text(if item.summary.is_empty() {
@@ -190,6 +190,23 @@ pub struct MatchedEntry {
     pub title: String,
     /// The watchlists that matched it (none when it may not alert).
     pub matches: Vec<WatchlistMatch>,
+}
+
+impl MatchedEntry {
+    /// `entry` with what matched it.
+    pub fn new(entry: NewEntry, matches: Vec<WatchlistMatch>) -> MatchedEntry {
+        MatchedEntry {
+            title: plain_title(&entry.item.title),
+            entry,
+            matches,
+        }
+    }
+}
+
+/// A title as recorded and shown: plain text on one line, with markup and entities (even
+/// double-escaped ones) resolved.
+pub fn plain_title(raw: &str) -> String {
+    one_line(&html_to_text(raw))
 }
 
 /// The alerts of this poll's new entries: one per matching watchlist, to its notifiers.

@@ -240,9 +240,11 @@ impl Dispatcher {
         }
     }
 
-    /// When the next pending delivery is due, if any.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.store.next_delivery_at().await
+    /// How long until the next pending delivery is due, if any is pending.
+    pub async fn until_next_due(&self) -> Result<Option<Duration>, StoreError> {
+        let next = self.store.next_delivery_at().await?;
+        let now = self.clock.now();
+        Ok(next.map(|t| (t - now).to_std().unwrap_or_default()))
     }
 
     /// Sends one delivery through its notifier.

@@ -172,10 +172,12 @@ impl WebhookNotifier {
         // read.
         let first = resp.chunk().await.ok().flatten().unwrap_or_default();
         let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
-        Err(fail(
-            classify(status),
-            format!("HTTP {status}: {}", body.trim()),
-        ))
+        let kind = classify(status);
+        let hint = match kind {
+            DeliveryErrorKind::ReceiverFault => "; check the notifier's url and headers",
+            DeliveryErrorKind::Retry | DeliveryErrorKind::Reject => "",
+        };
+        Err(fail(kind, format!("HTTP {status}: {}{hint}", body.trim())))
     }
 }
 

@@ -25,9 +25,9 @@ pub use sqlite::SqliteStore;
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
+    /// The database failed a query.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database was written by a newer feedwatch.
     #[error(
         "store: database schema version {found} is newer than this feedwatch understands ({known}); upgrade feedwatch or point `database` elsewhere"
@@ -45,12 +45,12 @@ pub enum StoreError {
     Open {
         /// Database path.
         path: String,
-        /// SQLite error.
+        /// The backend's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Another feedwatch already works on this database, or its lock cannot be taken.
-    #[error("store: {0}")]
+    #[error("{0}")]
     Busy(String),
     /// A blocking task panicked or was cancelled.
     #[error("store: background task failed: {0}")]

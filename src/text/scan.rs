@@ -132,6 +132,17 @@ mod tests {
     }
 
     #[test]
+    fn remembered_searches_give_hits_and_absences_again() {
+        let s = "a-->b-->c";
+        let mut m = NextMatch::new("-->");
+        assert_eq!(m.find(s, 0), Some(1));
+        assert_eq!(m.find(s, 1), Some(1));
+        assert_eq!(m.find(s, 2), Some(5));
+        assert_eq!(m.find(s, 6), None);
+        assert_eq!(m.find(s, 8), None);
+    }
+
+    #[test]
     fn tag_ends_skip_quoted_values_and_agree_with_fresh_searches() {
         let mut ends = TagEnds::default();
         assert_eq!(ends.find("<a b='>' c=\">\">", 2), Some(14));

@@ -148,8 +148,8 @@ fn a_trickling_server_is_cut_off() {
         "took {:?}",
         started.elapsed()
     );
-    let (_, error, failures, _, _) = p.state("/slow.xml");
-    assert_eq!(failures, 1);
+    let (status, error, failures, _, _) = p.state("/slow.xml");
+    assert_eq!((status.as_str(), failures), ("timeout", 1));
     let error = error.unwrap();
     assert!(
         error.contains("B/s") || error.contains("timed out") || error.contains("timeout"),
@@ -185,7 +185,8 @@ fn a_gzip_bomb_is_capped_while_streaming() {
     p.http.set("/bomb.xml", route);
     let out = p.once();
     assert!(out.success(), "{}", out.stderr);
-    let (_, error, _, _, _) = p.state("/bomb.xml");
+    let (status, error, _, _, _) = p.state("/bomb.xml");
+    assert_eq!(status, "too large");
     let error = error.unwrap();
     assert!(error.contains("larger than 1 MiB"), "{error}");
 }
@@ -200,7 +201,8 @@ fn redirect_loops_fail_and_permanent_moves_are_shown() {
         .set("/new.xml", Route::rss(&rss("ISIS-K moved", "1")));
     let out = p.once();
     assert_eq!(Poller::alerts(&out).len(), 1, "{}", out.stderr);
-    let (_, error, _, _, _) = p.state("/loop-a");
+    let (status, error, _, _, _) = p.state("/loop-a");
+    assert_eq!(status, "redirect error");
     assert!(error.unwrap().contains("too many redirects"));
     let (_, _, _, _, moved) = p.state("/old.xml");
     assert_eq!(moved.as_deref(), Some(p.http.url("/new.xml").as_str()));
@@ -222,7 +224,8 @@ fn an_html_page_is_not_a_feed() {
         .set("/page", Route::ok(page, "text/html; charset=utf-8"));
     let out = p.once();
     assert_eq!(Poller::alerts(&out).len(), 0, "a web page is not a feed");
-    let (_, error, _, _, _) = p.state("/page");
+    let (status, error, _, _, _) = p.state("/page");
+    assert_eq!(status, "not a feed");
     let error = error.unwrap();
     assert!(error.contains("not a feed"), "{error}");
     assert!(
@@ -289,8 +292,9 @@ fn hostile_feeds_do_not_stop_a_good_one() {
         !out.stdout.contains("lollol") && !out.stderr.contains("lollol"),
         "entities expanded"
     );
-    let (_, error, _, _, _) = p.state("/deep.xml");
+    let (status, error, _, _, _) = p.state("/deep.xml");
     assert!(error.is_some(), "100,000 nested elements are an error");
+    assert_eq!(status, "parse error");
 }
 
 #[test]

@@ -325,6 +325,34 @@ fn a_broken_feed_does_not_stop_a_good_one_and_feeds_shows_the_error() {
 }
 
 #[test]
+fn a_delivery_still_pending_makes_once_exit_1_and_shows_in_alerts() {
+    let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+    w.http.set("/feed.xml", Route::rss(&rss(&[FRESH, BACKLOG])));
+    let out = w.once_all();
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "an undelivered alert is reported: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("1 deliveries are still pending"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.hooks().len(),
+        1,
+        "the webhook is not held back by the mail server"
+    );
+    let out = w.run(&["alerts"]);
+    assert!(out.stdout.contains("desk pending"), "{}", out.stdout);
+    assert!(out.stdout.contains("chat sent"), "{}", out.stdout);
+}
+
+#[test]
 fn sigterm_during_run_exits_0_and_loses_nothing() {
     let w = World::new(&["/feed.xml"], Some(closed_smtp_url()));
     w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));

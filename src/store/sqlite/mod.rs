@@ -97,7 +97,13 @@ impl SqliteStore {
 fn open_error(path: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |source| StoreError::Open {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(Box::new(e))
     }
 }
 

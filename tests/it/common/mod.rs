@@ -1,6 +1,7 @@
 //! Support for feedwatch's integration tests. Everything talks to real sockets
 //! on 127.0.0.1 (port 0, never beyond loopback) and stays synchronous, so tests
-//! are plain `#[test]` functions that run the `feedwatch` binary against:
+//! are plain `#[test]` functions that run the `feedwatch` binary (or, in
+//! `timed.rs`, the daemon's own parts in process) against:
 //!
 //! * [`http`]: a fake web server for feeds and webhooks;
 //! * [`smtp`]: a real SMTP server and the mails it received;
