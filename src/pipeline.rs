@@ -109,7 +109,8 @@ impl Pipeline {
     }
 
     /// parse → unseen → match → build alerts: a fetched document becomes one commit. The
-    /// CPU-bound steps (XML, HTML and Unicode work on every entry) run on the blocking pool.
+    /// CPU-bound steps (XML, HTML and Unicode work on every entry) run on the blocking pool,
+    /// never on the async workers.
     async fn read(
         &self,
         feed: &FeedConfig,
@@ -125,17 +126,16 @@ impl Pipeline {
             .map(alert::plain_title)
             .filter(|t| !t.is_empty());
         let items = parsed.items;
-        let listing = off_thread("dedup", FailureKind::Match, move || {
-            Listing::of(items, &unseen)
-        })
-        .await?;
-        let listed = listing.listed();
-        let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
-        let matched = self
-            .match_entries(feed, title.as_deref(), listing.new, may_alert)
-            .await?;
-        let (alerts, matched) = self
-            .build_alerts(feed, title.as_deref(), &state.url, matched)
+        let matching = self.matching(feed, state, title.as_deref());
+        // One trip to the blocking pool for the three steps that read every entry.
+        let (present, listed, matched, alerts) =
+            off_thread("match", FailureKind::Match, move || {
+                let listing = Listing::of(items, &unseen);
+                let listed = listing.listed();
+                let matched = matching.entries(listing.new);
+                let alerts = matching.alerts(&matched);
+                (listing.present, listed, matched, alerts)
+            })
             .await?;
         let now = self.clock.now();
         let ok = PollResult::Ok {
@@ -150,64 +150,29 @@ impl Pipeline {
             moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
             next_due: schedule::next_due(&feed.cadence, ok, now),
             items: alert::new_items(matched),
-            present: listing.present,
+            present,
             alerts,
             first_fetch_complete: alert::completes_first_fetch(listed),
             stories_since: alert::stories_since(now),
         })
     }
 
-    /// Matches the new entries against the watchlists that apply to this feed. The entries of
-    /// a backlog that may not alert are not matched at all.
-    async fn match_entries(
-        &self,
-        feed: &FeedConfig,
-        title: Option<&str>,
-        entries: Vec<NewEntry>,
-        may_alert: bool,
-    ) -> Result<Vec<MatchedEntry>, PollFailure> {
-        let matcher = Arc::clone(&self.matcher);
-        let scope: Vec<bool> = self
-            .config
-            .watchlists
-            .iter()
-            .map(|w| may_alert && w.applies_to(feed, title))
-            .collect();
-        off_thread("match", FailureKind::Match, move || {
-            let applies = |i: usize| scope.get(i).copied().unwrap_or(false);
-            entries
-                .into_iter()
-                .map(|entry| {
-                    let matches = if may_alert {
-                        matcher.match_item(&ItemText::from_item(&entry.item), applies)
-                    } else {
-                        Vec::new()
-                    };
-                    MatchedEntry::new(entry, matches)
-                })
-                .collect()
-        })
-        .await
-    }
-
-    /// The alerts of the matched entries, handed back with the entries.
-    async fn build_alerts(
-        &self,
-        feed: &FeedConfig,
-        title: Option<&str>,
-        url: &FeedUrl,
-        matched: Vec<MatchedEntry>,
-    ) -> Result<(Vec<NewAlert>, Vec<MatchedEntry>), PollFailure> {
-        let config = Arc::clone(&self.config);
-        let (name, url) = (feed.display_name(title), url.clone());
-        off_thread("alert", FailureKind::Match, move || {
-            let feed = FeedRef {
-                name: &name,
-                url: &url,
-            };
-            (alert::build(feed, &matched, &config.watchlists), matched)
-        })
-        .await
+    /// Everything matching and alert building need, owned, for the blocking pool.
+    fn matching(&self, feed: &FeedConfig, state: &FeedState, title: Option<&str>) -> Matching {
+        let may_alert = alert::backlog_alerts(state.first_fetch_done, feed.alert_on_first_fetch);
+        Matching {
+            matcher: Arc::clone(&self.matcher),
+            config: Arc::clone(&self.config),
+            scope: self
+                .config
+                .watchlists
+                .iter()
+                .map(|w| may_alert && w.applies_to(feed, title))
+                .collect(),
+            may_alert,
+            name: feed.display_name(title),
+            url: state.url.clone(),
+        }
     }
 
     async fn not_modified(
@@ -278,6 +243,46 @@ impl Pipeline {
         );
         warn!(feed = %feed.url, broken = notice.broken, "telling the admin about the feed's health");
         self.store.enqueue_feed_notice(state.id, notice, now).await
+    }
+}
+
+/// The match and alert steps of one poll, with what they need owned.
+struct Matching {
+    matcher: Arc<Matcher>,
+    config: Arc<Config>,
+    /// Which watchlists apply to this feed (none while its backlog may not alert).
+    scope: Vec<bool>,
+    may_alert: bool,
+    name: String,
+    url: FeedUrl,
+}
+
+impl Matching {
+    /// Matches the new entries. The entries of a backlog that may not alert are not matched
+    /// at all.
+    fn entries(&self, entries: Vec<NewEntry>) -> Vec<MatchedEntry> {
+        let applies = |i: usize| self.scope.get(i).copied().unwrap_or(false);
+        entries
+            .into_iter()
+            .map(|entry| {
+                let matches = if self.may_alert {
+                    let text = ItemText::from_item(&entry.item);
+                    self.matcher.match_item(&text, applies)
+                } else {
+                    Vec::new()
+                };
+                MatchedEntry::new(entry, matches)
+            })
+            .collect()
+    }
+
+    /// The alerts of the matched entries.
+    fn alerts(&self, matched: &[MatchedEntry]) -> Vec<NewAlert> {
+        let feed = FeedRef {
+            name: &self.name,
+            url: &self.url,
+        };
+        alert::build(feed, matched, &self.config.watchlists)
     }
 }
 
