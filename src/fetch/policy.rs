@@ -54,11 +54,7 @@ impl AddressClass {
     /// `Ordinary` whatever it resolves to today: DNS is the site's to change, so a name earns
     /// no exemption.
     pub fn of_url_host(url: &Url) -> AddressClass {
-        match url.host() {
-            Some(Host::Ipv4(v4)) => Self::of(IpAddr::V4(v4)),
-            Some(Host::Ipv6(v6)) => Self::of(IpAddr::V6(v6)),
-            Some(Host::Domain(_)) | None => AddressClass::Ordinary,
-        }
+        literal_addr(url).map_or(AddressClass::Ordinary, Self::of)
     }
 
     fn of_v4(ip: Ipv4Addr) -> AddressClass {
@@ -89,6 +85,15 @@ impl fmt::Display for AddressClass {
             AddressClass::LinkLocal => "link-local address",
             AddressClass::Metadata => "cloud metadata service",
         })
+    }
+}
+
+/// The address a URL's host is written as, if it is an address and not a name.
+fn literal_addr(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        Host::Domain(_) => None,
     }
 }
 
@@ -152,15 +157,11 @@ pub fn check_redirect(from: &Url, to: &Url, reach: Reach) -> Result<(), Refusal>
     if from.scheme() == "https" && to.scheme() == "http" && !reach.allow_insecure_redirect {
         return Err(Refusal::Downgrade);
     }
-    let addr = match to.host() {
-        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(Host::Domain(_)) | None => return Ok(()),
-    };
-    if may_connect(addr, reach.configured) {
-        Ok(())
-    } else {
-        Err(Refusal::Address(addr, AddressClass::of(addr)))
+    match literal_addr(to) {
+        Some(addr) if !may_connect(addr, reach.configured) => {
+            Err(Refusal::Address(addr, AddressClass::of(addr)))
+        }
+        _ => Ok(()),
     }
 }
 
