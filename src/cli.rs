@@ -309,6 +309,7 @@ async fn read_source(
                 max_body_size: general.max_body_size,
                 proxy: None,
                 alert_on_first_fetch: false,
+                allow_insecure_redirect: false,
             });
         let fetcher = Fetcher::new(&general, std::slice::from_ref(&feed))?;
         match fetcher.fetch(&feed, &Validators::default()).await {

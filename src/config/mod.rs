@@ -91,6 +91,8 @@ pub struct FeedConfig {
     pub proxy: Option<Url>,
     /// Whether this feed's first fetch alerts.
     pub alert_on_first_fetch: bool,
+    /// Whether a redirect from `https://` to `http://` is followed (else it fails the fetch).
+    pub allow_insecure_redirect: bool,
 }
 
 impl FeedConfig {
@@ -332,6 +334,7 @@ mod tests {
             max_body_size: 1 << 20,
             proxy: None,
             alert_on_first_fetch: false,
+            allow_insecure_redirect: false,
         }
     }
 

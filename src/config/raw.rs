@@ -63,6 +63,7 @@ pub struct RawFeed {
     pub max_body_size: Option<Spanned<ByteSize>>,
     pub proxy: Option<Spanned<String>>,
     pub alert_on_first_fetch: Option<bool>,
+    pub allow_insecure_redirect: Option<bool>,
 }
 
 /// `[[watchlists]]`.

@@ -187,6 +187,7 @@ impl<'a> Builder<'a> {
             alert_on_first_fetch: f
                 .alert_on_first_fetch
                 .unwrap_or(self.general.alert_on_first_fetch),
+            allow_insecure_redirect: f.allow_insecure_redirect.unwrap_or(false),
         });
         Ok(())
     }

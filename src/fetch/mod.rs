@@ -1,12 +1,16 @@
 //! Fetching feed bytes: conditional GET over reqwest, or a local file.
 //!
-//! Owns HTTP: validators, redirects, timeouts, body caps, server timing hints. Returns an
-//! explicit [`FetchOutcome`]. Must never parse feeds, touch the database, or read an unbounded
-//! body: every byte read counts against the feed's cap.
+//! Owns HTTP: validators, redirects, timeouts, body caps, server timing hints, and where a
+//! fetch may connect ([`policy`]). Returns an explicit [`FetchOutcome`]. Must never parse feeds,
+//! touch the database, or read an unbounded body: every byte read counts against the feed's cap.
 
 mod limits;
+pub mod policy;
+pub mod resolve;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +22,8 @@ use crate::config::{FeedConfig, General};
 use crate::model::{FailureKind, PollFailure, Validators};
 
 pub use limits::{BodyLimits, read_capped};
+use policy::{AddressClass, Reach, Refusal};
+use resolve::{BlockedAddress, Lookup, PolicyResolver, SystemLookup};
 
 /// How many redirects one fetch follows before giving up.
 const MAX_REDIRECTS: usize = 5;
@@ -83,6 +89,40 @@ pub enum FetchError {
     /// A redirect without a usable Location.
     #[error("fetch: redirect without a valid Location header")]
     BadRedirect,
+    /// A redirect from `https://` to `http://`, and the feed does not allow them.
+    #[error(
+        "fetch: refusing the redirect from {from} to {to}: it drops HTTPS; set `allow_insecure_redirect = true` on this feed if the plain-HTTP address is expected"
+    )]
+    InsecureRedirect {
+        /// Where the redirect came from.
+        from: Url,
+        /// Where it led.
+        to: Url,
+    },
+    /// A redirect to a link-local or cloud metadata address.
+    #[error(
+        "fetch: refusing the redirect from {from} to {to}: {addr} is a {class}, which a feed may reach only when its configured URL is on one"
+    )]
+    BlockedRedirect {
+        /// Where the redirect came from.
+        from: Url,
+        /// Where it led.
+        to: Url,
+        /// The address in `to`.
+        addr: IpAddr,
+        /// What kind of address it is.
+        class: AddressClass,
+    },
+    /// A host name resolved only to link-local or cloud metadata addresses.
+    #[error(
+        "fetch: not connecting for {url}: {blocked}; a feed may reach such addresses only when its configured URL is one (an address, not a name)"
+    )]
+    BlockedAddress {
+        /// The URL being fetched.
+        url: String,
+        /// The name and what it resolved to.
+        blocked: BlockedAddress,
+    },
     /// Body larger than the cap.
     #[error("fetch: body larger than {} after decompression; raise `max_body_size` for this feed if it is genuine", limits::format_size(*.0))]
     TooLarge(u64),
@@ -125,7 +165,11 @@ impl FetchError {
     pub fn kind(&self) -> FailureKind {
         match self {
             FetchError::Status { status, .. } => FailureKind::HttpStatus(status.as_u16()),
-            FetchError::Redirects(_) | FetchError::BadRedirect => FailureKind::Redirects,
+            FetchError::Redirects(_)
+            | FetchError::BadRedirect
+            | FetchError::InsecureRedirect { .. }
+            | FetchError::BlockedRedirect { .. } => FailureKind::Redirects,
+            FetchError::BlockedAddress { .. } => FailureKind::Connection,
             FetchError::TooLarge(_) => FailureKind::TooLarge,
             FetchError::Timeout(_) => FailureKind::Timeout,
             FetchError::Dns(_) => FailureKind::Dns,
@@ -146,12 +190,36 @@ impl From<FetchError> for PollFailure {
     }
 }
 
-/// Fetches feeds; holds one HTTP client per distinct proxy.
+/// Fetches feeds; holds one HTTP client per distinct proxy and class of configured host.
 #[derive(Clone)]
 pub struct Fetcher {
+    /// Direct, for feeds configured on a name or an ordinary address.
     default: reqwest::Client,
-    proxied: HashMap<Url, reqwest::Client>,
+    /// Every other combination the feeds use.
+    others: HashMap<ClientKey, reqwest::Client>,
     limits: BodyLimits,
+}
+
+/// What a client is built for: the proxy it goes through, and the class of its feeds'
+/// configured host, by which its resolver admits addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    proxy: Option<Url>,
+    configured: AddressClass,
+}
+
+impl ClientKey {
+    const DEFAULT: ClientKey = ClientKey {
+        proxy: None,
+        configured: AddressClass::Ordinary,
+    };
+
+    fn of(feed: &FeedConfig) -> ClientKey {
+        ClientKey {
+            proxy: feed.proxy.clone(),
+            configured: AddressClass::of_url_host(&feed.url),
+        }
+    }
 }
 
 /// A client could not be built (bad proxy, TLS setup).
@@ -164,36 +232,30 @@ pub struct ClientError {
 }
 
 impl Fetcher {
-    /// Builds clients for the general settings and every proxy the feeds use.
+    /// Builds clients for the general settings and every proxy the feeds use, resolving names
+    /// with the system resolver.
     pub fn new(general: &General, feeds: &[FeedConfig]) -> Result<Fetcher, ClientError> {
-        let build = |proxy: Option<&Url>| -> Result<reqwest::Client, ClientError> {
-            let mut b = reqwest::Client::builder()
-                .user_agent(general.user_agent.clone())
-                .connect_timeout(Duration::from_secs(10).min(general.timeout))
-                .timeout(general.timeout)
-                // Redirects are followed by hand to spot permanent moves and loops.
-                .redirect(reqwest::redirect::Policy::none());
-            if let Some(p) = proxy {
-                let proxy = reqwest::Proxy::all(p.as_str()).map_err(|source| ClientError {
-                    proxy: Some(p.clone()),
-                    source,
-                })?;
-                b = b.proxy(proxy);
-            }
-            b.build().map_err(|source| ClientError {
-                proxy: proxy.cloned(),
-                source,
-            })
-        };
-        let mut proxied = HashMap::new();
-        for p in feeds.iter().filter_map(|f| f.proxy.as_ref()) {
-            if !proxied.contains_key(p) {
-                proxied.insert(p.clone(), build(Some(p))?);
+        Fetcher::with_lookup(general, feeds, Arc::new(SystemLookup))
+    }
+
+    /// Like [`Fetcher::new`], resolving names with `lookup` (a stub, in tests). Whatever it
+    /// answers still goes through the address policy.
+    pub fn with_lookup(
+        general: &General,
+        feeds: &[FeedConfig],
+        lookup: Arc<dyn Lookup>,
+    ) -> Result<Fetcher, ClientError> {
+        let build = |key: &ClientKey| build_client(general, key, Arc::clone(&lookup));
+        let mut others = HashMap::new();
+        for key in feeds.iter().map(ClientKey::of) {
+            if key != ClientKey::DEFAULT && !others.contains_key(&key) {
+                let client = build(&key)?;
+                others.insert(key, client);
             }
         }
         Ok(Fetcher {
-            default: build(None)?,
-            proxied,
+            default: build(&ClientKey::DEFAULT)?,
+            others,
             limits: BodyLimits::for_timeout(general.timeout),
         })
     }
@@ -253,11 +315,11 @@ impl Fetcher {
         self.read_body(feed, arrived, min_gap).await
     }
 
-    /// The client for the feed's proxy, or the direct one.
+    /// The client for the feed's proxy and configured host, or the direct one (whose resolver
+    /// admits the fewest addresses) for a feed this fetcher was not built with.
     fn client_for(&self, feed: &FeedConfig) -> &reqwest::Client {
-        feed.proxy
-            .as_ref()
-            .and_then(|p| self.proxied.get(p))
+        self.others
+            .get(&ClientKey::of(feed))
             .unwrap_or(&self.default)
     }
 
@@ -304,6 +366,34 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// A client for `key`: its proxy, and a resolver that applies the address policy.
+fn build_client(
+    general: &General,
+    key: &ClientKey,
+    lookup: Arc<dyn Lookup>,
+) -> Result<reqwest::Client, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(general.user_agent.clone())
+        .connect_timeout(Duration::from_secs(10).min(general.timeout))
+        .timeout(general.timeout)
+        // Redirects are followed by hand to spot permanent moves and loops, and to check each
+        // hop against the policy.
+        .redirect(reqwest::redirect::Policy::none())
+        // Checked as the connection is made, so DNS cannot change its answer in between.
+        .dns_resolver(PolicyResolver::new(lookup, key.configured));
+    if let Some(p) = &key.proxy {
+        let proxy = reqwest::Proxy::all(p.as_str()).map_err(|source| ClientError {
+            proxy: Some(p.clone()),
+            source,
+        })?;
+        b = b.proxy(proxy);
+    }
+    b.build().map_err(|source| ClientError {
+        proxy: key.proxy.clone(),
+        source,
+    })
 }
 
 /// The headers of one fetch. Configured headers (often credentials) and validators are meant
@@ -362,6 +452,7 @@ async fn follow_redirects(
     feed: &FeedConfig,
     headers: &RequestHeaders,
 ) -> Result<Arrived, FetchError> {
+    let reach = Reach::of(feed);
     let mut url = feed.url.clone();
     let mut all_permanent = true;
     let mut hops = 0;
@@ -389,6 +480,7 @@ async fn follow_redirects(
         if hops > MAX_REDIRECTS {
             return Err(FetchError::Redirects(next.to_string()));
         }
+        policy::check_redirect(&url, &next, reach).map_err(|why| refused(&url, &next, why))?;
         all_permanent &= matches!(
             status,
             StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
@@ -422,11 +514,31 @@ fn without_body(
     }))
 }
 
+/// The error for a redirect [`policy::check_redirect`] refused.
+fn refused(from: &Url, to: &Url, why: Refusal) -> FetchError {
+    let (from, to) = (from.clone(), to.clone());
+    match why {
+        Refusal::Downgrade => FetchError::InsecureRedirect { from, to },
+        Refusal::Address(addr, class) => FetchError::BlockedRedirect {
+            from,
+            to,
+            addr,
+            class,
+        },
+    }
+}
+
 fn transport_error(e: &reqwest::Error) -> FetchError {
     // The full source chain says what actually happened (DNS, refused, TLS …).
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
+        if let Some(blocked) = s.downcast_ref::<BlockedAddress>() {
+            return FetchError::BlockedAddress {
+                url: e.url().map_or_else(String::new, Url::to_string),
+                blocked: blocked.clone(),
+            };
+        }
         msg.push_str(": ");
         msg.push_str(&s.to_string());
         source = s.source();
@@ -532,6 +644,58 @@ mod tests {
                 "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"
             ),
             FailureKind::Connection
+        );
+    }
+
+    /// A resolver that refuses every name as the policy refuses a metadata address, and never
+    /// hands the client an address to connect to.
+    struct RefusesAll;
+
+    impl reqwest::dns::Resolve for RefusesAll {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let metadata = std::net::SocketAddr::from(([169, 254, 169, 254], 0));
+            let verdict = resolve::admit(name.as_str(), vec![metadata], AddressClass::Ordinary);
+            Box::pin(async move {
+                Err(match verdict {
+                    Err(blocked) => blocked.into(),
+                    Ok(_) => "the policy admitted a metadata address".into(),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_the_resolver_refuses_is_reported_as_blocked() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(RefusesAll)
+            .build()
+            .unwrap();
+        let e = client
+            .get("http://metadata.invalid/latest/")
+            .send()
+            .await
+            .unwrap_err();
+        let err = transport_error(&e);
+        assert_eq!(err.kind(), FailureKind::Connection);
+        assert_eq!(
+            err.to_string(),
+            "fetch: not connecting for http://metadata.invalid/latest/: metadata.invalid resolves \
+             only to 169.254.169.254 (cloud metadata service); a feed may reach such addresses \
+             only when its configured URL is one (an address, not a name)"
+        );
+    }
+
+    #[test]
+    fn a_refused_redirect_names_both_urls() {
+        let from = Url::parse("https://news.example/rss").unwrap();
+        let to = Url::parse("http://news.example/rss").unwrap();
+        let err = refused(&from, &to, Refusal::Downgrade);
+        assert_eq!(err.kind(), FailureKind::Redirects);
+        assert_eq!(
+            err.to_string(),
+            "fetch: refusing the redirect from https://news.example/rss to http://news.example/rss: \
+             it drops HTTPS; set `allow_insecure_redirect = true` on this feed if the plain-HTTP \
+             address is expected"
         );
     }
 
