@@ -9,4 +9,5 @@ mod hostile;
 mod matching;
 mod parse;
 mod pipeline;
+mod secrets;
 mod timed;

@@ -32,6 +32,11 @@ impl Mail {
         self.parsed().headers.get_first_value(name)
     }
 
+    /// The message as received, every header and part still encoded.
+    pub fn raw(&self) -> &[u8] {
+        &self.data
+    }
+
     /// The first `text/plain` part, decoded, with `\n` line ends; empty if there is none.
     pub fn text_body(&self) -> String {
         self.body_of_type("text/plain")
