@@ -16,8 +16,8 @@ use crate::config::error::{ConfigError, Location, Source};
 use crate::config::raw::RawNotifier;
 use crate::config::secrets::{self, SecretInventory};
 use crate::config::{
-    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, StdoutFormat,
-    WebhookConfig,
+    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, SecretValue,
+    StdoutFormat, WebhookConfig,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,6 +123,24 @@ impl Table<'_> {
         format!("{what} of notifier {:?}", self.name.0)
     }
 
+    /// This notifier's `<key>_env` or `<key>_file`, read now; `what` names the secret in
+    /// messages.
+    fn secret(
+        &self,
+        fields: (&Option<Spanned<String>>, &Option<Spanned<String>>),
+        (key, what): (&str, &str),
+        secrets: &mut SecretInventory,
+    ) -> Result<Option<SecretValue>, ConfigError> {
+        read_secret(
+            self.src,
+            self.dir,
+            fields,
+            key,
+            self.secret_of(what),
+            secrets,
+        )
+    }
+
     /// Where a value of this table is.
     fn at(&self, span: Range<usize>) -> Location {
         Location::at(&self.src.path, &self.src.text, span.start)
@@ -161,12 +179,9 @@ fn email(t: &Table, secrets: &mut SecretInventory) -> Result<EmailConfig, Config
     if url.password().is_some() {
         secrets.inline(t.at(smtp.span()), t.secret_of("password in the SMTP URL"));
     }
-    let password = read_secret(
-        src,
-        t.dir,
+    let password = t.secret(
         (&n.password_env, &n.password_file),
-        "password",
-        t.secret_of("SMTP password"),
+        ("password", "SMTP password"),
         secrets,
     )?;
     let from = mailbox(src, t.required("from", &n.from)?)?;
@@ -222,12 +237,9 @@ fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, Co
         Some(h) => header_map(src, t.dir, h.get_ref(), &owner, secrets)?,
         None => Default::default(),
     };
-    let secret = read_secret(
-        src,
-        t.dir,
+    let secret = t.secret(
         (&n.secret_env, &n.secret_file),
-        "secret",
-        t.secret_of("signing secret"),
+        ("secret", "signing secret"),
         secrets,
     )?;
     Ok(WebhookConfig {
