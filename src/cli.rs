@@ -92,6 +92,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command sends or fetches, and so needs every secret the config names.
+    /// `check` reports missing secrets itself, beside its other findings.
+    fn needs_secrets(&self) -> bool {
+        match self {
+            Command::Run | Command::Once { .. } | Command::NotifyTest { .. } => true,
+            Command::TestMatch(args) => args
+                .source
+                .as_deref()
+                .is_some_and(|s| s.starts_with("http://") || s.starts_with("https://")),
+            Command::Check | Command::Inspect { .. } | Command::Feeds | Command::Alerts { .. } => {
+                false
+            }
+        }
+    }
+}
+
 /// Arguments of `test-match`.
 #[derive(Debug, Args)]
 pub struct TestMatchArgs {
@@ -127,6 +144,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let Some(config) = load(&path) else {
         return Ok(ExitCode::from(2));
     };
+    if cli.command.needs_secrets()
+        && let Err(e) = config.require_secrets()
+    {
+        eprintln!("{e}");
+        return Ok(ExitCode::from(2));
+    }
     match cli.command {
         Command::Inspect { .. } => unreachable!("inspect returned above"),
         Command::Check => Ok(check(&path, &config, &runtime)),
@@ -161,7 +184,15 @@ fn load(path: &Path) -> Option<Config> {
 }
 
 fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    // The daemon's own constructors: secrets readable, SMTP URLs usable.
+    for exposed in config.secrets.exposed() {
+        eprintln!("warning: {exposed}");
+    }
+    // Every secret that cannot be read, in one run, before anything stops at the first.
+    if let Err(e) = config.require_secrets() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    // The daemon's own constructors: SMTP URLs usable, TLS set up.
     if let Err(e) = runtime.block_on(async { crate::notify::build_all(config).map(drop) }) {
         eprintln!("{}: {e}", path.display());
         return ExitCode::from(2);
@@ -299,7 +330,7 @@ async fn read_source(
             None => Config::from_str_at("", Path::new("inline.toml"))?.general,
         };
         let feed = config
-            .and_then(|c| c.feed_by_url(url.as_str()).cloned())
+            .and_then(|c| c.feed_by_url(&url).cloned())
             .unwrap_or_else(|| crate::config::FeedConfig {
                 url: url.clone(),
                 name: None,

@@ -59,6 +59,9 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// Secrets the config names that could not be read, all of them, one per line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    MissingSecrets(Vec<super::MissingSecret>),
     /// A problem with no single place (for example no feeds at all).
     #[error("{}: {message}", file.display())]
     File {

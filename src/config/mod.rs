@@ -1,16 +1,17 @@
 //! Configuration: the validated, typed `Config` and `load(path)`.
 //!
 //! Owns reading TOML (the main file and its includes) and turning it into typed values with
-//! defaults applied. Must never start I/O other than reading config files, and never accept a
-//! value it does not understand: every mistake is reported as `FILE:LINE:COL: message`.
+//! defaults applied, and reading the secrets the config names (see `secrets`). Must never start
+//! I/O other than reading config and secret files, and never accept a value it does not
+//! understand: every mistake is reported as `FILE:LINE:COL: message`.
 
 mod error;
 mod raw;
+mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -23,6 +24,9 @@ use crate::schedule::Cadence;
 
 pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
+pub use secrets::{
+    Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
+};
 pub use validate::default_user_agent;
 
 /// The default config path when neither `--config` nor `$FEEDWATCH_CONFIG` is given.
@@ -41,6 +45,8 @@ pub struct Config {
     pub notifiers: BTreeMap<NotifierName, NotifierConfig>,
     /// Things that are valid but probably not what was meant, with their location.
     pub warnings: Vec<String>,
+    /// Every secret the config names: read at load, and any that could not be read.
+    pub secrets: SecretInventory,
 }
 
 /// Daemon-wide settings.
@@ -75,7 +81,8 @@ pub struct General {
 /// One `[[feeds]]` entry.
 #[derive(Debug, Clone)]
 pub struct FeedConfig {
-    /// Where to fetch it: `http(s)://` or `file://`.
+    /// Where to fetch it: `http(s)://` or `file://`, never with a user name or password (those
+    /// are taken out at load and sent as `Authorization`). Also the feed's identity.
     pub url: Url,
     /// The configured name, if any (else the feed's own title is shown).
     pub name: Option<String>,
@@ -83,7 +90,8 @@ pub struct FeedConfig {
     pub cadence: Cadence,
     /// Free-form tags for watchlist scoping.
     pub tags: Vec<String>,
-    /// Extra request headers, sent to the feed's own origin only (values marked sensitive).
+    /// Extra request headers, sent to the feed's own origin only (values marked sensitive),
+    /// with `Authorization: Basic …` when the feed has a user name.
     pub headers: HeaderMap,
     /// Cap on the decompressed body.
     pub max_body_size: u64,
@@ -224,21 +232,12 @@ impl NotifierType {
 pub struct EmailConfig {
     /// lettre SMTP URL, `smtp://` or `smtps://` (user in the URL, password kept apart).
     pub smtp: Secret<Url>,
-    /// Where the password comes from, if anywhere.
-    pub password: Option<SecretSource>,
+    /// The password, read at load, if one is configured.
+    pub password: Option<SecretValue>,
     /// From mailbox.
     pub from: Mailbox,
     /// Recipients (at least one).
     pub to: Vec<Mailbox>,
-}
-
-/// Where a secret (SMTP password, webhook signing key) is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// An environment variable.
-    Env(String),
-    /// A file (first line).
-    File(PathBuf),
 }
 
 /// Webhook settings.
@@ -248,8 +247,8 @@ pub struct WebhookConfig {
     pub url: Secret<Url>,
     /// Extra headers (values marked sensitive).
     pub headers: HeaderMap,
-    /// Key for the `X-Feedwatch-Signature` HMAC, if the receiver checks one.
-    pub secret: Option<SecretSource>,
+    /// Key for the `X-Feedwatch-Signature` HMAC, read at load, if the receiver checks one.
+    pub secret: Option<SecretValue>,
 }
 
 /// How the stdout notifier prints.
@@ -259,42 +258,6 @@ pub enum StdoutFormat {
     Text,
     /// One JSON object per line (the webhook payload).
     Json,
-}
-
-/// A value that may hold a credential (a URL with a token, say); `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl SecretSource {
-    /// Reads the secret now (first line of a file, or the variable's value).
-    pub fn read(&self) -> Result<String, String> {
-        match self {
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.lines().next().unwrap_or_default().to_owned())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        }
-    }
-}
-
-impl<T> Secret<T> {
-    /// Wraps a value.
-    pub fn new(value: T) -> Secret<T> {
-        Secret(value)
-    }
-
-    /// The value itself, for use (never for logging).
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 impl Config {
@@ -314,9 +277,20 @@ impl Config {
         self.watchlists.iter().map(|w| w.spec.clone()).collect()
     }
 
-    /// Looks a feed up by its URL.
-    pub fn feed_by_url(&self, url: &str) -> Option<&FeedConfig> {
-        self.feeds.iter().find(|f| f.url.as_str() == url)
+    /// Looks a feed up by its URL (a user name and password in `url` are ignored).
+    pub fn feed_by_url(&self, url: &Url) -> Option<&FeedConfig> {
+        let url = secrets::without_userinfo(url);
+        self.feeds.iter().find(|f| f.url == url)
+    }
+
+    /// Ok when every secret the config names could be read; else all that could not, each
+    /// with its `FILE:LINE:COL`.
+    pub fn require_secrets(&self) -> Result<(), ConfigError> {
+        if self.secrets.missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::MissingSecrets(self.secrets.missing.clone()))
+        }
     }
 }
 

@@ -59,11 +59,34 @@ pub struct RawFeed {
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
     #[serde(default)]
-    pub headers: BTreeMap<String, Spanned<String>>,
+    pub headers: RawHeaders,
+    pub username: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
     pub max_body_size: Option<Spanned<ByteSize>>,
     pub proxy: Option<Spanned<String>>,
     pub alert_on_first_fetch: Option<bool>,
     pub allow_insecure_redirect: Option<bool>,
+}
+
+/// `headers = { Name = value, … }`, names and values with their spans.
+pub type RawHeaders = BTreeMap<Spanned<String>, Spanned<RawHeaderValue>>;
+
+/// A header value: a string, or where to read it from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawHeaderValue {
+    /// `"Bearer …"`.
+    Plain(String),
+    /// `{ env = "VAR" }` or `{ file = "path" }`.
+    From(RawSecretRef),
+}
+
+/// The table form of a header value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretRef {
+    pub env: Option<String>,
+    pub file: Option<String>,
 }
 
 /// `[[watchlists]]`.
@@ -127,6 +150,27 @@ impl<'de> Deserialize<'de> for RawTerm {
     }
 }
 
+// Hand-written for the same reason as `RawTerm`'s.
+impl<'de> Deserialize<'de> for RawHeaderValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = RawHeaderValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, { env = \"VARIABLE\" } or { file = \"path\" }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawHeaderValue, E> {
+                Ok(RawHeaderValue::Plain(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawHeaderValue, A::Error> {
+                RawSecretRef::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawHeaderValue::From)
+            }
+        }
+        deserializer.deserialize_any(HeaderVisitor)
+    }
+}
+
 /// `[notifiers.NAME]`: one flat table; which keys apply depends on `type`, checked in `validate`.
 ///
 /// Flat rather than an internally tagged enum because tagged enums buffer their input and lose
@@ -144,7 +188,7 @@ pub struct RawNotifier {
     pub to: Option<Spanned<Vec<Spanned<String>>>>,
     // webhook
     pub url: Option<Spanned<String>>,
-    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub headers: Option<Spanned<RawHeaders>>,
     pub secret_env: Option<Spanned<String>>,
     pub secret_file: Option<Spanned<String>>,
     // stdout

@@ -13,12 +13,16 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use toml::Spanned;
 use url::Url;
 
 use super::error::{ConfigError, Source};
-use super::raw::{RawFeed, RawFile, RawGeneral, RawNotifier, RawTerm, RawWatchlist};
+use super::raw::{
+    RawFeed, RawFile, RawGeneral, RawHeaderValue, RawHeaders, RawNotifier, RawSecretRef, RawTerm,
+    RawWatchlist,
+};
+use super::secrets::{self, SecretInventory};
 use super::*;
 use crate::matcher::{TermPattern, TermSpec};
 use crate::model::Field;
@@ -98,6 +102,7 @@ pub(super) fn load_text(text: String, path: &Path) -> Result<Config, ConfigError
         notifiers: BTreeMap::new(),
         admin_notify,
         warnings: Vec::new(),
+        secrets: SecretInventory::default(),
     };
     for (source, raw) in &files {
         for feed in &raw.feeds {
@@ -125,36 +130,27 @@ struct Builder<'a> {
     notifiers: BTreeMap<NotifierName, NotifierConfig>,
     admin_notify: Vec<Spanned<String>>,
     warnings: Vec<String>,
+    secrets: SecretInventory,
 }
 
 impl<'a> Builder<'a> {
     fn feed(&mut self, src: &Source, raw: &Spanned<RawFeed>) -> Result<(), ConfigError> {
         let f = raw.get_ref();
-        let url = feed_url(src, &f.url, &self.dir)?;
+        let written = feed_url(src, &f.url, &self.dir)?;
+        // The user name and password go into `Authorization`; the URL without them is the
+        // feed's identity, in the store, the logs and every alert.
+        let url = secrets::without_userinfo(&written);
         if !self.feed_urls.insert(url.to_string()) {
             return Err(src.error(
                 f.url.span(),
                 format!("feed {url} is listed twice; remove one of the entries"),
             ));
         }
-        let cadence = match (&f.interval, &f.schedule) {
-            (Some(i), Some(_)) => {
-                return Err(src.error(
-                    i.span(),
-                    "a feed takes either `interval` or `schedule`, not both",
-                ));
-            }
-            (Some(i), None) => Cadence::Every(duration(src, i, "interval", INTERVAL)?),
-            (None, Some(s)) => Cadence::cron(s.get_ref(), self.general.timezone)
-                .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}")))?,
-            (None, None) => Cadence::Every(self.general.interval),
-        };
-        let headers = header_map(
-            src,
-            f.headers
-                .iter()
-                .map(|(name, value)| (name, value.get_ref(), value.span())),
-        )?;
+        let owner = format!("feed {url}");
+        let mut headers = header_map(src, &self.dir, &f.headers, &owner, &mut self.secrets)?;
+        if let Some(auth) = self.feed_auth(src, f, &written, &owner)? {
+            headers.insert(AUTHORIZATION, auth);
+        }
         let proxy = f
             .proxy
             .as_ref()
@@ -176,7 +172,7 @@ impl<'a> Builder<'a> {
         self.feeds.push(FeedConfig {
             url,
             name,
-            cadence,
+            cadence: cadence(src, f, &self.general)?,
             tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
             headers,
             max_body_size: f
@@ -192,6 +188,43 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// The feed's HTTP Basic credentials as an `Authorization` value: `username` with
+    /// `password_env` or `password_file`, or the user name and password written in its URL.
+    /// `None` without credentials, or when the password could not be read (recorded as
+    /// missing).
+    fn feed_auth(
+        &mut self,
+        src: &Source,
+        f: &RawFeed,
+        written: &Url,
+        owner: &str,
+    ) -> Result<Option<HeaderValue>, ConfigError> {
+        let Some(username) = feed_username(src, f, written)? else {
+            return Ok(None);
+        };
+        let password = if f.username.is_none() {
+            let at = Location::at(&src.path, &src.text, f.url.span().start);
+            let what = format!("user name and password in the url of {owner}");
+            self.secrets.inline(at, what);
+            written.password().map(percent_decode)
+        } else {
+            let read = read_secret(
+                src,
+                &self.dir,
+                (&f.password_env, &f.password_file),
+                "password",
+                format!("password of {owner}"),
+                &mut self.secrets,
+            )?;
+            match read.as_ref().map(SecretValue::expose) {
+                Some(Err(_)) => return Ok(None),
+                Some(Ok(p)) => Some(p.to_owned()),
+                None => None,
+            }
+        };
+        Ok(Some(secrets::basic_auth(&username, password.as_deref())))
+    }
+
     fn notifier(
         &mut self,
         src: &Source,
@@ -205,7 +238,7 @@ impl<'a> Builder<'a> {
                 format!("notifier {:?} is defined twice; rename one", key.0),
             ));
         }
-        let config = notifier::build(src, &self.dir, key.clone(), raw)?;
+        let config = notifier::build(src, &self.dir, key.clone(), raw, &mut self.secrets)?;
         self.notifiers.insert(key, config);
         Ok(())
     }
@@ -301,12 +334,13 @@ impl<'a> Builder<'a> {
                     feeds.push(FeedSelector::Tag(tag.to_owned()));
                 }
                 None => {
+                    let at = Location::at(&src.path, &src.text, sel.span().start);
+                    let text = &self.selector_name(at.clone(), text);
                     let known = self
                         .feeds
                         .iter()
                         .any(|f| f.name.as_deref() == Some(text) || f.url.as_str() == text);
                     if !known {
-                        let at = Location::at(&src.path, &src.text, sel.span().start);
                         self.warnings.push(format!(
                             "{at}: no configured feed is named {text:?}; it will only match a feed whose own title is {text:?}"
                         ));
@@ -316,6 +350,20 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(feeds)
+    }
+
+    /// A feed selector naming a feed by a URL with a user name and password names it by the
+    /// URL without them, as the feed itself is known.
+    fn selector_name(&mut self, at: Location, text: &str) -> String {
+        match Url::parse(text) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                let clean = secrets::without_userinfo(&url).to_string();
+                let what = format!("user name and password in a feed selector naming {clean}");
+                self.secrets.inline(at, what);
+                clean
+            }
+            _ => text.to_owned(),
+        }
     }
 
     /// `notify = [...]`, each defined, without repeats; empty means every notifier.
@@ -370,33 +418,130 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+        let mut secrets = self.secrets;
+        // Reported in file order, whatever order the notifiers were visited in.
+        secrets.missing.sort_by(|a, b| {
+            let (a, b) = (&a.location, &b.location);
+            (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
+        });
         Ok(Config {
             general: self.general,
             feeds: self.feeds,
             watchlists: self.watchlists,
             notifiers: self.notifiers,
             warnings: self.warnings,
+            secrets,
         })
     }
 }
 
-/// `<what>_env` or `<what>_file`, at most one of them.
-fn secret_source(
+/// The user name of a feed's credentials, from `username` or its URL, once the credentials are
+/// known to be given once, completely, and to an http(s) feed without its own `Authorization`.
+fn feed_username(src: &Source, f: &RawFeed, written: &Url) -> Result<Option<String>, ConfigError> {
+    let in_url = !written.username().is_empty() || written.password().is_some();
+    let password_key = f.password_env.as_ref().or(f.password_file.as_ref());
+    let username = match (&f.username, in_url) {
+        (Some(u), true) => {
+            return Err(src.error(
+                u.span(),
+                "the feed's url already has a user name; give the credentials once: take them out of `url` and keep the password in `password_env` or `password_file`",
+            ));
+        }
+        (Some(u), false) if u.get_ref().is_empty() => {
+            return Err(src.error(u.span(), "`username` is empty; fill it in or remove it"));
+        }
+        (Some(u), false) => u.get_ref().clone(),
+        (None, true) => percent_decode(written.username()),
+        (None, false) => match password_key {
+            Some(p) => return Err(src.error(p.span(), "a password needs `username` too")),
+            None => return Ok(None),
+        },
+    };
+    if let Some(p) = password_key.filter(|_| written.password().is_some()) {
+        return Err(src.error(
+            p.span(),
+            "the feed's url already has a password; take it out of `url`",
+        ));
+    }
+    if !matches!(written.scheme(), "http" | "https") {
+        let span = f.username.as_ref().map_or(f.url.span(), Spanned::span);
+        return Err(src.error(
+            span,
+            "a user name and password only apply to http:// and https:// feeds",
+        ));
+    }
+    let authorization = f
+        .headers
+        .keys()
+        .find(|h| h.get_ref().eq_ignore_ascii_case("authorization"));
+    if let Some(h) = authorization {
+        return Err(src.error(
+            h.span(),
+            "the feed has a user name and an `Authorization` header; keep one of them",
+        ));
+    }
+    Ok(Some(username))
+}
+
+/// When a feed is polled: `interval`, `schedule`, or the general interval.
+fn cadence(src: &Source, f: &RawFeed, general: &General) -> Result<Cadence, ConfigError> {
+    match (&f.interval, &f.schedule) {
+        (Some(i), Some(_)) => Err(src.error(
+            i.span(),
+            "a feed takes either `interval` or `schedule`, not both",
+        )),
+        (Some(i), None) => Ok(Cadence::Every(duration(src, i, "interval", INTERVAL)?)),
+        (None, Some(s)) => Cadence::cron(s.get_ref(), general.timezone)
+            .map_err(|e| src.error(s.span(), format!("invalid schedule: {e}"))),
+        (None, None) => Ok(Cadence::Every(general.interval)),
+    }
+}
+
+/// `<key>_env` or `<key>_file`, at most one of them, read now: `None` when neither is set.
+fn read_secret(
     src: &Source,
     dir: &Path,
-    env: &Option<Spanned<String>>,
-    file: &Option<Spanned<String>>,
-    what: &str,
-) -> Result<Option<SecretSource>, ConfigError> {
-    match (env, file) {
-        (Some(e), Some(_)) => Err(src.error(
-            e.span(),
-            format!("use either `{what}_env` or `{what}_file`, not both"),
+    (env, file): (&Option<Spanned<String>>, &Option<Spanned<String>>),
+    key: &str,
+    what: String,
+    secrets: &mut SecretInventory,
+) -> Result<Option<SecretValue>, ConfigError> {
+    let (source, span) = match (env, file) {
+        (Some(e), Some(_)) => {
+            return Err(src.error(
+                e.span(),
+                format!("use either `{key}_env` or `{key}_file`, not both"),
+            ));
+        }
+        (Some(e), None) => (SecretSource::Env(e.get_ref().clone()), e.span()),
+        (None, Some(f)) => (SecretSource::file(f.get_ref(), dir), f.span()),
+        (None, None) => return Ok(None),
+    };
+    let at = Location::at(&src.path, &src.text, span.start);
+    Ok(Some(secrets.read(at, what, &source)))
+}
+
+/// `{ env = "VAR" }` or `{ file = "path" }`: exactly one of them.
+fn secret_ref(
+    src: &Source,
+    span: Range<usize>,
+    r: &RawSecretRef,
+    dir: &Path,
+) -> Result<SecretSource, ConfigError> {
+    match (&r.env, &r.file) {
+        (Some(var), None) => Ok(SecretSource::Env(var.clone())),
+        (None, Some(file)) => Ok(SecretSource::file(file, dir)),
+        _ => Err(src.error(
+            span,
+            "a header value is a string, { env = \"VARIABLE\" } or { file = \"path\" }: give exactly one of `env` and `file`",
         )),
-        (Some(e), None) => Ok(Some(SecretSource::Env(e.get_ref().clone()))),
-        (None, Some(f)) => Ok(Some(SecretSource::File(dir.join(f.get_ref())))),
-        (None, None) => Ok(None),
     }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `require = [[...], ...]`: every group must have a term, or it could never match.
@@ -637,25 +782,53 @@ fn mailbox(src: &Source, raw: &Spanned<String>) -> Result<Mailbox, ConfigError> 
     })
 }
 
-/// Configured request headers as sent. Values are marked sensitive because they often carry
-/// credentials: `Debug` then never prints them, and HTTP/2 never adds them to its header cache.
-fn header_map<'h>(
+/// Configured request headers as sent, values from the environment or files read now. Values
+/// are marked sensitive because they often carry credentials: `Debug` then never prints them,
+/// and HTTP/2 never adds them to its header cache. A value that cannot be read is left out
+/// and recorded as missing.
+fn header_map(
     src: &Source,
-    headers: impl IntoIterator<Item = (&'h String, &'h String, Range<usize>)>,
+    dir: &Path,
+    raw: &RawHeaders,
+    owner: &str,
+    secrets: &mut SecretInventory,
 ) -> Result<HeaderMap, ConfigError> {
+    const INVALID: &str = "names are tokens, values are visible ASCII";
     let mut map = HeaderMap::new();
-    for (name, value, span) in headers {
-        let invalid = || {
+    for (name, value) in raw {
+        let invalid = |span: Range<usize>| {
             src.error(
-                span.clone(),
-                format!("invalid HTTP header {name:?}: names are tokens, values are visible ASCII"),
+                span,
+                format!("invalid HTTP header {:?}: {INVALID}", name.get_ref()),
             )
         };
-        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
-        let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
-        value.set_sensitive(true);
+        let key =
+            HeaderName::from_bytes(name.get_ref().as_bytes()).map_err(|_| invalid(name.span()))?;
+        let what = format!("header {} of {owner}", name.get_ref());
+        let at = Location::at(&src.path, &src.text, value.span().start);
+        let mut header = match value.get_ref() {
+            RawHeaderValue::Plain(text) => {
+                if secrets::is_credential_header(name.get_ref()) {
+                    secrets.inline(at, what);
+                }
+                HeaderValue::from_str(text).map_err(|_| invalid(value.span()))?
+            }
+            RawHeaderValue::From(r) => {
+                let source = secret_ref(src, value.span(), r, dir)?;
+                let read = secrets.read_as(at, what, &source, |text| {
+                    HeaderValue::from_str(&text).map_err(|_| {
+                        format!("the value read is not a valid HTTP header value ({INVALID})")
+                    })
+                });
+                match read {
+                    Ok(header) => header,
+                    Err(_) => continue,
+                }
+            }
+        };
+        header.set_sensitive(true);
         // Names differing only in case name one header: the later entry wins.
-        map.insert(key, value);
+        map.insert(key, header);
     }
     Ok(map)
 }
@@ -666,7 +839,7 @@ fn feed_url(src: &Source, raw: &Spanned<String>, dir: &Path) -> Result<Url, Conf
     let bad = |why: &str| {
         src.error(
             raw.span(),
-            format!("invalid feed url {s:?}: {why}; write \"https://…\", \"file:///abs/path.xml\" or a path relative to this file"),
+            format!("invalid feed url {:?}: {why}; write \"https://…\", \"file:///abs/path.xml\" or a path relative to this file", secrets::redact_userinfo(s)),
         )
     };
     match Url::parse(s) {
@@ -789,5 +962,191 @@ headers = { "X-Api-Key" = "hook-key" }
                 "{secret} leaked into Debug: {debug}"
             );
         }
+    }
+
+    /// A config at `dir/t.toml` (so relative secret files resolve in `dir`).
+    fn load_in(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_at(text, &dir.join("t.toml"))
+    }
+
+    #[test]
+    fn userinfo_leaves_the_feed_url_for_an_authorization_header() {
+        let config =
+            load("[[feeds]]\nurl = \"https://reader:open%20sesame@example.org/members.xml\"\n")
+                .unwrap();
+        let feed = &config.feeds[0];
+        assert_eq!(feed.url.as_str(), "https://example.org/members.xml");
+        assert_eq!(
+            feed.headers["authorization"],
+            secrets::basic_auth("reader", Some("open sesame"))
+        );
+        assert!(feed.headers["authorization"].is_sensitive());
+        assert_eq!(config.secrets.inline.len(), 1);
+        assert_eq!(config.secrets.inline[0].location.to_string(), "t.toml:2:7");
+        assert!(!format!("{config:?}").contains("open"));
+        // The identity has no credentials, so the feed is found by either form.
+        let with = Url::parse("https://x:y@example.org/members.xml").unwrap();
+        assert!(config.feed_by_url(&with).is_some());
+    }
+
+    #[test]
+    fn username_and_password_file_make_basic_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("feed.pass"), "s3cret\n").unwrap();
+        let text = "[[feeds]]\nurl = \"https://example.org/f.xml\"\nusername = \"desk\"\npassword_file = \"feed.pass\"\n";
+        let config = load_in(dir.path(), text).unwrap();
+        assert_eq!(
+            config.feeds[0].headers["authorization"],
+            secrets::basic_auth("desk", Some("s3cret"))
+        );
+        assert!(config.secrets.missing.is_empty());
+        assert_eq!(config.secrets.files[0].0, dir.path().join("feed.pass"));
+    }
+
+    #[test]
+    fn credentials_are_given_once_and_only_to_http_feeds() {
+        let cases = [
+            (
+                "url = \"https://u:p@example.org/f\"\nusername = \"u\"\n",
+                "t.toml:3:12: the feed's url already has a user name",
+            ),
+            (
+                "url = \"https://u:p@example.org/f\"\npassword_env = \"P\"\n",
+                "t.toml:3:16: the feed's url already has a password",
+            ),
+            (
+                "url = \"https://example.org/f\"\npassword_env = \"P\"\n",
+                "t.toml:3:16: a password needs `username` too",
+            ),
+            (
+                "url = \"/srv/f.xml\"\nusername = \"u\"\n",
+                "t.toml:3:12: a user name and password only apply to http:// and https:// feeds",
+            ),
+            (
+                "url = \"https://example.org/f\"\nusername = \"u\"\nheaders = { Authorization = \"Bearer x\" }\n",
+                "t.toml:4:13: the feed has a user name and an `Authorization` header",
+            ),
+        ];
+        for (feed, expect) in cases {
+            let err = error(&format!("[[feeds]]\n{feed}"));
+            assert!(err.starts_with(expect), "{err}\n  expected: {expect}");
+        }
+    }
+
+    #[test]
+    fn a_bad_feed_url_is_quoted_without_its_credentials() {
+        let err = error("[[feeds]]\nurl = \"https://user:hunter2@exa mple.org/f\"\n");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("\"https://***@exa mple.org/f\""), "{err}");
+    }
+
+    #[test]
+    fn header_values_come_from_files_and_every_missing_secret_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "k3y\n").unwrap();
+        let text = r#"
+[[feeds]]
+url = "https://example.org/f.xml"
+headers = { X-Api-Key = { file = "key" }, Cookie = { env = "FEEDWATCH_TEST_NEVER_SET_A" } }
+
+[notifiers.desk]
+type = "email"
+smtp = "smtp://alerts@127.0.0.1:25"
+password_file = "missing.pass"
+from = "a@example.org"
+to = ["b@example.org"]
+
+[notifiers.chat]
+type = "webhook"
+url = "https://example.org/hook"
+secret_env = "FEEDWATCH_TEST_NEVER_SET_B"
+"#;
+        let config = load_in(dir.path(), text).unwrap();
+        assert_eq!(config.feeds[0].headers["x-api-key"], "k3y");
+        assert!(config.feeds[0].headers["x-api-key"].is_sensitive());
+        assert!(!config.feeds[0].headers.contains_key("cookie"));
+        let err = config.require_secrets().unwrap_err().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        let t = dir.path().join("t.toml");
+        let t = t.display();
+        assert!(lines[0].starts_with(&format!("{t}:4:52: header Cookie of feed https://example.org/f.xml: environment variable FEEDWATCH_TEST_NEVER_SET_A is not set")), "{err}");
+        assert!(
+            lines[1].starts_with(&format!(
+                "{t}:9:17: SMTP password of notifier \"desk\": cannot read "
+            )),
+            "{err}"
+        );
+        assert!(lines[2].starts_with(&format!("{t}:16:14: signing secret of notifier \"chat\": environment variable FEEDWATCH_TEST_NEVER_SET_B is not set")), "{err}");
+    }
+
+    #[test]
+    fn a_header_value_table_names_exactly_one_source() {
+        for value in ["{ env = \"A\", file = \"b\" }", "{}"] {
+            let err = error(&format!(
+                "[[feeds]]\nurl = \"https://example.org/f\"\nheaders = {{ X-Key = {value} }}\n"
+            ));
+            assert!(
+                err.starts_with("t.toml:3:21: a header value is a string, { env = \"VARIABLE\" } or { file = \"path\" }"),
+                "{err}"
+            );
+        }
+        let err = error(
+            "[[feeds]]\nurl = \"https://example.org/f\"\nheaders = { X-Key = { vault = \"a\" } }\n",
+        );
+        assert!(err.contains("unknown field `vault`"), "{err}");
+    }
+
+    #[test]
+    fn a_header_value_that_cannot_be_sent_is_a_missing_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad"), "tab\there\u{7f}\n").unwrap();
+        let text = "[[feeds]]\nurl = \"https://example.org/f\"\nheaders = { X-Key = { file = \"bad\" } }\n";
+        let config = load_in(dir.path(), text).unwrap();
+        let missing = &config.secrets.missing[0];
+        assert_eq!(missing.what, "header X-Key of feed https://example.org/f");
+        assert!(
+            missing
+                .problem
+                .starts_with("the value read is not a valid HTTP header value")
+        );
+        assert!(!missing.to_string().contains("tab"), "{missing}");
+    }
+
+    #[test]
+    fn inline_secrets_are_recorded_where_they_are_written() {
+        let text = r#"
+[[feeds]]
+url = "https://example.org/f.xml"
+headers = { Authorization = "Bearer abc", Accept = "application/rss+xml" }
+
+[[watchlists]]
+name = "w"
+terms = ["x"]
+feeds = ["https://u:p@example.org/f.xml"]
+
+[notifiers.chat]
+type = "webhook"
+url = "https://hooks.example.org/services/T0000/B0000/abcdefABCDEF012345"
+headers = { X-Team = "desk" }
+"#;
+        let config = load(text).unwrap();
+        let found: Vec<String> = config
+            .secrets
+            .inline
+            .iter()
+            .map(|s| format!("{}: {}", s.location, s.what))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "t.toml:4:29: header Authorization of feed https://example.org/f.xml",
+                "t.toml:13:7: token in the url of notifier \"chat\"",
+                "t.toml:9:10: user name and password in a feed selector naming https://example.org/f.xml",
+            ]
+        );
+        // The selector still names the feed, by its URL without the credentials.
+        assert!(config.watchlists[0].applies_to(&config.feeds[0], None));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     }
 }

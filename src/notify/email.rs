@@ -23,7 +23,8 @@ pub struct EmailNotifier {
 }
 
 impl EmailNotifier {
-    /// A notifier for `cfg`; reads the password now so a missing secret fails at start-up.
+    /// A notifier for `cfg`; fails when its password could not be read, so a missing secret
+    /// fails at start-up.
     pub fn new(
         name: &NotifierName,
         cfg: &EmailConfig,
@@ -40,12 +41,12 @@ impl EmailNotifier {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
             .map_err(|e| err(format!("invalid smtp URL: {e}")))?
             .timeout(Some(timeout));
-        if let Some(source) = &cfg.password {
-            let password = source
-                .read()
-                .map_err(|e| err(format!("SMTP password: {e}")))?;
-            builder =
-                builder.credentials(Credentials::new(percent_decode(url.username()), password));
+        if let Some(password) = &cfg.password {
+            let password = password.expose().map_err(|e| err(e.to_string()))?;
+            builder = builder.credentials(Credentials::new(
+                percent_decode(url.username()),
+                password.to_owned(),
+            ));
         }
         Ok(EmailNotifier {
             name: name.clone(),

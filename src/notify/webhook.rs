@@ -102,7 +102,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 impl WebhookNotifier {
-    /// A notifier for `cfg`.
+    /// A notifier for `cfg`; fails when its signing secret could not be read.
     pub fn new(
         name: &NotifierName,
         cfg: &WebhookConfig,
@@ -122,7 +122,11 @@ impl WebhookNotifier {
         let secret = cfg
             .secret
             .as_ref()
-            .map(|s| s.read().map_err(|e| err(format!("signing secret: {e}"))))
+            .map(|s| {
+                s.expose()
+                    .map(str::to_owned)
+                    .map_err(|e| err(e.to_string()))
+            })
             .transpose()?;
         Ok(WebhookNotifier {
             name: name.clone(),

@@ -119,6 +119,8 @@ fn check_prints_a_summary_for_a_good_config() {
         .arg("check")
         .env("FEEDWATCH_SMTP_PASSWORD", "x")
         .env("FEEDWATCH_WEBHOOK_SECRET", "y")
+        .env("FEEDWATCH_MEMBERS_PASSWORD", "z")
+        .env("FEEDWATCH_MEMBERS_KEY", "k")
         .output()
         .unwrap();
     assert_eq!(

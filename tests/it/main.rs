@@ -10,4 +10,5 @@ mod matching;
 mod parse;
 mod pipeline;
 mod reach;
+mod secrets;
 mod timed;

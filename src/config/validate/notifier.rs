@@ -11,12 +11,13 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::{TIMEOUT, duration_or, header_map, mailbox, secret_source};
-use crate::config::error::{ConfigError, Source};
+use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret};
+use crate::config::error::{ConfigError, Location, Source};
 use crate::config::raw::RawNotifier;
+use crate::config::secrets::{self, SecretInventory};
 use crate::config::{
-    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, StdoutFormat,
-    WebhookConfig,
+    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, SecretValue,
+    StdoutFormat, WebhookConfig,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,12 +55,13 @@ struct Table<'a> {
     raw: &'a Spanned<RawNotifier>,
 }
 
-/// Validates one notifier table into its typed config.
+/// Validates one notifier table into its typed config, reading its secrets.
 pub(super) fn build(
     src: &Source,
     dir: &Path,
     name: NotifierName,
     raw: &Spanned<RawNotifier>,
+    secrets: &mut SecretInventory,
 ) -> Result<NotifierConfig, ConfigError> {
     let n = raw.get_ref();
     let ty = notifier_type(src, &n.kind)?;
@@ -72,8 +74,8 @@ pub(super) fn build(
         raw,
     };
     let kind = match ty {
-        NotifierType::Email => NotifierKind::Email(email(&table)?),
-        NotifierType::Webhook => NotifierKind::Webhook(webhook(&table)?),
+        NotifierType::Email => NotifierKind::Email(email(&table, secrets)?),
+        NotifierType::Webhook => NotifierKind::Webhook(webhook(&table, secrets)?),
         NotifierType::Stdout => NotifierKind::Stdout(stdout_format(&table)?),
     };
     Ok(NotifierConfig {
@@ -116,6 +118,34 @@ fn reject_foreign_keys(src: &Source, n: &RawNotifier, ty: NotifierType) -> Resul
 }
 
 impl Table<'_> {
+    /// Whose secret one of this notifier's is: `SMTP password of notifier "desk"`.
+    fn secret_of(&self, what: &str) -> String {
+        format!("{what} of notifier {:?}", self.name.0)
+    }
+
+    /// This notifier's `<key>_env` or `<key>_file`, read now; `what` names the secret in
+    /// messages.
+    fn secret(
+        &self,
+        fields: (&Option<Spanned<String>>, &Option<Spanned<String>>),
+        (key, what): (&str, &str),
+        secrets: &mut SecretInventory,
+    ) -> Result<Option<SecretValue>, ConfigError> {
+        read_secret(
+            self.src,
+            self.dir,
+            fields,
+            key,
+            self.secret_of(what),
+            secrets,
+        )
+    }
+
+    /// Where a value of this table is.
+    fn at(&self, span: Range<usize>) -> Location {
+        Location::at(&self.src.path, &self.src.text, span.start)
+    }
+
     /// A key this type cannot do without; its absence is blamed on the whole table.
     fn required<'v, T>(
         &self,
@@ -135,17 +165,25 @@ impl Table<'_> {
     }
 }
 
-fn email(t: &Table) -> Result<EmailConfig, ConfigError> {
+fn email(t: &Table, secrets: &mut SecretInventory) -> Result<EmailConfig, ConfigError> {
     let (src, n) = (t.src, t.raw.get_ref());
     let smtp = t.required("smtp", &n.smtp)?;
     let url = smtp_url(src, smtp)?;
-    let password = secret_source(src, t.dir, &n.password_env, &n.password_file, "password")?;
-    if password.is_some() && url.password().is_some() {
+    let has_source = n.password_env.is_some() || n.password_file.is_some();
+    if has_source && url.password().is_some() {
         return Err(src.error(
             smtp.span(),
             "the SMTP URL already has a password; keep secrets out of the config and use only `password_env` or `password_file`",
         ));
     }
+    if url.password().is_some() {
+        secrets.inline(t.at(smtp.span()), t.secret_of("password in the SMTP URL"));
+    }
+    let password = t.secret(
+        (&n.password_env, &n.password_file),
+        ("password", "SMTP password"),
+        secrets,
+    )?;
     let from = mailbox(src, t.required("from", &n.from)?)?;
     let to = t.required("to", &n.to)?;
     if to.get_ref().is_empty() {
@@ -179,27 +217,35 @@ fn smtp_url(src: &Source, smtp: &Spanned<String>) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn webhook(t: &Table) -> Result<WebhookConfig, ConfigError> {
+fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, ConfigError> {
     let (src, n) = (t.src, t.raw.get_ref());
-    let url = t.required("url", &n.url)?;
-    let url = match Url::parse(url.get_ref()) {
+    let raw_url = t.required("url", &n.url)?;
+    let url = match Url::parse(raw_url.get_ref()) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u,
         _ => {
             return Err(src.error(
-                url.span(),
+                raw_url.span(),
                 "webhook `url` must be an http:// or https:// URL",
             ));
         }
     };
-    // The table as a whole is blamed: its keys and values carry no spans.
+    if secrets::url_has_token(&url) {
+        secrets.inline(t.at(raw_url.span()), t.secret_of("token in the url"));
+    }
+    let owner = format!("notifier {:?}", t.name.0);
     let headers = match &n.headers {
-        Some(h) => header_map(src, h.get_ref().iter().map(|(k, v)| (k, v, h.span())))?,
+        Some(h) => header_map(src, t.dir, h.get_ref(), &owner, secrets)?,
         None => Default::default(),
     };
+    let secret = t.secret(
+        (&n.secret_env, &n.secret_file),
+        ("secret", "signing secret"),
+        secrets,
+    )?;
     Ok(WebhookConfig {
         url: Secret::new(url),
         headers,
-        secret: secret_source(src, t.dir, &n.secret_env, &n.secret_file, "secret")?,
+        secret,
     })
 }
 

@@ -1,8 +1,8 @@
-//! The mail server: a real SMTP server (mailin-embedded) on 127.0.0.1 that records every
-//! message, and [`Mail`], which reads them with mailparse.
+//! The mail server: a real SMTP server (mailin's protocol engine over a socket) on 127.0.0.1
+//! that records every message and every login, and [`Mail`], which reads them with mailparse.
 
-use std::io;
-use std::net::TcpListener;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -32,6 +32,11 @@ impl Mail {
         self.parsed().headers.get_first_value(name)
     }
 
+    /// The message as received, every header and part still encoded.
+    pub fn raw(&self) -> &[u8] {
+        &self.data
+    }
+
     /// The first `text/plain` part, decoded, with `\n` line ends; empty if there is none.
     pub fn text_body(&self) -> String {
         self.body_of_type("text/plain")
@@ -55,23 +60,50 @@ impl Mail {
     }
 }
 
+/// A successful `AUTH PLAIN`: the user name and password the client sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
 #[derive(Clone)]
 struct Recorder {
     mails: Arc<Mutex<Vec<Mail>>>,
     /// The reply code to refuse every message with after its data, or 0 to accept.
     reject: Arc<AtomicU16>,
+    /// The only credentials `AUTH PLAIN` accepts, when the server asks for a login.
+    account: Option<Login>,
+    logins: Arc<Mutex<Vec<Login>>>,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
-impl mailin_embedded::Handler for Recorder {
+impl mailin::Handler for Recorder {
+    fn auth_plain(
+        &mut self,
+        _authorization_id: &str,
+        user: &str,
+        password: &str,
+    ) -> mailin::Response {
+        let login = Login {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        if self.account.as_ref() != Some(&login) {
+            return mailin::response::INVALID_CREDENTIALS;
+        }
+        lock(&self.logins).push(login);
+        mailin::response::AUTH_OK
+    }
+
     fn data_start(
         &mut self,
         _domain: &str,
         _from: &str,
         _is8bit: bool,
         to: &[String],
-    ) -> mailin_embedded::Response {
+    ) -> mailin::Response {
         self.to = to
             .iter()
             .map(|t| {
@@ -82,7 +114,7 @@ impl mailin_embedded::Handler for Recorder {
             })
             .collect();
         self.data.clear();
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 
     fn data(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -90,14 +122,13 @@ impl mailin_embedded::Handler for Recorder {
         Ok(())
     }
 
-    fn data_end(&mut self) -> mailin_embedded::Response {
+    fn data_end(&mut self) -> mailin::Response {
         let code = self.reject.load(Ordering::SeqCst);
         if code != 0 {
-            let mut refusal =
-                mailin_embedded::Response::custom(code, "refused by the test server".into());
+            let mut refusal = mailin::Response::custom(code, "refused by the test server".into());
             // After refusing a message a real server is ready for the next one, but mailin
             // stays in its DATA state; hanging up keeps the client from talking into it.
-            refusal.action = mailin_embedded::Action::Close;
+            refusal.action = mailin::Action::Close;
             return refusal;
         }
         let mail = Mail {
@@ -105,21 +136,35 @@ impl mailin_embedded::Handler for Recorder {
             data: std::mem::take(&mut self.data),
         };
         lock(&self.mails).push(mail);
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 }
 
 /// A real SMTP server on 127.0.0.1:0 that accepts all mail and records it. Plain text only:
-/// STARTTLS and AUTH are not advertised, so `smtp://` URLs work. Its thread runs until the test
-/// process exits.
+/// STARTTLS is not advertised, so `smtp://` URLs work; AUTH only by [`SmtpServer::with_login`].
+/// Its threads run until the test process exits.
 pub struct SmtpServer {
     port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
     reject: Arc<AtomicU16>,
+    logins: Arc<Mutex<Vec<Login>>>,
 }
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        SmtpServer::serve(None)
+    }
+
+    /// A server that requires `AUTH PLAIN` with exactly these credentials before any mail
+    /// (offered over plain text: the test talks to itself over loopback).
+    pub fn with_login(user: &str, password: &str) -> SmtpServer {
+        SmtpServer::serve(Some(Login {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }))
+    }
+
+    fn serve(account: Option<Login>) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the SMTP server");
         let port = listener
             .local_addr()
@@ -127,30 +172,41 @@ impl SmtpServer {
             .port();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let reject = Arc::new(AtomicU16::new(0));
+        let logins = Arc::new(Mutex::new(Vec::new()));
+        let mut session = mailin::SessionBuilder::new("smtp.feedwatch.test");
+        if account.is_some() {
+            session
+                .enable_auth(mailin::AuthMechanism::Plain)
+                .insecure_enable_plaintext_auth();
+        }
         let recorder = Recorder {
             mails: Arc::clone(&mails),
             reject: Arc::clone(&reject),
+            account,
+            logins: Arc::clone(&logins),
             to: Vec::new(),
             data: Vec::new(),
         };
-        let mut server = mailin_embedded::Server::new(recorder);
-        server
-            .with_name("smtp.feedwatch.test")
-            .with_num_threads(16)
-            .with_ssl(mailin_embedded::SslConfig::None)
-            .expect("an SMTP server without TLS")
-            .with_tcp_listener(listener);
         thread::Builder::new()
             .name(format!("smtp-{port}"))
             .spawn(move || {
-                let _ = server.serve();
+                for stream in listener.incoming().flatten() {
+                    let (session, recorder) = (session.clone(), recorder.clone());
+                    thread::spawn(move || converse(stream, &session, recorder));
+                }
             })
             .expect("spawn the SMTP server");
         SmtpServer {
             port,
             mails,
             reject,
+            logins,
         }
+    }
+
+    /// The logins the server accepted, in order.
+    pub fn logins(&self) -> Vec<Login> {
+        lock(&self.logins).clone()
     }
 
     /// From now on, answers every message's data with `code` (e.g. 552), or accepts again with
@@ -173,6 +229,43 @@ impl SmtpServer {
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
         wait_until(timeout, || Some(self.messages()).filter(|m| m.len() >= n))
             .unwrap_or_else(|| self.messages())
+    }
+}
+
+/// One SMTP session on `stream`, line by line through mailin, until either side hangs up.
+fn converse(stream: TcpStream, builder: &mailin::SessionBuilder, recorder: Recorder) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let Ok(reader) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(reader);
+    let mut writer = BufWriter::new(stream);
+    let mut session = builder.build(IpAddr::from([127, 0, 0, 1]), recorder);
+    let reply = |writer: &mut BufWriter<TcpStream>, res: &mailin::Response| {
+        res.write_to(writer).and_then(|()| writer.flush())
+    };
+    if reply(&mut writer, &session.greeting()).is_err() {
+        return;
+    }
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if !matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            return;
+        }
+        let res = session.process(&line);
+        let sent = match res.action {
+            mailin::Action::NoReply => Ok(()),
+            _ => reply(&mut writer, &res),
+        };
+        if sent.is_err()
+            || matches!(
+                res.action,
+                mailin::Action::Close | mailin::Action::UpgradeTls
+            )
+        {
+            return;
+        }
     }
 }
 
