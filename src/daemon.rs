@@ -47,8 +47,8 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] crate::fetch::ClientError),
-    /// A watchlist could not be compiled.
-    #[error("matcher: {0}")]
+    /// A watchlist could not be compiled (the message names the watchlist).
+    #[error(transparent)]
     Matcher(#[from] crate::matcher::MatcherError),
     /// A notifier could not be set up.
     #[error(transparent)]
