@@ -2,25 +2,27 @@
 //!
 //! Owns delivery: every notifier has the same shape (`send` one alert, bounded by its timeout),
 //! and the [`Dispatcher`] marks each delivery sent, or failed with its error and a retry time.
-//! Must never hold a database transaction while sending, and never drop a delivery silently: a
-//! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`].
+//! Must never hold a database transaction while sending, never drop a delivery silently (a
+//! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`]), and
+//! never send an alert again because the record of its send could not be written.
 
 mod email;
 mod stdout;
 mod webhook;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use crate::alert::Alert;
 use crate::clock::SharedClock;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
-use crate::store::{DueDelivery, SharedStore, StoreError};
+use crate::store::{DeliveryId, DueDelivery, SharedStore, StoreError};
 
 pub use email::EmailNotifier;
 pub use stdout::StdoutNotifier;
@@ -161,6 +163,10 @@ pub struct Dispatcher {
     clock: SharedClock,
     /// Cancelled at shutdown: the send in hand finishes, no new one starts.
     stop: CancellationToken,
+    /// Deliveries sent whose record as sent could not be written (the disk is full, say), with
+    /// when they were sent. Still pending in the store, so they must never be sent again: the
+    /// records are written before anything else is sent.
+    unrecorded: Mutex<HashMap<DeliveryId, DateTime<Utc>>>,
 }
 
 impl Dispatcher {
@@ -176,16 +182,33 @@ impl Dispatcher {
             notifiers,
             clock,
             stop,
+            unrecorded: Mutex::default(),
         }
+    }
+
+    /// How many sent alerts are not yet recorded as sent: a process that ends now sends them
+    /// again after its next start.
+    pub fn unrecorded_sends(&self) -> usize {
+        self.unrecorded().len()
+    }
+
+    fn unrecorded(&self) -> MutexGuard<'_, HashMap<DeliveryId, DateTime<Utc>>> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends every delivery due now; failed ones are rescheduled, not retried in this call.
     ///
     /// Notifiers are drained side by side, so a mail server that hangs until its timeout never
-    /// holds back the webhook; within one notifier, alerts go out oldest first.
+    /// holds back the webhook; within one notifier, alerts go out oldest first. Sends that could
+    /// not be recorded are recorded first; until they are, nothing is sent. Every store error is
+    /// logged where it happens, saying what could not be read or written.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        self.record_earlier_sends().await?;
         let started = self.clock.now();
-        let notifiers = self.store.due_notifiers(started).await?;
+        let notifiers = logged(
+            self.store.due_notifiers(started).await,
+            "cannot read the outbox",
+        )?;
         let results = futures_util::future::join_all(
             notifiers
                 .into_iter()
@@ -209,13 +232,19 @@ impl Dispatcher {
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         loop {
-            let due = self.store.due_deliveries(&notifier, started, BATCH).await?;
+            let due = logged(
+                self.store.due_deliveries(&notifier, started, BATCH).await,
+                "cannot read the outbox",
+            )?;
             if due.is_empty() {
                 return Ok(report);
             }
             let mut rejected_in_a_row = 0;
             for delivery in due {
-                if self.stop.is_cancelled() {
+                // A send another notifier could not record stops this one too: the store
+                // cannot write, and each send it cannot record would be sent again after a
+                // restart.
+                if self.stop.is_cancelled() || !self.unrecorded().is_empty() {
                     return Ok(report);
                 }
                 let result = self.send(&delivery).await;
@@ -228,7 +257,10 @@ impl Dispatcher {
                     Verdict::Failing { retry_at: Some(at) } => {
                         // Its other alerts wait for the same retry rather than each spending
                         // a timeout on a server that is down.
-                        self.store.postpone_notifier(&notifier, at).await?;
+                        logged(
+                            self.store.postpone_notifier(&notifier, at).await,
+                            "cannot postpone a failing notifier's deliveries",
+                        )?;
                         return Ok(report);
                     }
                     // Given up (or rejected): the notifier itself may be fine.
@@ -240,9 +272,30 @@ impl Dispatcher {
         }
     }
 
+    /// Writes the records of sends that could not be recorded when they happened.
+    async fn record_earlier_sends(&self) -> Result<(), StoreError> {
+        let unrecorded: Vec<(DeliveryId, DateTime<Utc>)> = self
+            .unrecorded()
+            .iter()
+            .map(|(id, at)| (*id, *at))
+            .collect();
+        for (id, sent_at) in unrecorded {
+            logged(
+                self.store.mark_sent(id, sent_at).await,
+                "still cannot record an alert as sent; nothing more is sent until it is",
+            )?;
+            self.unrecorded().remove(&id);
+            info!(delivery = id.0, "recorded an earlier send");
+        }
+        Ok(())
+    }
+
     /// How long until the next pending delivery is due, if any is pending.
     pub async fn until_next_due(&self) -> Result<Option<Duration>, StoreError> {
-        let next = self.store.next_delivery_at().await?;
+        let next = logged(
+            self.store.next_delivery_at().await,
+            "cannot read the outbox",
+        )?;
         let now = self.clock.now();
         Ok(next.map(|t| (t - now).to_std().unwrap_or_default()))
     }
@@ -278,7 +331,14 @@ impl Dispatcher {
             (error, verdict)
         else {
             report.sent += 1;
-            return self.store.mark_sent(d.id, self.clock.now()).await;
+            let sent_at = self.clock.now();
+            let recorded = self.store.mark_sent(d.id, sent_at).await;
+            if let Err(e) = &recorded {
+                // Kept, so the alert is not sent again while the record waits for the store.
+                self.unrecorded().insert(d.id, sent_at);
+                error!(notifier = %d.notifier, delivery = d.id.0, error = %e, "alert sent, but cannot record it as sent; it is not sent again, and nothing more is sent until the record is written");
+            }
+            return recorded;
         };
         match retry_at {
             Some(at) => {
@@ -290,10 +350,18 @@ impl Dispatcher {
                 warn!(notifier = %d.notifier, error = %error, kind = ?error.kind, "delivery failed; giving up on this alert");
             }
         }
-        self.store
-            .mark_attempt_failed(d.id, &error.message, retry_at)
-            .await
+        logged(
+            self.store
+                .mark_attempt_failed(d.id, &error.message, retry_at)
+                .await,
+            "cannot record a failed delivery attempt",
+        )
     }
+}
+
+/// Logs a store error with what could not be read or written, and passes it on.
+fn logged<T>(result: Result<T, StoreError>, what: &str) -> Result<T, StoreError> {
+    result.inspect_err(|e| error!(error = %e, "{what}"))
 }
 
 /// What to do after one attempt.

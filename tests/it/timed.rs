@@ -9,10 +9,13 @@ use chrono::Utc;
 use feedwatch::clock::ManualClock;
 use feedwatch::config::Config;
 use feedwatch::daemon::{Daemon, OnceReport};
-use feedwatch::store::DeliveryState;
+use feedwatch::notify::{self, Dispatcher};
+use feedwatch::store::{self, Access, DeliveryState, Store};
+use tokio_util::sync::CancellationToken;
 
 use crate::common::http::{HttpServer, Route};
 use crate::common::smtp::{SmtpServer, closed_smtp_url};
+use crate::common::store::FlakyStore;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -101,14 +104,14 @@ impl Desk {
 
     /// The state and attempts of each alert's delivery to `notifier`, oldest alert first.
     fn deliveries(&self, daemon: &Daemon, notifier: &str) -> Vec<(DeliveryState, u32)> {
+        self.deliveries_in(&*daemon.pipeline.store, notifier)
+    }
+
+    /// [`Desk::deliveries`] as `store` has them.
+    fn deliveries_in(&self, store: &dyn Store, notifier: &str) -> Vec<(DeliveryState, u32)> {
         let alerts = self
             .runtime
-            .block_on(
-                daemon
-                    .pipeline
-                    .store
-                    .alerts_since(chrono::DateTime::<Utc>::MIN_UTC),
-            )
+            .block_on(store.alerts_since(chrono::DateTime::<Utc>::MIN_UTC))
             .unwrap();
         alerts
             .iter()
@@ -336,4 +339,53 @@ fn an_alert_for_a_removed_notifier_waits_until_the_notifier_returns() {
     desk.pass(&daemon);
     assert_eq!(desk.smtp.messages().len(), 1);
     assert!(matches!(desk.deliveries(&daemon, "desk")[..], [(Sent, _)]));
+}
+
+#[test]
+fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // The receiver is down when the alerts arrive: both wait in the outbox.
+    desk.http.set("/hook", Route::status(503));
+    desk.news(&daemon, &[FRESH, SECOND]);
+    assert_eq!(desk.http.hits("/hook"), 1);
+    drop(daemon);
+
+    // The receiver is back, but the database cannot record a send the first three times it is
+    // asked, as on a full disk.
+    desk.http.set("/hook", Route::status(200));
+    let config = desk.config(None);
+    let real = store::open(&config.general.database, Access::Exclusive).unwrap();
+    let flaky = FlakyStore::new(real, 3);
+    let dispatcher = Dispatcher::new(
+        flaky.clone(),
+        notify::build_all(&config).unwrap(),
+        Arc::new(desk.clock.clone()),
+        CancellationToken::new(),
+    );
+    desk.clock.advance(MINUTE);
+    let drains: Vec<Option<usize>> = (0..5)
+        .map(|_| {
+            desk.runtime
+                .block_on(dispatcher.drain())
+                .ok()
+                .map(|r| r.sent)
+        })
+        .collect();
+    // The first alert is sent and its record fails; the record is retried before anything
+    // else is sent, and once it is written the second alert goes out.
+    assert_eq!(drains, [None, None, None, Some(1), Some(0)]);
+    assert_eq!(dispatcher.unrecorded_sends(), 0);
+    assert_eq!(flaky.mark_sent_calls(), 5);
+    let received: Vec<String> = desk.http.requests("/hook")[1..]
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["item"]["title"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(received, [FRESH.1, SECOND.1], "each alert exactly once");
+    assert_eq!(desk.deliveries_in(&*flaky, "chat"), [(Sent, 2), (Sent, 1)]);
 }
