@@ -32,8 +32,11 @@ pub use webhook::{WebhookNotifier, WebhookPayload};
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
 /// First retry delay; doubles per attempt.
 const FIRST_RETRY: Duration = Duration::from_secs(30);
-/// Longest delay between two attempts, so a server back after an outage gets mail soon.
+/// Longest delay between two attempts, so a server back after an outage gets mail soon; also
+/// the longest `Retry-After` honoured.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
+/// Shortest `Retry-After` honoured, so a receiver answering `Retry-After: 0` is not hammered.
+const MIN_ASKED_RETRY: Duration = Duration::from_secs(1);
 /// Attempts an alert that the receiver rejects gets before it is given up.
 const REJECTED_ATTEMPTS: u32 = 3;
 /// Deliveries read per batch.
@@ -72,6 +75,8 @@ pub struct DeliveryError {
     pub kind: DeliveryErrorKind,
     /// What went wrong, naming the notifier (`email desk: …`).
     pub message: String,
+    /// How long the receiver asked to be left alone (`Retry-After`), if it said.
+    pub retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
@@ -85,7 +90,14 @@ impl DeliveryError {
         DeliveryError {
             kind,
             message: format!("{kind_name} {name}: {message}"),
+            retry_after: None,
         }
+    }
+
+    /// This error, with the receiver's `Retry-After` if it sent one.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> DeliveryError {
+        self.retry_after = retry_after;
+        self
     }
 
     /// The send did not finish within the notifier's timeout.
@@ -310,11 +322,13 @@ impl Dispatcher {
                     "notifier {:?} is not in the config; kept pending",
                     d.notifier.0
                 ),
+                retry_after: None,
             });
         };
         let alert = Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
             kind: DeliveryErrorKind::Reject,
             message: format!("stored alert is unreadable: {e}"),
+            retry_after: None,
         })?;
         notifier.send(&alert).await
     }
@@ -404,21 +418,29 @@ fn judge(
         },
         DeliveryErrorKind::Reject | DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
             Verdict::Failing {
-                retry_at: retry_time(d, now),
+                retry_at: retry_time(d, now, error.retry_after),
             }
         }
     }
 }
 
-/// When to retry a failed delivery, or `None` to give up.
-fn retry_time(d: &DueDelivery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// When to retry a failed delivery, or `None` to give up: when the receiver `asked` (within
+/// [`MIN_ASKED_RETRY`] and [`MAX_RETRY`]), else after a delay doubling per attempt.
+fn retry_time(
+    d: &DueDelivery,
+    now: DateTime<Utc>,
+    asked: Option<Duration>,
+) -> Option<DateTime<Utc>> {
     let age = (now - d.created_at).to_std().unwrap_or_default();
     if age >= GIVE_UP_AFTER {
         return None;
     }
-    let delay = FIRST_RETRY
-        .saturating_mul(1 << d.attempts.min(16))
-        .min(MAX_RETRY);
+    let delay = match asked {
+        Some(asked) => asked.clamp(MIN_ASKED_RETRY, MAX_RETRY),
+        None => FIRST_RETRY
+            .saturating_mul(1 << d.attempts.min(16))
+            .min(MAX_RETRY),
+    };
     Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
 }
 
@@ -459,12 +481,28 @@ mod tests {
     #[test]
     fn retries_double_then_cap_then_give_up() {
         let now = Utc::now();
-        let wait =
-            |attempts| (retry_time(&delivery(attempts, 0, now), now).unwrap() - now).num_seconds();
+        let wait = |attempts| {
+            (retry_time(&delivery(attempts, 0, now), now, None).unwrap() - now).num_seconds()
+        };
         assert_eq!(wait(0), 30);
         assert_eq!(wait(1), 60);
         assert_eq!(wait(10), MAX_RETRY.as_secs() as i64);
-        assert_eq!(retry_time(&delivery(3, 80, now), now), None);
+        assert_eq!(retry_time(&delivery(3, 80, now), now, None), None);
+    }
+
+    #[test]
+    fn a_receiver_says_when_to_retry_within_bounds() {
+        let now = Utc::now();
+        let wait = |attempts, secs| {
+            let asked = Some(Duration::from_secs(secs));
+            (retry_time(&delivery(attempts, 0, now), now, asked).unwrap() - now).num_seconds()
+        };
+        assert_eq!(wait(0, 40), 40, "later than the first backoff");
+        assert_eq!(wait(6, 40), 40, "sooner than the backoff by now");
+        assert_eq!(wait(0, 0), 1, "never at once");
+        assert_eq!(wait(0, 86_400), MAX_RETRY.as_secs() as i64, "capped");
+        let old = delivery(0, 80, now);
+        assert_eq!(retry_time(&old, now, Some(Duration::from_secs(40))), None);
     }
 
     fn delivery(attempts: u32, age_h: i64, now: DateTime<Utc>) -> DueDelivery {
@@ -483,6 +521,7 @@ mod tests {
         let error = |kind| DeliveryError {
             kind,
             message: "x".into(),
+            retry_after: None,
         };
         let reject = error(DeliveryErrorKind::Reject);
         let half_hour = Some(now + chrono::Duration::minutes(30));

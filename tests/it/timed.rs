@@ -389,3 +389,57 @@ fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
     assert_eq!(received, [FRESH.1, SECOND.1], "each alert exactly once");
     assert_eq!(desk.deliveries_in(&*flaky, "chat"), [(Sent, 2), (Sent, 1)]);
 }
+
+#[test]
+fn a_webhook_retry_after_sets_the_next_try() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // In seconds: later than the first backoff of 30 s.
+    desk.http
+        .set("/hook", Route::status(429).with_header("Retry-After", "40"));
+    desk.news(&daemon, &[FRESH]);
+    assert_eq!(desk.http.hits("/hook"), 1);
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(Duration::from_secs(39));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 1, "not due at +39 s");
+    desk.clock.advance(Duration::from_secs(1));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 2, "due at +40 s");
+    assert_eq!(desk.deliveries(&daemon, "chat"), [(Sent, 2)]);
+
+    // As a date, ten minutes ahead: the notifier's other alerts wait for it too.
+    let at = Utc::now() + chrono::Duration::minutes(10);
+    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    desk.http.set(
+        "/hook",
+        Route::status(503).with_header("Retry-After", &date),
+    );
+    let mut listed = vec![SECOND, ("g4", "Third ISIS-K story"), FRESH, BACKLOG];
+    desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 3, "one try, the other alert waits");
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(5 * MINUTE);
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 3, "not due after 5 minutes");
+    desk.clock.advance(5 * MINUTE + Duration::from_secs(1));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 5, "both due after 10 minutes");
+
+    // Asking for a day is capped at half an hour.
+    desk.http.set(
+        "/hook",
+        Route::status(503).with_header("Retry-After", "86400"),
+    );
+    listed.insert(0, ("g5", "Fourth ISIS-K story"));
+    desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 6);
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(30 * MINUTE);
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 7, "due after 30 minutes");
+}
