@@ -37,8 +37,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(30);
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
 /// Shortest `Retry-After` honoured, so a receiver answering `Retry-After: 0` is not hammered.
 const MIN_ASKED_RETRY: Duration = Duration::from_secs(1);
-/// Attempts an alert that the receiver rejects gets before it is given up.
+/// Attempts in all an alert that the receiver rejects gets before it is given up.
 const REJECTED_ATTEMPTS: u32 = 3;
+/// Different alerts rejected the same way in a row, in one drain, that are taken to be the
+/// receiver's fault (or its config's) rather than the alerts'.
+const RECEIVER_FAULT_STREAK: u32 = 3;
 /// Deliveries read per batch.
 const BATCH: usize = 64;
 
@@ -65,6 +68,8 @@ pub enum DeliveryErrorKind {
     /// The receiver or its config is at fault (bad credentials, wrong URL, unknown sender):
     /// every alert fails the same way until it is fixed, then they all go out.
     ReceiverFault,
+    /// The stored alert cannot be read back: it can never be sent, to any receiver.
+    Unreadable,
 }
 
 /// Why one delivery failed.
@@ -75,6 +80,9 @@ pub struct DeliveryError {
     pub kind: DeliveryErrorKind,
     /// What went wrong, naming the notifier (`email desk: …`).
     pub message: String,
+    /// The receiver's answer (HTTP status, SMTP reply code), if it gave one: alerts rejected
+    /// with the same code are rejected the same way.
+    pub code: Option<u16>,
     /// How long the receiver asked to be left alone (`Retry-After`), if it said.
     pub retry_after: Option<Duration>,
 }
@@ -90,8 +98,15 @@ impl DeliveryError {
         DeliveryError {
             kind,
             message: format!("{kind_name} {name}: {message}"),
+            code: None,
             retry_after: None,
         }
+    }
+
+    /// This error, with the receiver's answer code.
+    pub fn with_code(mut self, code: Option<u16>) -> DeliveryError {
+        self.code = code;
+        self
     }
 
     /// This error, with the receiver's `Retry-After` if it sent one.
@@ -243,6 +258,7 @@ impl Dispatcher {
         started: DateTime<Utc>,
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
+        let mut streak = RejectionStreak::default();
         loop {
             let due = logged(
                 self.store.due_deliveries(&notifier, started, BATCH).await,
@@ -251,7 +267,6 @@ impl Dispatcher {
             if due.is_empty() {
                 return Ok(report);
             }
-            let mut rejected_in_a_row = 0;
             for delivery in due {
                 // A send another notifier could not record stops this one too: the store
                 // cannot write, and each send it cannot record would be sent again after a
@@ -261,11 +276,16 @@ impl Dispatcher {
                 }
                 let result = self.send(&delivery).await;
                 let now = self.clock.now();
-                let verdict = judge(result.as_ref().err(), &delivery, rejected_in_a_row, now);
+                let verdict = judge(result.as_ref().err(), &delivery, &mut streak, now);
+                let rejected = result
+                    .as_ref()
+                    .is_err_and(|e| e.kind == DeliveryErrorKind::Reject);
+                if rejected && matches!(verdict, Verdict::Failing { .. }) {
+                    warn!(notifier = %notifier, "{RECEIVER_FAULT_STREAK} alerts in a row were rejected the same way: taken as the receiver's fault, so its alerts wait for the retry");
+                }
                 self.record(&delivery, result.err(), verdict, &mut report)
                     .await?;
                 match verdict {
-                    Verdict::Sent => rejected_in_a_row = 0,
                     Verdict::Failing { retry_at: Some(at) } => {
                         // Its other alerts wait for the same retry rather than each spending
                         // a timeout on a server that is down.
@@ -275,10 +295,10 @@ impl Dispatcher {
                         )?;
                         return Ok(report);
                     }
-                    // Given up (or rejected): the notifier itself may be fine.
-                    Verdict::Failing { retry_at: None } | Verdict::Rejected { .. } => {
-                        rejected_in_a_row += 1;
-                    }
+                    // Sent, rejected or given up: the next alert goes at once.
+                    Verdict::Sent
+                    | Verdict::Failing { retry_at: None }
+                    | Verdict::Rejected { .. } => {}
                 }
             }
         }
@@ -322,12 +342,14 @@ impl Dispatcher {
                     "notifier {:?} is not in the config; kept pending",
                     d.notifier.0
                 ),
+                code: None,
                 retry_after: None,
             });
         };
         let alert = Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
-            kind: DeliveryErrorKind::Reject,
+            kind: DeliveryErrorKind::Unreadable,
             message: format!("stored alert is unreadable: {e}"),
+            code: None,
             retry_after: None,
         })?;
         notifier.send(&alert).await
@@ -397,22 +419,47 @@ enum Verdict {
     },
 }
 
-/// Decides what one attempt's outcome means. One rejected alert is about that alert; several
-/// in a row are about the receiver (or its config), and must not use up every alert's
-/// attempts, so a rejection right after another counts as a receiver fault.
+/// Rejections in a row within one drain of a notifier: each of a different alert, since a drain
+/// tries each due alert once.
+#[derive(Debug, Default)]
+struct RejectionStreak {
+    /// The receiver's code for the rejections in the streak.
+    code: Option<u16>,
+    /// How many alerts it rejected that way.
+    alerts: u32,
+}
+
+impl RejectionStreak {
+    /// Counts one more rejection with `code`; true once [`RECEIVER_FAULT_STREAK`] different
+    /// alerts in a row were rejected the same way.
+    fn blames_receiver(&mut self, code: Option<u16>) -> bool {
+        if self.alerts == 0 || self.code != code {
+            *self = RejectionStreak { code, alerts: 0 };
+        }
+        self.alerts += 1;
+        self.alerts >= RECEIVER_FAULT_STREAK
+    }
+}
+
+/// Decides what one attempt's outcome means. A rejected alert is about that alert: it has three
+/// tries in all, and the next alert goes at once. Only when several different alerts in a row
+/// are rejected the same way is it taken as the receiver's fault (or its config's), so the
+/// notifier's alerts wait rather than each using up its tries.
 fn judge(
     error: Option<&DeliveryError>,
     d: &DueDelivery,
-    rejected_in_a_row: u32,
+    streak: &mut RejectionStreak,
     now: DateTime<Utc>,
 ) -> Verdict {
     let Some(error) = error else {
+        *streak = RejectionStreak::default();
         return Verdict::Sent;
     };
     match error.kind {
-        DeliveryErrorKind::Reject if rejected_in_a_row == 0 => Verdict::Rejected {
-            // A rejected alert gets a few more chances, half an hour apart, without holding
-            // back the others.
+        // It can never become readable, and says nothing about the receiver.
+        DeliveryErrorKind::Unreadable => Verdict::Rejected { retry_at: None },
+        DeliveryErrorKind::Reject if !streak.blames_receiver(error.code) => Verdict::Rejected {
+            // Further tries half an hour apart, without holding back the others.
             retry_at: (d.attempts + 1 < REJECTED_ATTEMPTS)
                 .then(|| now + chrono::Duration::minutes(30)),
         },
@@ -515,38 +562,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rejection_is_about_the_alert_unless_it_follows_another() {
-        let now = Utc::now();
-        let error = |kind| DeliveryError {
+    fn error(kind: DeliveryErrorKind, code: u16) -> DeliveryError {
+        DeliveryError {
             kind,
             message: "x".into(),
+            code: Some(code),
             retry_after: None,
-        };
-        let reject = error(DeliveryErrorKind::Reject);
+        }
+    }
+
+    #[test]
+    fn a_rejection_is_about_the_alert_and_three_tries_are_all_it_gets() {
+        let now = Utc::now();
+        let reject = error(DeliveryErrorKind::Reject, 422);
         let half_hour = Some(now + chrono::Duration::minutes(30));
-        assert_eq!(judge(None, &delivery(0, 0, now), 0, now), Verdict::Sent);
+        let fresh = || RejectionStreak::default();
         assert_eq!(
-            judge(Some(&reject), &delivery(0, 0, now), 0, now),
+            judge(None, &delivery(0, 0, now), &mut fresh(), now),
+            Verdict::Sent
+        );
+        assert_eq!(
+            judge(Some(&reject), &delivery(0, 0, now), &mut fresh(), now),
             Verdict::Rejected {
                 retry_at: half_hour
             }
         );
         assert_eq!(
-            judge(Some(&reject), &delivery(2, 0, now), 0, now),
+            judge(Some(&reject), &delivery(2, 0, now), &mut fresh(), now),
             Verdict::Rejected { retry_at: None },
-            "the third rejection gives up"
+            "the third try is the last"
         );
         let backoff = Verdict::Failing {
             retry_at: Some(now + chrono::Duration::seconds(30)),
         };
-        assert_eq!(judge(Some(&reject), &delivery(0, 0, now), 1, now), backoff);
         for kind in [DeliveryErrorKind::Retry, DeliveryErrorKind::ReceiverFault] {
             assert_eq!(
-                judge(Some(&error(kind)), &delivery(0, 0, now), 0, now),
+                judge(
+                    Some(&error(kind, 503)),
+                    &delivery(0, 0, now),
+                    &mut fresh(),
+                    now
+                ),
                 backoff
             );
         }
+    }
+
+    #[test]
+    fn only_three_alerts_in_a_row_rejected_alike_blame_the_receiver() {
+        let now = Utc::now();
+        let d = delivery(0, 0, now);
+        let half_hour = Verdict::Rejected {
+            retry_at: Some(now + chrono::Duration::minutes(30)),
+        };
+        let backoff = Verdict::Failing {
+            retry_at: Some(now + chrono::Duration::seconds(30)),
+        };
+        let mut streak = RejectionStreak::default();
+        let mut judge_code = |code| {
+            let e = error(DeliveryErrorKind::Reject, code);
+            judge(Some(&e), &d, &mut streak, now)
+        };
+        assert_eq!(judge_code(422), half_hour);
+        assert_eq!(
+            judge_code(422),
+            half_hour,
+            "two in a row are still the alerts'"
+        );
+        assert_eq!(judge_code(400), half_hour, "a different answer starts anew");
+        assert_eq!(judge_code(400), half_hour);
+        assert_eq!(judge_code(400), backoff, "three alike are the receiver's");
+
+        let mut streak = RejectionStreak::default();
+        let reject = error(DeliveryErrorKind::Reject, 422);
+        judge(Some(&reject), &d, &mut streak, now);
+        judge(Some(&reject), &d, &mut streak, now);
+        assert_eq!(judge(None, &d, &mut streak, now), Verdict::Sent);
+        assert_eq!(
+            judge(Some(&reject), &d, &mut streak, now),
+            half_hour,
+            "a success ends the streak"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_alert_is_given_up_at_once_and_blames_nobody() {
+        let now = Utc::now();
+        let d = delivery(0, 0, now);
+        let unreadable = DeliveryError {
+            kind: DeliveryErrorKind::Unreadable,
+            message: "x".into(),
+            code: None,
+            retry_after: None,
+        };
+        let mut streak = RejectionStreak::default();
+        let reject = error(DeliveryErrorKind::Reject, 422);
+        judge(Some(&reject), &d, &mut streak, now);
+        judge(Some(&reject), &d, &mut streak, now);
+        assert_eq!(
+            judge(Some(&unreadable), &d, &mut streak, now),
+            Verdict::Rejected { retry_at: None }
+        );
+        assert_eq!(streak.alerts, 2, "not counted as a rejection");
     }
 
     #[test]

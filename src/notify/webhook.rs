@@ -182,9 +182,12 @@ impl WebhookNotifier {
         let kind = classify(status);
         let hint = match kind {
             DeliveryErrorKind::ReceiverFault => "; check the notifier's url and headers",
-            DeliveryErrorKind::Retry | DeliveryErrorKind::Reject => "",
+            DeliveryErrorKind::Retry
+            | DeliveryErrorKind::Reject
+            | DeliveryErrorKind::Unreadable => "",
         };
         Err(fail(kind, format!("HTTP {status}: {}{hint}", body.trim()))
+            .with_code(Some(status.as_u16()))
             .with_retry_after(retry_after))
     }
 }

@@ -257,9 +257,8 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
         [(Pending, 1), (Pending, 0)]
     );
 
-    // The receiver rejects the payloads themselves. One rejection is about that alert: it gets
-    // its next try half an hour later. A rejection right after another is about the receiver,
-    // so the alert behind the first keeps its tries and waits like any failing delivery.
+    // The receiver rejects the payloads themselves. Each rejection is about that alert: it
+    // gets its next try half an hour later, and the alert behind it goes at once.
     desk.http.set("/hook", Route::status(422));
     desk.clock.advance(31 * MINUTE);
     desk.pass(&daemon);
@@ -267,8 +266,8 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
         desk.deliveries(&daemon, "chat"),
         [(Pending, 2), (Pending, 1)]
     );
-    // Rejected again and again, both are given up. Deliveries go out in the order they fall
-    // due, so the two alternate in front: each has its rejections counted once it leads.
+    // Rejected again and again, each is given up after its third try in all (the first
+    // alert's try while the receiver was down counts too).
     let mut rounds = Vec::new();
     for _ in 0..3 {
         desk.clock.advance(31 * MINUTE);
@@ -278,12 +277,93 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
     assert_eq!(
         rounds,
         [
-            [(Pending, 3), (Pending, 2)],
-            [(Failed, 4), (Pending, 3)],
-            [(Failed, 4), (Failed, 4)],
+            [(Failed, 3), (Pending, 2)],
+            [(Failed, 3), (Failed, 3)],
+            [(Failed, 3), (Failed, 3)],
         ]
     );
+    assert_eq!(desk.http.hits("/hook"), 6, "three tries each, no more");
     assert_eq!(desk.smtp.messages().len(), 2, "email is unaffected");
+}
+
+/// The titles the webhook at `/hook` received, from request `from` on.
+fn hook_titles(desk: &Desk, from: usize) -> Vec<String> {
+    desk.http.requests("/hook")[from..]
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["item"]["title"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+const THIRD: (&str, &str) = ("g4", "Third ISIS-K story");
+const FOURTH: (&str, &str) = ("g5", "Fourth ISIS-K story");
+
+#[test]
+fn two_rejected_alerts_in_a_row_do_not_hold_back_a_good_one() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // The first two alerts are refused, the third is fine.
+    desk.http
+        .queue("/hook", [Route::status(422), Route::status(422)]);
+    let report = desk.news(&daemon, &[FRESH, SECOND, THIRD]);
+    assert_eq!(report.alerts, 3);
+    assert_eq!(
+        desk.http.hits("/hook"),
+        3,
+        "all three tried in the same drain"
+    );
+    assert_eq!(report.delivery.sent, 1, "the good alert went out at once");
+    let mut states = desk.deliveries(&daemon, "chat");
+    states.sort_by_key(|(state, _)| *state == Sent);
+    assert_eq!(states, [(Pending, 1), (Pending, 1), (Sent, 1)]);
+}
+
+#[test]
+fn three_alerts_in_a_row_rejected_alike_hold_the_notifier_briefly() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // Different answers are about the alerts: each next alert is tried at once.
+    desk.http.queue(
+        "/hook",
+        [Route::status(422), Route::status(400), Route::status(413)],
+    );
+    let report = desk.news(&daemon, &[FRESH, SECOND, THIRD, FOURTH]);
+    assert_eq!(
+        desk.http.hits("/hook"),
+        4,
+        "all four tried in the same drain"
+    );
+    assert_eq!(report.delivery.sent, 1);
+    drop(daemon);
+
+    // Three different alerts refused the same way point at the receiver: the notifier's
+    // other alerts wait for the retry instead of each using up a try.
+    let desk = Desk::new();
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    desk.http.queue("/hook", vec![Route::status(400); 3]);
+    desk.news(&daemon, &[FRESH, SECOND, THIRD, FOURTH]);
+    assert_eq!(desk.http.hits("/hook"), 3, "the fourth waits");
+    let pending: Vec<u32> = desk
+        .deliveries(&daemon, "chat")
+        .iter()
+        .map(|(state, attempts)| {
+            assert_eq!(*state, Pending);
+            *attempts
+        })
+        .collect();
+    assert_eq!(pending.iter().sum::<u32>(), 3);
+    // The receiver is fine again: after the retry delay the held alerts go out.
+    desk.clock.advance(MINUTE);
+    let report = desk.pass(&daemon);
+    assert_eq!(report.delivery.sent, 2, "the third and the fourth");
+    assert_eq!(desk.http.hits("/hook"), 5);
 }
 
 #[test]
@@ -379,14 +459,11 @@ fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
     assert_eq!(drains, [None, None, None, Some(1), Some(0)]);
     assert_eq!(dispatcher.unrecorded_sends(), 0);
     assert_eq!(flaky.mark_sent_calls(), 5);
-    let received: Vec<String> = desk.http.requests("/hook")[1..]
-        .iter()
-        .map(|r| {
-            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            v["item"]["title"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect();
-    assert_eq!(received, [FRESH.1, SECOND.1], "each alert exactly once");
+    assert_eq!(
+        hook_titles(&desk, 1),
+        [FRESH.1, SECOND.1],
+        "each alert exactly once"
+    );
     assert_eq!(desk.deliveries_in(&*flaky, "chat"), [(Sent, 2), (Sent, 1)]);
 }
 
@@ -417,7 +494,7 @@ fn a_webhook_retry_after_sets_the_next_try() {
         "/hook",
         Route::status(503).with_header("Retry-After", &date),
     );
-    let mut listed = vec![SECOND, ("g4", "Third ISIS-K story"), FRESH, BACKLOG];
+    let mut listed = vec![SECOND, THIRD, FRESH, BACKLOG];
     desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
     desk.pass(&daemon);
     assert_eq!(desk.http.hits("/hook"), 3, "one try, the other alert waits");
@@ -434,7 +511,7 @@ fn a_webhook_retry_after_sets_the_next_try() {
         "/hook",
         Route::status(503).with_header("Retry-After", "86400"),
     );
-    listed.insert(0, ("g5", "Fourth ISIS-K story"));
+    listed.insert(0, FOURTH);
     desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
     desk.pass(&daemon);
     assert_eq!(desk.http.hits("/hook"), 6);
