@@ -137,18 +137,26 @@ impl Daemon {
             }
             report.polled += 1;
         }
-        report.delivery = self.dispatcher.drain().await.inspect_err(|_| {
-            let unrecorded = self.dispatcher.unrecorded_sends();
-            if unrecorded > 0 {
-                warn!(
-                    alerts = unrecorded,
-                    "alerts were sent but could not be recorded as sent; the next run sends them again"
-                );
-            }
-        })?;
+        report.delivery = self
+            .dispatcher
+            .drain()
+            .await
+            .inspect_err(|_| self.warn_unrecorded())?;
         report.pending = self.pipeline.store.pending_deliveries().await?;
         self.prune().await?;
         Ok(report)
+    }
+
+    /// Warns about alerts that were sent but could not be recorded as sent: the dispatcher
+    /// keeps them from being sent twice only while this process runs.
+    fn warn_unrecorded(&self) {
+        let unrecorded = self.dispatcher.unrecorded_sends();
+        if unrecorded > 0 {
+            warn!(
+                alerts = unrecorded,
+                "alerts were sent but could not be recorded as sent; they are sent again after the next start"
+            );
+        }
     }
 
     /// Forgets alerts and vanished items older than `general.retention`, so the database stays
@@ -254,6 +262,7 @@ impl Daemon {
             }
         }
         shut_down(polls.0, dispatcher).await;
+        self.warn_unrecorded();
         Ok(())
     }
 

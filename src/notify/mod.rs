@@ -280,7 +280,7 @@ impl Dispatcher {
                 let rejected = result
                     .as_ref()
                     .is_err_and(|e| e.kind == DeliveryErrorKind::Reject);
-                if rejected && matches!(verdict, Verdict::Failing { .. }) {
+                if rejected && matches!(verdict, Verdict::Failing { retry_at: Some(_) }) {
                     warn!(notifier = %notifier, "{RECEIVER_FAULT_STREAK} alerts in a row were rejected the same way: taken as the receiver's fault, so its alerts wait for the retry");
                 }
                 self.record(&delivery, result.err(), verdict, &mut report)
