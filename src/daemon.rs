@@ -31,6 +31,11 @@ use crate::systemd;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The dispatcher looks at the outbox at least this often.
 const DISPATCH_TICK: Duration = Duration::from_secs(30);
+/// After a store error, the dispatcher waits this long before it tries again, doubling per
+/// error in a row up to [`STORE_RETRY_MAX`]: a full disk is not freed in milliseconds.
+const STORE_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait after store errors.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How often old alerts and vanished items are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// The scheduler wakes at least this often (to notice due feeds).
@@ -47,8 +52,8 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] crate::fetch::ClientError),
-    /// A watchlist could not be compiled.
-    #[error("matcher: {0}")]
+    /// A watchlist could not be compiled (the message names the watchlist).
+    #[error(transparent)]
     Matcher(#[from] crate::matcher::MatcherError),
     /// A notifier could not be set up.
     #[error(transparent)]
@@ -132,10 +137,26 @@ impl Daemon {
             }
             report.polled += 1;
         }
-        report.delivery = self.dispatcher.drain().await?;
+        report.delivery = self
+            .dispatcher
+            .drain()
+            .await
+            .inspect_err(|_| self.warn_unrecorded())?;
         report.pending = self.pipeline.store.pending_deliveries().await?;
         self.prune().await?;
         Ok(report)
+    }
+
+    /// Warns about alerts that were sent but could not be recorded as sent: the dispatcher
+    /// keeps them from being sent twice only while this process runs.
+    fn warn_unrecorded(&self) {
+        let unrecorded = self.dispatcher.unrecorded_sends();
+        if unrecorded > 0 {
+            warn!(
+                alerts = unrecorded,
+                "alerts were sent but could not be recorded as sent; they are sent again after the next start"
+            );
+        }
     }
 
     /// Forgets alerts and vanished items older than `general.retention`, so the database stays
@@ -241,6 +262,7 @@ impl Daemon {
             }
         }
         shut_down(polls.0, dispatcher).await;
+        self.warn_unrecorded();
         Ok(())
     }
 
@@ -366,24 +388,60 @@ impl OnceReport {
     }
 }
 
+/// Drains the outbox whenever a delivery falls due or a poll brings alerts, and at least every
+/// [`DISPATCH_TICK`]; after store errors, backs off (see [`StoreRetry`]).
 async fn dispatch_loop(
     dispatcher: Arc<Dispatcher>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
+    let mut store_retry = StoreRetry::default();
     loop {
-        if let Err(e) = dispatcher.drain().await {
-            error!(error = %e, "cannot read the outbox");
-        }
-        let wait = match dispatcher.until_next_due().await {
-            Ok(Some(wait)) => wait.min(DISPATCH_TICK),
-            _ => DISPATCH_TICK,
+        let wait = match drain_once(&dispatcher).await {
+            Ok(wait) => {
+                store_retry = StoreRetry::default();
+                wait.max(Duration::from_millis(100))
+            }
+            Err(()) => {
+                let wait = store_retry.next();
+                // The error itself was logged where it happened.
+                warn!(
+                    retry_in = %humantime::format_duration(wait),
+                    "delivery paused after a store error"
+                );
+                wait
+            }
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = wake.notified() => {}
-            () = tokio::time::sleep(wait.max(Duration::from_millis(100))) => {}
+            () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// One drain, then how long until the next delivery is due; `Err` after a store error.
+async fn drain_once(dispatcher: &Dispatcher) -> Result<Duration, ()> {
+    dispatcher.drain().await.map_err(drop)?;
+    let next = dispatcher.until_next_due().await.map_err(drop)?;
+    Ok(next.map_or(DISPATCH_TICK, |wait| wait.min(DISPATCH_TICK)))
+}
+
+/// Waits after store errors in a row: [`STORE_RETRY_FIRST`], doubling up to
+/// [`STORE_RETRY_MAX`].
+#[derive(Debug, Default)]
+struct StoreRetry {
+    errors: u32,
+}
+
+impl StoreRetry {
+    /// The wait after one more error.
+    fn next(&mut self) -> Duration {
+        let wait = STORE_RETRY_FIRST
+            .saturating_mul(1 << self.errors.min(16))
+            .min(STORE_RETRY_MAX);
+        self.errors = self.errors.saturating_add(1);
+        wait
     }
 }
 
@@ -411,5 +469,17 @@ impl Limiter {
             .entry(host)
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_back_off_from_a_second_to_a_minute() {
+        let mut retry = StoreRetry::default();
+        let waits: Vec<u64> = (0..9).map(|_| retry.next().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 }

@@ -70,14 +70,15 @@ impl EmailNotifier {
                     DeliveryErrorKind::ReceiverFault => {
                         "check the notifier's server, credentials and addresses; will retry"
                     }
-                    DeliveryErrorKind::Retry => "will retry",
+                    DeliveryErrorKind::Retry | DeliveryErrorKind::Unreadable => "will retry",
                 };
                 Err(DeliveryError::new(
                     kind,
                     "email",
                     &self.name,
                     format_args!("SMTP: {e}; {hint}"),
-                ))
+                )
+                .with_code(e.status().map(u16::from)))
             }
             Ok(Ok(_)) => Ok(()),
         }

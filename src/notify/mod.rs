@@ -2,25 +2,27 @@
 //!
 //! Owns delivery: every notifier has the same shape (`send` one alert, bounded by its timeout),
 //! and the [`Dispatcher`] marks each delivery sent, or failed with its error and a retry time.
-//! Must never hold a database transaction while sending, and never drop a delivery silently: a
-//! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`].
+//! Must never hold a database transaction while sending, never drop a delivery silently (a
+//! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`]), and
+//! never send an alert again because the record of its send could not be written.
 
 mod email;
 mod stdout;
 mod webhook;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use crate::alert::Alert;
 use crate::clock::SharedClock;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
-use crate::store::{DueDelivery, SharedStore, StoreError};
+use crate::store::{DeliveryId, DueDelivery, SharedStore, StoreError};
 
 pub use email::EmailNotifier;
 pub use stdout::StdoutNotifier;
@@ -30,10 +32,16 @@ pub use webhook::{WebhookNotifier, WebhookPayload};
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
 /// First retry delay; doubles per attempt.
 const FIRST_RETRY: Duration = Duration::from_secs(30);
-/// Longest delay between two attempts, so a server back after an outage gets mail soon.
+/// Longest delay between two attempts, so a server back after an outage gets mail soon; also
+/// the longest `Retry-After` honoured.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
-/// Attempts an alert that the receiver rejects gets before it is given up.
+/// Shortest `Retry-After` honoured, so a receiver answering `Retry-After: 0` is not hammered.
+const MIN_ASKED_RETRY: Duration = Duration::from_secs(1);
+/// Attempts in all an alert that the receiver rejects gets before it is given up.
 const REJECTED_ATTEMPTS: u32 = 3;
+/// Different alerts rejected the same way in a row, in one drain, that are taken to be the
+/// receiver's fault (or its config's) rather than the alerts'.
+const RECEIVER_FAULT_STREAK: u32 = 3;
 /// Deliveries read per batch.
 const BATCH: usize = 64;
 
@@ -60,6 +68,8 @@ pub enum DeliveryErrorKind {
     /// The receiver or its config is at fault (bad credentials, wrong URL, unknown sender):
     /// every alert fails the same way until it is fixed, then they all go out.
     ReceiverFault,
+    /// The stored alert cannot be read back: it can never be sent, to any receiver.
+    Unreadable,
 }
 
 /// Why one delivery failed.
@@ -70,6 +80,11 @@ pub struct DeliveryError {
     pub kind: DeliveryErrorKind,
     /// What went wrong, naming the notifier (`email desk: …`).
     pub message: String,
+    /// The receiver's answer (HTTP status, SMTP reply code), if it gave one: alerts rejected
+    /// with the same code are rejected the same way.
+    pub code: Option<u16>,
+    /// How long the receiver asked to be left alone (`Retry-After`), if it said.
+    pub retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
@@ -83,7 +98,21 @@ impl DeliveryError {
         DeliveryError {
             kind,
             message: format!("{kind_name} {name}: {message}"),
+            code: None,
+            retry_after: None,
         }
+    }
+
+    /// This error, with the receiver's answer code.
+    pub fn with_code(mut self, code: Option<u16>) -> DeliveryError {
+        self.code = code;
+        self
+    }
+
+    /// This error, with the receiver's `Retry-After` if it sent one.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> DeliveryError {
+        self.retry_after = retry_after;
+        self
     }
 
     /// The send did not finish within the notifier's timeout.
@@ -161,6 +190,10 @@ pub struct Dispatcher {
     clock: SharedClock,
     /// Cancelled at shutdown: the send in hand finishes, no new one starts.
     stop: CancellationToken,
+    /// Deliveries sent whose record as sent could not be written (the disk is full, say), with
+    /// when they were sent. Still pending in the store, so they must never be sent again: the
+    /// records are written before anything else is sent.
+    unrecorded: Mutex<HashMap<DeliveryId, DateTime<Utc>>>,
 }
 
 impl Dispatcher {
@@ -176,16 +209,33 @@ impl Dispatcher {
             notifiers,
             clock,
             stop,
+            unrecorded: Mutex::default(),
         }
+    }
+
+    /// How many sent alerts are not yet recorded as sent: a process that ends now sends them
+    /// again after its next start.
+    pub fn unrecorded_sends(&self) -> usize {
+        self.unrecorded().len()
+    }
+
+    fn unrecorded(&self) -> MutexGuard<'_, HashMap<DeliveryId, DateTime<Utc>>> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends every delivery due now; failed ones are rescheduled, not retried in this call.
     ///
     /// Notifiers are drained side by side, so a mail server that hangs until its timeout never
-    /// holds back the webhook; within one notifier, alerts go out oldest first.
+    /// holds back the webhook; within one notifier, alerts go out oldest first. Sends that could
+    /// not be recorded are recorded first; until they are, nothing is sent. Every store error is
+    /// logged where it happens, saying what could not be read or written.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        self.record_earlier_sends().await?;
         let started = self.clock.now();
-        let notifiers = self.store.due_notifiers(started).await?;
+        let notifiers = logged(
+            self.store.due_notifiers(started).await,
+            "cannot read the outbox",
+        )?;
         let results = futures_util::future::join_all(
             notifiers
                 .into_iter()
@@ -208,41 +258,76 @@ impl Dispatcher {
         started: DateTime<Utc>,
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
+        let mut streak = RejectionStreak::default();
         loop {
-            let due = self.store.due_deliveries(&notifier, started, BATCH).await?;
+            let due = logged(
+                self.store.due_deliveries(&notifier, started, BATCH).await,
+                "cannot read the outbox",
+            )?;
             if due.is_empty() {
                 return Ok(report);
             }
-            let mut rejected_in_a_row = 0;
             for delivery in due {
-                if self.stop.is_cancelled() {
+                // A send another notifier could not record stops this one too: the store
+                // cannot write, and each send it cannot record would be sent again after a
+                // restart.
+                if self.stop.is_cancelled() || !self.unrecorded().is_empty() {
                     return Ok(report);
                 }
                 let result = self.send(&delivery).await;
                 let now = self.clock.now();
-                let verdict = judge(result.as_ref().err(), &delivery, rejected_in_a_row, now);
+                let verdict = judge(result.as_ref().err(), &delivery, &mut streak, now);
+                let rejected = result
+                    .as_ref()
+                    .is_err_and(|e| e.kind == DeliveryErrorKind::Reject);
+                if rejected && matches!(verdict, Verdict::Failing { retry_at: Some(_) }) {
+                    warn!(notifier = %notifier, "{RECEIVER_FAULT_STREAK} alerts in a row were rejected the same way: taken as the receiver's fault, so its alerts wait for the retry");
+                }
                 self.record(&delivery, result.err(), verdict, &mut report)
                     .await?;
                 match verdict {
-                    Verdict::Sent => rejected_in_a_row = 0,
                     Verdict::Failing { retry_at: Some(at) } => {
                         // Its other alerts wait for the same retry rather than each spending
                         // a timeout on a server that is down.
-                        self.store.postpone_notifier(&notifier, at).await?;
+                        logged(
+                            self.store.postpone_notifier(&notifier, at).await,
+                            "cannot postpone a failing notifier's deliveries",
+                        )?;
                         return Ok(report);
                     }
-                    // Given up (or rejected): the notifier itself may be fine.
-                    Verdict::Failing { retry_at: None } | Verdict::Rejected { .. } => {
-                        rejected_in_a_row += 1;
-                    }
+                    // Sent, rejected or given up: the next alert goes at once.
+                    Verdict::Sent
+                    | Verdict::Failing { retry_at: None }
+                    | Verdict::Rejected { .. } => {}
                 }
             }
         }
     }
 
+    /// Writes the records of sends that could not be recorded when they happened.
+    async fn record_earlier_sends(&self) -> Result<(), StoreError> {
+        let unrecorded: Vec<(DeliveryId, DateTime<Utc>)> = self
+            .unrecorded()
+            .iter()
+            .map(|(id, at)| (*id, *at))
+            .collect();
+        for (id, sent_at) in unrecorded {
+            logged(
+                self.store.mark_sent(id, sent_at).await,
+                "still cannot record an alert as sent; nothing more is sent until it is",
+            )?;
+            self.unrecorded().remove(&id);
+            info!(delivery = id.0, "recorded an earlier send");
+        }
+        Ok(())
+    }
+
     /// How long until the next pending delivery is due, if any is pending.
     pub async fn until_next_due(&self) -> Result<Option<Duration>, StoreError> {
-        let next = self.store.next_delivery_at().await?;
+        let next = logged(
+            self.store.next_delivery_at().await,
+            "cannot read the outbox",
+        )?;
         let now = self.clock.now();
         Ok(next.map(|t| (t - now).to_std().unwrap_or_default()))
     }
@@ -257,11 +342,15 @@ impl Dispatcher {
                     "notifier {:?} is not in the config; kept pending",
                     d.notifier.0
                 ),
+                code: None,
+                retry_after: None,
             });
         };
         let alert = Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
-            kind: DeliveryErrorKind::Reject,
+            kind: DeliveryErrorKind::Unreadable,
             message: format!("stored alert is unreadable: {e}"),
+            code: None,
+            retry_after: None,
         })?;
         notifier.send(&alert).await
     }
@@ -278,7 +367,14 @@ impl Dispatcher {
             (error, verdict)
         else {
             report.sent += 1;
-            return self.store.mark_sent(d.id, self.clock.now()).await;
+            let sent_at = self.clock.now();
+            let recorded = self.store.mark_sent(d.id, sent_at).await;
+            if let Err(e) = &recorded {
+                // Kept, so the alert is not sent again while the record waits for the store.
+                self.unrecorded().insert(d.id, sent_at);
+                error!(notifier = %d.notifier, delivery = d.id.0, error = %e, "alert sent, but cannot record it as sent; it is not sent again, and nothing more is sent until the record is written");
+            }
+            return recorded;
         };
         match retry_at {
             Some(at) => {
@@ -290,10 +386,18 @@ impl Dispatcher {
                 warn!(notifier = %d.notifier, error = %error, kind = ?error.kind, "delivery failed; giving up on this alert");
             }
         }
-        self.store
-            .mark_attempt_failed(d.id, &error.message, retry_at)
-            .await
+        logged(
+            self.store
+                .mark_attempt_failed(d.id, &error.message, retry_at)
+                .await,
+            "cannot record a failed delivery attempt",
+        )
     }
+}
+
+/// Logs a store error with what could not be read or written, and passes it on.
+fn logged<T>(result: Result<T, StoreError>, what: &str) -> Result<T, StoreError> {
+    result.inspect_err(|e| error!(error = %e, "{what}"))
 }
 
 /// What to do after one attempt.
@@ -315,42 +419,75 @@ enum Verdict {
     },
 }
 
-/// Decides what one attempt's outcome means. One rejected alert is about that alert; several
-/// in a row are about the receiver (or its config), and must not use up every alert's
-/// attempts, so a rejection right after another counts as a receiver fault.
+/// Rejections in a row within one drain of a notifier: each of a different alert, since a drain
+/// tries each due alert once.
+#[derive(Debug, Default)]
+struct RejectionStreak {
+    /// The receiver's code for the rejections in the streak.
+    code: Option<u16>,
+    /// How many alerts it rejected that way.
+    alerts: u32,
+}
+
+impl RejectionStreak {
+    /// Counts one more rejection with `code`; true once [`RECEIVER_FAULT_STREAK`] different
+    /// alerts in a row were rejected the same way.
+    fn blames_receiver(&mut self, code: Option<u16>) -> bool {
+        if self.alerts == 0 || self.code != code {
+            *self = RejectionStreak { code, alerts: 0 };
+        }
+        self.alerts += 1;
+        self.alerts >= RECEIVER_FAULT_STREAK
+    }
+}
+
+/// Decides what one attempt's outcome means. A rejected alert is about that alert: it has three
+/// tries in all, and the next alert goes at once. Only when several different alerts in a row
+/// are rejected the same way is it taken as the receiver's fault (or its config's), so the
+/// notifier's alerts wait rather than each using up its tries.
 fn judge(
     error: Option<&DeliveryError>,
     d: &DueDelivery,
-    rejected_in_a_row: u32,
+    streak: &mut RejectionStreak,
     now: DateTime<Utc>,
 ) -> Verdict {
     let Some(error) = error else {
+        *streak = RejectionStreak::default();
         return Verdict::Sent;
     };
     match error.kind {
-        DeliveryErrorKind::Reject if rejected_in_a_row == 0 => Verdict::Rejected {
-            // A rejected alert gets a few more chances, half an hour apart, without holding
-            // back the others.
+        // It can never become readable, and says nothing about the receiver.
+        DeliveryErrorKind::Unreadable => Verdict::Rejected { retry_at: None },
+        DeliveryErrorKind::Reject if !streak.blames_receiver(error.code) => Verdict::Rejected {
+            // Further tries half an hour apart, without holding back the others.
             retry_at: (d.attempts + 1 < REJECTED_ATTEMPTS)
                 .then(|| now + chrono::Duration::minutes(30)),
         },
         DeliveryErrorKind::Reject | DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
             Verdict::Failing {
-                retry_at: retry_time(d, now),
+                retry_at: retry_time(d, now, error.retry_after),
             }
         }
     }
 }
 
-/// When to retry a failed delivery, or `None` to give up.
-fn retry_time(d: &DueDelivery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// When to retry a failed delivery, or `None` to give up: when the receiver `asked` (within
+/// [`MIN_ASKED_RETRY`] and [`MAX_RETRY`]), else after a delay doubling per attempt.
+fn retry_time(
+    d: &DueDelivery,
+    now: DateTime<Utc>,
+    asked: Option<Duration>,
+) -> Option<DateTime<Utc>> {
     let age = (now - d.created_at).to_std().unwrap_or_default();
     if age >= GIVE_UP_AFTER {
         return None;
     }
-    let delay = FIRST_RETRY
-        .saturating_mul(1 << d.attempts.min(16))
-        .min(MAX_RETRY);
+    let delay = match asked {
+        Some(asked) => asked.clamp(MIN_ASKED_RETRY, MAX_RETRY),
+        None => FIRST_RETRY
+            .saturating_mul(1 << d.attempts.min(16))
+            .min(MAX_RETRY),
+    };
     Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
 }
 
@@ -391,12 +528,28 @@ mod tests {
     #[test]
     fn retries_double_then_cap_then_give_up() {
         let now = Utc::now();
-        let wait =
-            |attempts| (retry_time(&delivery(attempts, 0, now), now).unwrap() - now).num_seconds();
+        let wait = |attempts| {
+            (retry_time(&delivery(attempts, 0, now), now, None).unwrap() - now).num_seconds()
+        };
         assert_eq!(wait(0), 30);
         assert_eq!(wait(1), 60);
         assert_eq!(wait(10), MAX_RETRY.as_secs() as i64);
-        assert_eq!(retry_time(&delivery(3, 80, now), now), None);
+        assert_eq!(retry_time(&delivery(3, 80, now), now, None), None);
+    }
+
+    #[test]
+    fn a_receiver_says_when_to_retry_within_bounds() {
+        let now = Utc::now();
+        let wait = |attempts, secs| {
+            let asked = Some(Duration::from_secs(secs));
+            (retry_time(&delivery(attempts, 0, now), now, asked).unwrap() - now).num_seconds()
+        };
+        assert_eq!(wait(0, 40), 40, "later than the first backoff");
+        assert_eq!(wait(6, 40), 40, "sooner than the backoff by now");
+        assert_eq!(wait(0, 0), 1, "never at once");
+        assert_eq!(wait(0, 86_400), MAX_RETRY.as_secs() as i64, "capped");
+        let old = delivery(0, 80, now);
+        assert_eq!(retry_time(&old, now, Some(Duration::from_secs(40))), None);
     }
 
     fn delivery(attempts: u32, age_h: i64, now: DateTime<Utc>) -> DueDelivery {
@@ -409,37 +562,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rejection_is_about_the_alert_unless_it_follows_another() {
-        let now = Utc::now();
-        let error = |kind| DeliveryError {
+    fn error(kind: DeliveryErrorKind, code: u16) -> DeliveryError {
+        DeliveryError {
             kind,
             message: "x".into(),
-        };
-        let reject = error(DeliveryErrorKind::Reject);
+            code: Some(code),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_rejection_is_about_the_alert_and_three_tries_are_all_it_gets() {
+        let now = Utc::now();
+        let reject = error(DeliveryErrorKind::Reject, 422);
         let half_hour = Some(now + chrono::Duration::minutes(30));
-        assert_eq!(judge(None, &delivery(0, 0, now), 0, now), Verdict::Sent);
+        let fresh = || RejectionStreak::default();
         assert_eq!(
-            judge(Some(&reject), &delivery(0, 0, now), 0, now),
+            judge(None, &delivery(0, 0, now), &mut fresh(), now),
+            Verdict::Sent
+        );
+        assert_eq!(
+            judge(Some(&reject), &delivery(0, 0, now), &mut fresh(), now),
             Verdict::Rejected {
                 retry_at: half_hour
             }
         );
         assert_eq!(
-            judge(Some(&reject), &delivery(2, 0, now), 0, now),
+            judge(Some(&reject), &delivery(2, 0, now), &mut fresh(), now),
             Verdict::Rejected { retry_at: None },
-            "the third rejection gives up"
+            "the third try is the last"
         );
         let backoff = Verdict::Failing {
             retry_at: Some(now + chrono::Duration::seconds(30)),
         };
-        assert_eq!(judge(Some(&reject), &delivery(0, 0, now), 1, now), backoff);
         for kind in [DeliveryErrorKind::Retry, DeliveryErrorKind::ReceiverFault] {
             assert_eq!(
-                judge(Some(&error(kind)), &delivery(0, 0, now), 0, now),
+                judge(
+                    Some(&error(kind, 503)),
+                    &delivery(0, 0, now),
+                    &mut fresh(),
+                    now
+                ),
                 backoff
             );
         }
+    }
+
+    #[test]
+    fn only_three_alerts_in_a_row_rejected_alike_blame_the_receiver() {
+        let now = Utc::now();
+        let d = delivery(0, 0, now);
+        let half_hour = Verdict::Rejected {
+            retry_at: Some(now + chrono::Duration::minutes(30)),
+        };
+        let backoff = Verdict::Failing {
+            retry_at: Some(now + chrono::Duration::seconds(30)),
+        };
+        let mut streak = RejectionStreak::default();
+        let mut judge_code = |code| {
+            let e = error(DeliveryErrorKind::Reject, code);
+            judge(Some(&e), &d, &mut streak, now)
+        };
+        assert_eq!(judge_code(422), half_hour);
+        assert_eq!(
+            judge_code(422),
+            half_hour,
+            "two in a row are still the alerts'"
+        );
+        assert_eq!(judge_code(400), half_hour, "a different answer starts anew");
+        assert_eq!(judge_code(400), half_hour);
+        assert_eq!(judge_code(400), backoff, "three alike are the receiver's");
+
+        let mut streak = RejectionStreak::default();
+        let reject = error(DeliveryErrorKind::Reject, 422);
+        judge(Some(&reject), &d, &mut streak, now);
+        judge(Some(&reject), &d, &mut streak, now);
+        assert_eq!(judge(None, &d, &mut streak, now), Verdict::Sent);
+        assert_eq!(
+            judge(Some(&reject), &d, &mut streak, now),
+            half_hour,
+            "a success ends the streak"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_alert_is_given_up_at_once_and_blames_nobody() {
+        let now = Utc::now();
+        let d = delivery(0, 0, now);
+        let unreadable = DeliveryError {
+            kind: DeliveryErrorKind::Unreadable,
+            message: "x".into(),
+            code: None,
+            retry_after: None,
+        };
+        let mut streak = RejectionStreak::default();
+        let reject = error(DeliveryErrorKind::Reject, 422);
+        judge(Some(&reject), &d, &mut streak, now);
+        judge(Some(&reject), &d, &mut streak, now);
+        assert_eq!(
+            judge(Some(&unreadable), &d, &mut streak, now),
+            Verdict::Rejected { retry_at: None }
+        );
+        assert_eq!(streak.alerts, 2, "not counted as a rejection");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The webhook notifier: one JSON `POST` per alert; any 2xx is success.
+//! The webhook notifier: one JSON `POST` per alert; any 2xx is success, and a failure carries the
+//! receiver's `Retry-After` for the dispatcher.
 //!
 //! Owns the wire payload (kept apart from the stored `Alert` so the outbox format can change
 //! without breaking receivers). Must never follow a redirect to resend the body elsewhere.
@@ -172,6 +173,12 @@ impl WebhookNotifier {
         if status.is_success() {
             return Ok(());
         }
+        // Against the system clock, as the receiver's date is.
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::fetch::parse_retry_after(v, chrono::Utc::now()));
         // Only the first chunk: enough to show the receiver's complaint, never an unbounded
         // read.
         let first = resp.chunk().await.ok().flatten().unwrap_or_default();
@@ -179,9 +186,13 @@ impl WebhookNotifier {
         let kind = classify(status);
         let hint = match kind {
             DeliveryErrorKind::ReceiverFault => "; check the notifier's url and headers",
-            DeliveryErrorKind::Retry | DeliveryErrorKind::Reject => "",
+            DeliveryErrorKind::Retry
+            | DeliveryErrorKind::Reject
+            | DeliveryErrorKind::Unreadable => "",
         };
-        Err(fail(kind, format!("HTTP {status}: {}{hint}", body.trim())))
+        Err(fail(kind, format!("HTTP {status}: {}{hint}", body.trim()))
+            .with_code(Some(status.as_u16()))
+            .with_retry_after(retry_after))
     }
 }
 

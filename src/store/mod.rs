@@ -22,12 +22,58 @@ pub use records::{
 };
 pub use sqlite::SqliteStore;
 
-/// Errors from the store.
+/// Errors from the store. Each message is complete on its own: it names the database file,
+/// says what went wrong once (no error chain repeating it) and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed a query.
+    /// A query failed, before the error was tied to its database file (the store's methods
+    /// return [`StoreError::Query`] and the variants below instead).
     #[error("store: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A query on the database at `path` failed.
+    #[error("store: database {path}: {problem}")]
+    Query {
+        /// Database path.
+        path: String,
+        /// What failed.
+        problem: String,
+    },
+    /// The disk holding the database is full.
+    #[error(
+        "store: the disk holding database {path} is full; free space on it, or move `general.database` to a disk with room (alerts not yet delivered stay queued)"
+    )]
+    DiskFull {
+        /// Database path.
+        path: String,
+    },
+    /// The database reached the file size limit this process runs under.
+    #[error(
+        "store: database {path} has reached this process's file size limit of {limit} bytes; raise it (`ulimit -f`, systemd `LimitFSIZE=`) (alerts not yet delivered stay queued)"
+    )]
+    FileSizeLimit {
+        /// Database path.
+        path: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The file is not a SQLite database, or is damaged beyond reading.
+    #[error(
+        "store: {path} is not a feedwatch database (SQLite cannot read it); point `general.database` at another file, or move this one away and feedwatch starts a new one"
+    )]
+    NotADatabase {
+        /// Database path.
+        path: String,
+    },
+    /// The database or its directory cannot be written.
+    #[error(
+        "store: cannot write database {path}: {problem}; feedwatch needs write access to the file and to its directory (it keeps -wal, -shm and .lock files beside it)"
+    )]
+    ReadOnly {
+        /// Database path.
+        path: String,
+        /// What SQLite said.
+        problem: String,
+    },
     /// The database was written by a newer feedwatch.
     #[error(
         "store: database schema version {found} is newer than this feedwatch understands ({known}); upgrade feedwatch or point `database` elsewhere"
@@ -38,16 +84,15 @@ pub enum StoreError {
         /// Newest version known here.
         known: i64,
     },
-    /// Could not open the database file.
+    /// Could not open the database file (or create the lock file beside it).
     #[error(
-        "store: cannot open database {path}: {source} (check `general.database` and the directory's permissions)"
+        "store: cannot open {path}: {problem}; check `general.database` and that feedwatch may write to that directory"
     )]
     Open {
-        /// Database path.
+        /// Path of the file that could not be opened.
         path: String,
-        /// The backend's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// Why.
+        problem: String,
     },
     /// Another feedwatch already works on this database, or its lock cannot be taken.
     #[error("{0}")]

@@ -9,10 +9,13 @@ use chrono::Utc;
 use feedwatch::clock::ManualClock;
 use feedwatch::config::Config;
 use feedwatch::daemon::{Daemon, OnceReport};
-use feedwatch::store::DeliveryState;
+use feedwatch::notify::{self, Dispatcher};
+use feedwatch::store::{self, Access, DeliveryState, Store};
+use tokio_util::sync::CancellationToken;
 
 use crate::common::http::{HttpServer, Route};
 use crate::common::smtp::{SmtpServer, closed_smtp_url};
+use crate::common::store::FlakyStore;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -101,14 +104,14 @@ impl Desk {
 
     /// The state and attempts of each alert's delivery to `notifier`, oldest alert first.
     fn deliveries(&self, daemon: &Daemon, notifier: &str) -> Vec<(DeliveryState, u32)> {
+        self.deliveries_in(&*daemon.pipeline.store, notifier)
+    }
+
+    /// [`Desk::deliveries`] as `store` has them.
+    fn deliveries_in(&self, store: &dyn Store, notifier: &str) -> Vec<(DeliveryState, u32)> {
         let alerts = self
             .runtime
-            .block_on(
-                daemon
-                    .pipeline
-                    .store
-                    .alerts_since(chrono::DateTime::<Utc>::MIN_UTC),
-            )
+            .block_on(store.alerts_since(chrono::DateTime::<Utc>::MIN_UTC))
             .unwrap();
         alerts
             .iter()
@@ -254,9 +257,8 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
         [(Pending, 1), (Pending, 0)]
     );
 
-    // The receiver rejects the payloads themselves. One rejection is about that alert: it gets
-    // its next try half an hour later. A rejection right after another is about the receiver,
-    // so the alert behind the first keeps its tries and waits like any failing delivery.
+    // The receiver rejects the payloads themselves. Each rejection is about that alert: it
+    // gets its next try half an hour later, and the alert behind it goes at once.
     desk.http.set("/hook", Route::status(422));
     desk.clock.advance(31 * MINUTE);
     desk.pass(&daemon);
@@ -264,8 +266,8 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
         desk.deliveries(&daemon, "chat"),
         [(Pending, 2), (Pending, 1)]
     );
-    // Rejected again and again, both are given up. Deliveries go out in the order they fall
-    // due, so the two alternate in front: each has its rejections counted once it leads.
+    // Rejected again and again, each is given up after its third try in all (the first
+    // alert's try while the receiver was down counts too).
     let mut rounds = Vec::new();
     for _ in 0..3 {
         desk.clock.advance(31 * MINUTE);
@@ -275,12 +277,93 @@ fn rejected_alerts_get_three_tries_and_a_down_receiver_costs_one_try_per_round()
     assert_eq!(
         rounds,
         [
-            [(Pending, 3), (Pending, 2)],
-            [(Failed, 4), (Pending, 3)],
-            [(Failed, 4), (Failed, 4)],
+            [(Failed, 3), (Pending, 2)],
+            [(Failed, 3), (Failed, 3)],
+            [(Failed, 3), (Failed, 3)],
         ]
     );
+    assert_eq!(desk.http.hits("/hook"), 6, "three tries each, no more");
     assert_eq!(desk.smtp.messages().len(), 2, "email is unaffected");
+}
+
+/// The titles the webhook at `/hook` received, from request `from` on.
+fn hook_titles(desk: &Desk, from: usize) -> Vec<String> {
+    desk.http.requests("/hook")[from..]
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["item"]["title"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+const THIRD: (&str, &str) = ("g4", "Third ISIS-K story");
+const FOURTH: (&str, &str) = ("g5", "Fourth ISIS-K story");
+
+#[test]
+fn two_rejected_alerts_in_a_row_do_not_hold_back_a_good_one() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // The first two alerts are refused, the third is fine.
+    desk.http
+        .queue("/hook", [Route::status(422), Route::status(422)]);
+    let report = desk.news(&daemon, &[FRESH, SECOND, THIRD]);
+    assert_eq!(report.alerts, 3);
+    assert_eq!(
+        desk.http.hits("/hook"),
+        3,
+        "all three tried in the same drain"
+    );
+    assert_eq!(report.delivery.sent, 1, "the good alert went out at once");
+    let mut states = desk.deliveries(&daemon, "chat");
+    states.sort_by_key(|(state, _)| *state == Sent);
+    assert_eq!(states, [(Pending, 1), (Pending, 1), (Sent, 1)]);
+}
+
+#[test]
+fn three_alerts_in_a_row_rejected_alike_hold_the_notifier_briefly() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // Different answers are about the alerts: each next alert is tried at once.
+    desk.http.queue(
+        "/hook",
+        [Route::status(422), Route::status(400), Route::status(413)],
+    );
+    let report = desk.news(&daemon, &[FRESH, SECOND, THIRD, FOURTH]);
+    assert_eq!(
+        desk.http.hits("/hook"),
+        4,
+        "all four tried in the same drain"
+    );
+    assert_eq!(report.delivery.sent, 1);
+    drop(daemon);
+
+    // Three different alerts refused the same way point at the receiver: the notifier's
+    // other alerts wait for the retry instead of each using up a try.
+    let desk = Desk::new();
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    desk.http.queue("/hook", vec![Route::status(400); 3]);
+    desk.news(&daemon, &[FRESH, SECOND, THIRD, FOURTH]);
+    assert_eq!(desk.http.hits("/hook"), 3, "the fourth waits");
+    let pending: Vec<u32> = desk
+        .deliveries(&daemon, "chat")
+        .iter()
+        .map(|(state, attempts)| {
+            assert_eq!(*state, Pending);
+            *attempts
+        })
+        .collect();
+    assert_eq!(pending.iter().sum::<u32>(), 3);
+    // The receiver is fine again: after the retry delay the held alerts go out.
+    desk.clock.advance(MINUTE);
+    let report = desk.pass(&daemon);
+    assert_eq!(report.delivery.sent, 2, "the third and the fourth");
+    assert_eq!(desk.http.hits("/hook"), 5);
 }
 
 #[test]
@@ -336,4 +419,104 @@ fn an_alert_for_a_removed_notifier_waits_until_the_notifier_returns() {
     desk.pass(&daemon);
     assert_eq!(desk.smtp.messages().len(), 1);
     assert!(matches!(desk.deliveries(&daemon, "desk")[..], [(Sent, _)]));
+}
+
+#[test]
+fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // The receiver is down when the alerts arrive: both wait in the outbox.
+    desk.http.set("/hook", Route::status(503));
+    desk.news(&daemon, &[FRESH, SECOND]);
+    assert_eq!(desk.http.hits("/hook"), 1);
+    drop(daemon);
+
+    // The receiver is back, but the database cannot record a send the first three times it is
+    // asked, as on a full disk.
+    desk.http.set("/hook", Route::status(200));
+    let config = desk.config(None);
+    let real = store::open(&config.general.database, Access::Exclusive).unwrap();
+    let flaky = FlakyStore::new(real, 3);
+    let dispatcher = Dispatcher::new(
+        flaky.clone(),
+        notify::build_all(&config).unwrap(),
+        Arc::new(desk.clock.clone()),
+        CancellationToken::new(),
+    );
+    desk.clock.advance(MINUTE);
+    let drains: Vec<Option<usize>> = (0..5)
+        .map(|_| {
+            desk.runtime
+                .block_on(dispatcher.drain())
+                .ok()
+                .map(|r| r.sent)
+        })
+        .collect();
+    // The first alert is sent and its record fails; the record is retried before anything
+    // else is sent, and once it is written the second alert goes out.
+    assert_eq!(drains, [None, None, None, Some(1), Some(0)]);
+    assert_eq!(dispatcher.unrecorded_sends(), 0);
+    assert_eq!(flaky.mark_sent_calls(), 5);
+    assert_eq!(
+        hook_titles(&desk, 1),
+        [FRESH.1, SECOND.1],
+        "each alert exactly once"
+    );
+    assert_eq!(desk.deliveries_in(&*flaky, "chat"), [(Sent, 2), (Sent, 1)]);
+}
+
+#[test]
+fn a_webhook_retry_after_sets_the_next_try() {
+    let desk = Desk::new();
+    // lettre's connection pool hands its last task to tokio when a daemon is dropped.
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    // In seconds: later than the first backoff of 30 s.
+    desk.http
+        .set("/hook", Route::status(429).with_header("Retry-After", "40"));
+    desk.news(&daemon, &[FRESH]);
+    assert_eq!(desk.http.hits("/hook"), 1);
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(Duration::from_secs(39));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 1, "not due at +39 s");
+    desk.clock.advance(Duration::from_secs(1));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 2, "due at +40 s");
+    assert_eq!(desk.deliveries(&daemon, "chat"), [(Sent, 2)]);
+
+    // As a date, ten minutes ahead: the notifier's other alerts wait for it too.
+    let at = Utc::now() + chrono::Duration::minutes(10);
+    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    desk.http.set(
+        "/hook",
+        Route::status(503).with_header("Retry-After", &date),
+    );
+    let mut listed = vec![SECOND, THIRD, FRESH, BACKLOG];
+    desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 3, "one try, the other alert waits");
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(5 * MINUTE);
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 3, "not due after 5 minutes");
+    desk.clock.advance(5 * MINUTE + Duration::from_secs(1));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 5, "both due after 10 minutes");
+
+    // Asking for a day is capped at half an hour.
+    desk.http.set(
+        "/hook",
+        Route::status(503).with_header("Retry-After", "86400"),
+    );
+    listed.insert(0, FOURTH);
+    desk.http.set("/feed.xml", Route::rss(&rss(&listed)));
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 6);
+    desk.http.set("/hook", Route::status(200));
+    desk.clock.advance(30 * MINUTE);
+    desk.pass(&daemon);
+    assert_eq!(desk.http.hits("/hook"), 7, "due after 30 minutes");
 }

@@ -2,10 +2,12 @@
 //!
 //! Owns the connection, the schema and all SQL, split by what it is about: [`feeds`] (per-feed
 //! state), [`items`] (what was seen), [`commit`] (one poll's single transaction), [`outbox`]
-//! (deliveries) and [`reports`] (what the CLI shows). Must never run on an async worker thread
-//! or hold a transaction across an `.await`.
+//! (deliveries), [`reports`] (what the CLI shows) and [`errors`] (what a failure means, naming
+//! the file). Must never run on an async worker thread or hold a transaction across an
+//! `.await`.
 
 mod commit;
+mod errors;
 mod feeds;
 mod items;
 mod migrations;
@@ -27,6 +29,7 @@ use super::records::{
 };
 use super::{Access, Store, StoreError};
 use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
+use errors::DbFile;
 
 /// The SQLite store.
 ///
@@ -35,6 +38,8 @@ use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierNam
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Named in every error.
+    file: DbFile,
     // Held while the store lives: two processes draining one outbox would send twice.
     _lock: Option<Arc<File>>,
 }
@@ -43,9 +48,10 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database; with [`Access::Exclusive`], first
     /// takes the lock beside it.
     pub fn open(database: &Database, access: Access) -> Result<SqliteStore, StoreError> {
-        let (conn, lock) = match database {
+        let file = DbFile::of(database);
+        let (mut conn, lock) = match database {
             Database::Memory => (
-                Connection::open_in_memory().map_err(open_error(":memory:"))?,
+                Connection::open_in_memory().map_err(open_error("(in memory)"))?,
                 None,
             ),
             Database::File(path) => {
@@ -62,16 +68,10 @@ impl SqliteStore {
                 (conn, lock)
             }
         };
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA foreign_keys = ON;",
-        )?;
-        let mut conn = conn;
-        migrations::migrate(&mut conn)?;
+        prepare(&mut conn).map_err(|e| file.locate(e))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            file,
             _lock: lock,
         })
     }
@@ -83,21 +83,35 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
             // back on drop), so the connection is still usable.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+            // Checked here, on the blocking pool: explaining a write error may look at the disk.
+            f(&mut guard).map_err(|e| file.locate(e))
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 
+/// Sets the connection up and brings the schema up to date: the first reads and writes, so a
+/// file that is no database or cannot be written shows here.
+fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    migrations::migrate(conn)
+}
+
 fn open_error(path: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Open {
+    move |e| StoreError::Open {
         path: path.to_owned(),
-        source: Box::new(source),
+        problem: errors::describe(&e),
     }
 }
 
@@ -118,8 +132,9 @@ fn lock_database(db: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| {
-            StoreError::Busy(format!("cannot create lock file {}: {e}", path.display()))
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            problem: e.to_string(),
         })?;
     match file.try_lock() {
         Ok(()) => Ok(file),

@@ -2,7 +2,7 @@
 //! answering from [`Route`]s set at run time (ETags, redirects, errors, delays, trickling,
 //! gzipped or bomb bodies) and recording every request, webhook POSTs included.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -176,6 +176,8 @@ fn trickle(body: Bytes, bytes: usize, every: Duration) -> Body {
 #[derive(Default)]
 struct Shared {
     routes: Mutex<HashMap<String, Route>>,
+    /// One-off answers per path, used up in order before the path's route.
+    queued: Mutex<HashMap<String, VecDeque<Route>>>,
     requests: Mutex<Vec<Request>>,
 }
 
@@ -190,7 +192,10 @@ impl Shared {
         };
         // Recorded before any delay, so a test sees a request that is still being answered.
         lock(&self.requests).push(request.clone());
-        let route = lock(&self.routes).get(request.uri.path()).cloned();
+        let queued = lock(&self.queued)
+            .get_mut(request.uri.path())
+            .and_then(VecDeque::pop_front);
+        let route = queued.or_else(|| lock(&self.routes).get(request.uri.path()).cloned());
         let route = route.unwrap_or_else(|| match request.method {
             Method::GET | Method::HEAD => Route::status(404),
             // Webhook POSTs to an unrouted path are accepted.
@@ -242,6 +247,14 @@ impl HttpServer {
     /// Adds or replaces the route for `path` (takes effect for the next request).
     pub fn set(&self, path: &str, route: Route) {
         lock(&self.shared.routes).insert(normalize_path(path), route);
+    }
+
+    /// The next requests to `path` get these answers, one each in order; then its route again.
+    pub fn queue(&self, path: &str, routes: impl IntoIterator<Item = Route>) {
+        lock(&self.shared.queued)
+            .entry(normalize_path(path))
+            .or_default()
+            .extend(routes);
     }
 
     /// Recorded requests to `path` (whatever their query string), in arrival order.

@@ -5,11 +5,13 @@
 //!
 //! * [`http`]: a fake web server for feeds and webhooks;
 //! * [`smtp`]: a real SMTP server and the mails it received;
-//! * [`sandbox`]: a temp directory and a runner for the binary.
+//! * [`sandbox`]: a temp directory and a runner for the binary;
+//! * [`store`]: the real store with writes failing on demand.
 
 pub mod http;
 pub mod sandbox;
 pub mod smtp;
+pub mod store;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
