@@ -24,6 +24,7 @@ use crate::schedule::Cadence;
 
 pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
+pub use secrets::without_userinfo;
 pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
 };
