@@ -358,7 +358,7 @@ impl State {
     /// captured field, a base for links).
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.len() >= self.max_depth {
-            return Err(ParseError::TooDeep);
+            return Err(ParseError::TooDeep(self.max_depth));
         }
         let attrs = Attributes::read(e);
         // An element's own namespace declarations already apply to its name.
@@ -854,6 +854,9 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512, 100), Err(ParseError::TooDeep)));
+        assert!(matches!(
+            extract(&doc, 512, 100),
+            Err(ParseError::TooDeep(512))
+        ));
     }
 }

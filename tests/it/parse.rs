@@ -209,7 +209,7 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
         "<a>".repeat(100_000)
     );
     let err = parse_feed(doc.as_bytes(), None, None).expect_err("too deep");
-    assert!(matches!(err, ParseError::TooDeep), "{err}");
+    assert!(matches!(err, ParseError::TooDeep(_)), "{err}");
 }
 
 fn items_without_ids(n: usize) -> String {
