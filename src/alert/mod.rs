@@ -16,7 +16,7 @@ use crate::health::FeedHealth;
 use crate::matcher::{Snippet, WatchlistMatch};
 use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
 use crate::store::{FeedNotice, NewAlert, NewItem};
-use crate::text::html_to_text;
+use crate::text::{html_to_text, is_unsafe};
 
 pub use identity::{
     Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
@@ -269,9 +269,13 @@ pub fn feed_notice(
     }
 }
 
-/// Collapses newlines so a title stays on one line (and can never reach a mail header raw).
+/// Collapses newlines and other control characters into single spaces, so a title stays on
+/// one line (and can never reach a mail header raw) and cannot drive a terminal.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split(|c: char| c.is_whitespace() || is_unsafe(c))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// At most `max` characters of `s`, with "…" when cut.
@@ -303,6 +307,14 @@ mod tests {
         assert_eq!(
             cut(&"é".repeat(1_000_000), TITLE_CHARS).chars().count(),
             TITLE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn one_line_leaves_no_control_character() {
+        assert_eq!(
+            one_line(" a\r\nb\x1b[31m\u{2028}c\u{85}d\u{7f} "),
+            "a b [31m c d"
         );
     }
 
