@@ -21,6 +21,7 @@ use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
 use crate::store::{FeedState, FreshPoll, NewAlert, SharedStore, StoreError};
+use crate::text::Escaped;
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {
@@ -204,7 +205,7 @@ impl Pipeline {
         let failures = state.consecutive_failures.saturating_add(1);
         let next_due =
             schedule::next_due(&feed.cadence, PollResult::failed(&failure, failures), now);
-        warn!(feed = %feed.url, failures, retry_at = %next_due, error = %failure.message, "feed failed");
+        warn!(feed = %feed.url, failures, retry_at = %next_due, error = %Escaped(&failure.message), "feed failed");
         self.store
             .record_failure(state.id, &failure, now, next_due)
             .await?;
@@ -313,7 +314,7 @@ async fn parse_off_thread(fetched: &mut Fetched) -> Result<ParsedFeed, PollFailu
     })
     .await??;
     for w in &parsed.warnings {
-        debug!(feed = %fetched.requested_url, warning = %w, "parse warning");
+        debug!(feed = %fetched.requested_url, warning = %Escaped(w), "parse warning");
     }
     Ok(parsed)
 }
