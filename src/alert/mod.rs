@@ -30,6 +30,10 @@ const TITLE_CHARS: usize = 300;
 const ID_CHARS: usize = 2048;
 /// Longest summary carried in an alert; the link leads to the rest.
 const SUMMARY_CHARS: usize = 600;
+/// Most alerts one poll of one feed creates (counted before cross-feed dedup). A feed that
+/// floods (taken over, or re-publishing its archive under new ids) costs its readers this
+/// many alerts at most; the entries beyond are recorded as seen and never alert.
+pub const MAX_ALERTS_PER_POLL: usize = 100;
 
 /// One alert, as stored in the outbox and read by every notifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,20 +213,35 @@ pub fn plain_title(raw: &str) -> String {
     one_line(&html_to_text(raw))
 }
 
-/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers.
+/// The alerts of one poll of one feed, within [`MAX_ALERTS_PER_POLL`].
+#[derive(Debug, Default)]
+pub struct PollAlerts {
+    /// The alerts kept: the first ones, in document order.
+    pub alerts: Vec<NewAlert>,
+    /// How many more the entries called for; their entries are still recorded as seen, so
+    /// they never alert later.
+    pub dropped: usize,
+}
+
+/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers, at most
+/// [`MAX_ALERTS_PER_POLL`] (the first ones, in document order).
 pub fn build(
     feed: FeedRef<'_>,
     entries: &[MatchedEntry],
     watchlists: &[WatchlistConfig],
-) -> Vec<NewAlert> {
-    let mut alerts = Vec::new();
+) -> PollAlerts {
+    let mut out = PollAlerts::default();
     for e in entries {
         for m in &e.matches {
             let Some(watchlist) = watchlists.get(m.watchlist) else {
                 continue;
             };
+            if out.alerts.len() == MAX_ALERTS_PER_POLL {
+                out.dropped += 1;
+                continue;
+            }
             let alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
-            alerts.push(NewAlert {
+            out.alerts.push(NewAlert {
                 item_key: e.entry.item.key.clone(),
                 id: alert.alert_id.clone(),
                 watchlist: m.name.clone(),
@@ -232,7 +251,7 @@ pub fn build(
             });
         }
     }
-    alerts
+    out
 }
 
 /// The records of this poll's new entries.
@@ -307,6 +326,56 @@ mod tests {
         assert_eq!(
             cut(&"é".repeat(1_000_000), TITLE_CHARS).chars().count(),
             TITLE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn a_flood_from_one_poll_is_capped_in_document_order() {
+        let config = crate::config::Config::from_str_at(
+            "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
+             [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
+             [notifiers.out]\ntype = \"stdout\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        let entry = |i: usize| {
+            let item = Item {
+                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
+                title: format!("story {i}"),
+                ..Item::default()
+            };
+            let matches = (0..2)
+                .map(|w| WatchlistMatch {
+                    watchlist: w,
+                    name: config.watchlists[w].name().to_owned(),
+                    hits: Vec::new(),
+                })
+                .collect();
+            MatchedEntry::new(NewEntry { item, story: None }, matches)
+        };
+        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let feed = FeedRef {
+            name: "F",
+            url: &url,
+        };
+        let few: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL / 2).map(entry).collect();
+        let built = build(feed, &few, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, 0)
+        );
+
+        let many: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL).map(entry).collect();
+        let built = build(feed, &many, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, MAX_ALERTS_PER_POLL)
+        );
+        let last = &built.alerts[MAX_ALERTS_PER_POLL - 1];
+        let expected = (MAX_ALERTS_PER_POLL / 2 - 1).to_string();
+        assert_eq!(
+            (last.item_key.as_str(), last.watchlist.as_str()),
+            (format!("guid:{expected}").as_str(), "b")
         );
     }
 
