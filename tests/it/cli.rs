@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::sandbox::{Sandbox, run_to_exit};
+use crate::common::sandbox::{Sandbox, run_to_exit, wait_timeout, with_umask};
 use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
 fn sandbox_with(smtp: &str) -> (Sandbox, std::path::PathBuf) {
@@ -181,4 +181,71 @@ fn feeds_lists_every_configured_feed() {
     assert!(row.starts_with("Wire"), "{row}");
     assert!(row.contains("ok (200)"), "{row}");
     assert!(row.contains(" 2 "), "two items seen: {row}");
+}
+
+/// The permission bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn database_files_are_private_whatever_the_umask() {
+    let (sb, _) = sandbox_with(&closed_smtp_url());
+    let cfg = sb.write(
+        "private.toml",
+        "[general]\ndatabase = \"state/db/fw.db\"\n\n\
+         [[feeds]]\nurl = \"feeds/wire.xml\"\n\n\
+         [[watchlists]]\nname = \"w\"\nterms = [\"ISIS\"]\n\n\
+         [notifiers.out]\ntype = \"stdout\"\n",
+    );
+    let mut run = with_umask(sb.cmd(&cfg).arg("run"), "022");
+    let mut child = run
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn feedwatch run");
+    // The write-ahead log and shared-memory index exist while the daemon has the database open.
+    let wal = sb.path("state/db/fw.db-wal");
+    let shm = sb.path("state/db/fw.db-shm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(wal.exists() && shm.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let modes: Vec<(&str, u32, u32)> = [
+        ("state", 0o700),
+        ("state/db", 0o700),
+        ("state/db/fw.db", 0o600),
+        ("state/db/fw.db-wal", 0o600),
+        ("state/db/fw.db-shm", 0o600),
+        ("state/db/fw.db.lock", 0o600),
+    ]
+    .into_iter()
+    .map(|(name, want)| (name, want, mode(&sb.path(name))))
+    .collect();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    if wait_timeout(&mut child, Duration::from_secs(30)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for (name, want, got) in modes {
+        assert_eq!(got, want, "{name}: {got:o}");
+    }
+    // A file written under the same umask, for contrast: the umask alone would allow reading.
+    let probe = with_umask(
+        std::process::Command::new("touch")
+            .arg("probe")
+            .current_dir(sb.path("")),
+        "022",
+    )
+    .status()
+    .unwrap();
+    assert!(probe.success());
+    assert_eq!(mode(&sb.path("probe")), 0o644);
 }

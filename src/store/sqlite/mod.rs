@@ -55,10 +55,7 @@ impl SqliteStore {
                 None,
             ),
             Database::File(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    // A missing directory gives SQLite's vague "unable to open"; create it instead.
-                    let _ = std::fs::create_dir_all(parent);
-                }
+                create_private(path)?;
                 let lock = match access {
                     Access::Exclusive => Some(Arc::new(lock_database(path)?)),
                     Access::Shared => None,
@@ -121,9 +118,41 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Creates what is missing of the database's directory (mode 0700) and the database file (0600)
+/// before SQLite opens it. The database holds what is watched and every delivery error, which
+/// is nobody else's business whatever umask cron or a shell gave the process; SQLite would
+/// create the file 0644 under the usual umask, and gives its `-wal` and `-shm` files the
+/// database's own mode. Files that already exist keep theirs.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |e: std::io::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: Box::new(e),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A missing directory would give SQLite's vague "unable to open"; create it instead.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(failed)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// Takes an exclusive lock next to the database, so `once` from a timer and a running daemon
 /// (or two overlapping timers) never drain one outbox together and send alerts twice.
 fn lock_database(db: &Path) -> Result<File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut path = db.as_os_str().to_owned();
     path.push(".lock");
     let path = PathBuf::from(path);
@@ -131,6 +160,7 @@ fn lock_database(db: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| StoreError::Open {
             path: path.display().to_string(),
