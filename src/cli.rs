@@ -377,7 +377,8 @@ async fn read_source(
         FetchOutcome::NotModified { .. } => {
             bail!("fetch: server answered 304 to an unconditional request")
         }
-        FetchOutcome::Failed(e) => Err(e.into()),
+        // The message already names the cause; the error chain would repeat it.
+        FetchOutcome::Failed(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
 

@@ -249,3 +249,38 @@ fn database_files_are_private_whatever_the_umask() {
     assert!(probe.success());
     assert_eq!(mode(&sb.path("probe")), 0o644);
 }
+
+#[test]
+fn inspect_and_test_match_read_files_under_max_body_size() {
+    let (sb, _) = sandbox_with(&closed_smtp_url());
+    let cfg = sb.write(
+        "small.toml",
+        "[general]\nmax_body_size = \"64 KiB\"\n\n\
+         [[watchlists]]\nname = \"w\"\nterms = [\"ISIS\"]\n\n\
+         [notifiers.out]\ntype = \"stdout\"\n",
+    );
+    // A gigabyte that takes no disk: reading it whole would take a gigabyte of memory.
+    let big = std::fs::File::create(sb.path("big.xml")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "big.xml"]));
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("larger than 64 KiB"), "{}", out.stderr);
+    let out = run_to_exit(sb.cmd(&cfg).args(["test-match", "big.xml"]));
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("larger than 64 KiB"), "{}", out.stderr);
+
+    // Within the cap, files read as before.
+    let out = run_to_exit(sb.cmd(&cfg).args(["test-match", "feeds/wire.xml"]));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "missing.xml"]));
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("missing.xml"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("No such file").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
