@@ -94,7 +94,7 @@ impl Alert {
             .map(|h| AlertMatch {
                 term: h.term.clone(),
                 field: h.field,
-                snippet: h.snippet.clone(),
+                snippet: blank_controls(h.snippet.clone()),
             })
             .collect();
         Alert {
@@ -297,6 +297,24 @@ pub fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// The snippet with every control character and line separator blanked, byte for byte so the
+/// mark stays in place: entities such as `&#x9b;` decode to C1 controls, which would drive a
+/// terminal or a mail reader showing the alert.
+fn blank_controls(mut snippet: Snippet) -> Snippet {
+    if snippet.text.chars().any(is_unsafe) {
+        let mut text = String::with_capacity(snippet.text.len());
+        for c in snippet.text.chars() {
+            if is_unsafe(c) {
+                text.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            } else {
+                text.push(c);
+            }
+        }
+        snippet.text = text;
+    }
+    snippet
+}
+
 /// At most `max` characters of `s`, with "…" when cut.
 fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -377,6 +395,20 @@ mod tests {
             (last.item_key.as_str(), last.watchlist.as_str()),
             (format!("guid:{expected}").as_str(), "b")
         );
+    }
+
+    #[test]
+    fn snippets_carry_no_control_character_and_keep_their_mark() {
+        let text = "a\u{9b}2J \u{7f}ISIS\x1b b\u{2028}".to_string();
+        let start = text.find("ISIS").unwrap();
+        let snippet = Snippet {
+            mark_start: start,
+            mark_end: start + 4,
+            text,
+        };
+        let clean = blank_controls(snippet);
+        assert!(!clean.text.chars().any(is_unsafe), "{:?}", clean.text);
+        assert_eq!(clean.marked_text(), "a  2J  **ISIS**  b   ");
     }
 
     #[test]

@@ -282,21 +282,19 @@ impl TextOut {
         }
     }
 
-    /// Appends decoded text, collapsing whitespace and dropping other control characters (a
-    /// `&#27;` decodes to one; it means nothing in text and would drive a terminal).
+    /// Appends decoded text, collapsing whitespace.
     fn push_text(&mut self, text: &str) {
         let bytes = text.as_bytes();
         // Start of the current stretch of non-whitespace, copied in one piece when it ends.
         let mut word_start = None;
         let mut i = 0;
         loop {
-            // Only these bytes can start a whitespace or control character; skip the others in
-            // bulk.
+            // Only these bytes can start a whitespace character; skip the others in bulk.
             let next = bytes
                 .get(i..)
                 .and_then(|r| {
                     r.iter()
-                        .position(|&b| b <= b' ' || matches!(b, 0x7F | 0xC2 | 0xE1..=0xE3))
+                        .position(|&b| b <= b' ' || matches!(b, 0xC2 | 0xE1..=0xE3))
                 })
                 .map_or(bytes.len(), |p| i + p);
             if next > i {
@@ -306,13 +304,6 @@ impl TextOut {
             let Some(c) = text.get(i..).and_then(|r| r.chars().next()) else {
                 break;
             };
-            if c.is_control() && !c.is_whitespace() {
-                if let Some(w) = word_start.take() {
-                    self.out.push_str(text.get(w..i).unwrap_or(""));
-                }
-                i += c.len_utf8();
-                continue;
-            }
             if !c.is_whitespace() {
                 self.start_word(&mut word_start, i);
                 i += c.len_utf8();
@@ -369,14 +360,6 @@ mod tests {
         let html =
             "x<script type=\"a\">if (a<b) alert('<p>')</script><style>p{}</style><!-- c -->y";
         assert_eq!(html_to_text(html), "xy");
-    }
-
-    #[test]
-    fn control_characters_are_dropped_line_separators_are_breaks() {
-        assert_eq!(
-            html_to_text("a\x1b[31mb\u{9b}c\u{7f}d\x07 e&#x2028;f\r\ng"),
-            "a[31mbcd e\nf\ng"
-        );
     }
 
     #[test]
