@@ -48,14 +48,16 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
 
 /// Serialized JSON with the characters JSON allows raw in strings but a terminal may act on
 /// (DEL, C1 controls, U+2028, U+2029) written as `\uXXXX`; the JSON value is unchanged. JSON
-/// serializers already escape C0 controls.
+/// serializers already escape C0 controls in strings, and the C0 whitespace outside strings
+/// (pretty printing's line breaks) stays as it is.
 pub fn escape_json_controls(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(is_unsafe) {
+    let raw_in_json = |c: char| is_unsafe(c) && u32::from(c) >= 0x7f;
+    if !json.chars().any(raw_in_json) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_unsafe(c) {
+        if raw_in_json(c) {
             // Every unsafe character is in the Basic Multilingual Plane: one `\uXXXX` each.
             let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
@@ -81,10 +83,20 @@ mod tests {
 
     #[test]
     fn json_stays_the_same_value() {
-        let value = serde_json::json!({"t": "a\u{85}b\u{2028}c\u{7f}\n\x1b"});
+        let value = serde_json::json!({"t": ["a\u{85}b\u{2028}c\u{7f}\n\x1b"]});
         let text = serde_json::to_string(&value).unwrap();
         let escaped = escape_json_controls(&text);
         assert!(!escaped.chars().any(is_unsafe), "{escaped}");
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, value);
+
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let escaped = escape_json_controls(&pretty);
+        assert_eq!(escaped.lines().count(), pretty.lines().count());
+        assert!(
+            !escaped.lines().any(|l| l.chars().any(is_unsafe)),
+            "{escaped}"
+        );
         let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
         assert_eq!(back, value);
     }
