@@ -263,20 +263,11 @@ fn parse_xml(
     // The lenient pass runs on every document: it is the fallback when feed-rs fails, the
     // check that feed-rs kept every entry, and the source of fields feed-rs leaves empty.
     let recovered = lenient::extract(doc, limits.max_depth, limits.max_items)?;
-    if recovered.total_items > limits.max_items {
-        // feed-rs would build every entry only for most to be dropped (a 100,000-item feed
-        // costs it ~175 MB, 1.5 million empty ones over 1 GB, even when it then fails on an
-        // error at the end); the lenient reading already holds the entries that are kept.
-        if recovered.had_errors {
-            warnings.push("unreadable parts of the document were skipped".to_string());
-        }
-        return Ok(Extracted {
-            format: sniffed.format.unwrap_or(FeedFormat::Rss2),
-            title: recovered.title,
-            link: recovered.link,
-            items: recovered.items,
-            total_items: recovered.total_items,
-        });
+    if recovered.total_items > limits.max_items
+        || doc.len() > STRICT_MAX_BYTES
+        || recovered.elements > STRICT_MAX_ELEMENTS
+    {
+        return lenient_reading(sniffed, recovered, None, warnings);
     }
     let prepared = sniff::prepare_for_feedrs(doc, sniffed);
     match feedrs::parse(&prepared, base_url) {
@@ -304,23 +295,47 @@ fn parse_xml(
             strict.link = strict.link.or(recovered.link);
             Ok(strict)
         }
-        Err(e) if sniffed.format.is_some() || !recovered.items.is_empty() => {
-            warnings.push(format!(
-                "strict parsing failed ({e}); entries were read leniently"
-            ));
-            if recovered.had_errors {
-                warnings.push("unreadable parts of the document were skipped".to_string());
-            }
-            Ok(Extracted {
-                format: sniffed.format.unwrap_or(FeedFormat::Rss2),
-                title: recovered.title,
-                link: recovered.link,
-                items: recovered.items,
-                total_items: recovered.total_items,
-            })
-        }
-        Err(_) => Err(ParseError::UnknownRoot(sniffed.root.clone())),
+        Err(e) => lenient_reading(sniffed, recovered, Some(e), warnings),
     }
+}
+
+/// feed-rs builds the whole document in memory, every entry and element, at up to ~2.5 KB per
+/// element (Media RSS groups) besides copies of the text; it would also build every entry only
+/// for all but the first [`ParseLimits::max_items`] to be dropped (1.5 million empty entries
+/// cost it over 1 GB, even when it then fails on an error at the end). A document larger than
+/// this, or with more elements than [`STRICT_MAX_ELEMENTS`], or more entries than the cap, is
+/// read by the lenient reader alone, which holds only the entries kept: so any body up to
+/// `max_body_size` (10 MiB) parses in bounded memory.
+const STRICT_MAX_BYTES: usize = 4 << 20;
+/// See [`STRICT_MAX_BYTES`]. Real feeds hold a few thousand elements.
+const STRICT_MAX_ELEMENTS: usize = 20_000;
+
+/// The lenient reading alone: feed-rs failed with `strict_error`, or was not run. An unknown
+/// root element without entries is no feed.
+fn lenient_reading(
+    sniffed: &sniff::Sniffed,
+    recovered: lenient::Recovered,
+    strict_error: Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Extracted, ParseError> {
+    if sniffed.format.is_none() && recovered.items.is_empty() {
+        return Err(ParseError::UnknownRoot(sniffed.root.clone()));
+    }
+    if let Some(e) = strict_error {
+        warnings.push(format!(
+            "strict parsing failed ({e}); entries were read leniently"
+        ));
+    }
+    if recovered.had_errors {
+        warnings.push("unreadable parts of the document were skipped".to_string());
+    }
+    Ok(Extracted {
+        format: sniffed.format.unwrap_or(FeedFormat::Rss2),
+        title: recovered.title,
+        link: recovered.link,
+        items: recovered.items,
+        total_items: recovered.total_items,
+    })
 }
 
 /// Fills the fields feed-rs left empty (it ignores `dc:title`, `media:title`, CDF attributes,
