@@ -106,7 +106,10 @@ impl Alert {
             },
             item: AlertItem {
                 guid: cut(item.guid.as_deref().unwrap_or(item.key.as_str()), ID_CHARS),
-                title: cut(&plain_title(&item.title), TITLE_CHARS),
+                title: match one_line_upto(&html_to_text(&item.title), TITLE_CHARS) {
+                    (title, true) => title + "…",
+                    (title, false) => title,
+                },
                 link: item.link.as_deref().map(|l| cut(l, ID_CHARS)),
                 published: item.published,
                 summary: shorten(&html_to_text(if item.summary.is_empty() {
@@ -291,10 +294,29 @@ pub fn feed_notice(
 /// Collapses newlines and other control characters into single spaces, so a title stays on
 /// one line (and can never reach a mail header raw) and cannot drive a terminal.
 pub fn one_line(s: &str) -> String {
-    s.split(|c: char| c.is_whitespace() || is_unsafe(c))
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    one_line_upto(s, usize::MAX).0
+}
+
+/// The first `max` characters of [`one_line`]`(s)`, and whether there were more; reads no
+/// further than it needs to (a feed's field may be megabytes long).
+fn one_line_upto(s: &str, max: usize) -> (String, bool) {
+    let mut out = String::new();
+    let (mut chars, mut space) = (0, false);
+    for c in s.chars() {
+        if c.is_whitespace() || is_unsafe(c) {
+            space = !out.is_empty();
+            continue;
+        }
+        for c in [' ', c].into_iter().skip(usize::from(!space)) {
+            if chars == max {
+                return (out, true);
+            }
+            out.push(c);
+            chars += 1;
+        }
+        space = false;
+    }
+    (out, false)
 }
 
 /// The snippet with every control character and line separator blanked, byte for byte so the
@@ -324,11 +346,10 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    let s = one_line(s);
-    if s.chars().count() <= SUMMARY_CHARS {
-        return s;
+    let (cut, more) = one_line_upto(s, SUMMARY_CHARS);
+    if !more {
+        return cut;
     }
-    let cut: String = s.chars().take(SUMMARY_CHARS).collect();
     let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
     format!("{cut} …")
 }
@@ -409,6 +430,23 @@ mod tests {
         let clean = blank_controls(snippet);
         assert!(!clean.text.chars().any(is_unsafe), "{:?}", clean.text);
         assert_eq!(clean.marked_text(), "a  2J  **ISIS**  b   ");
+    }
+
+    #[test]
+    fn one_line_upto_gives_a_prefix_of_the_whole_line() {
+        for s in ["a b", " a  b\nc ", "ab cd\u{7f}ef ", "\x1b", "é é é"] {
+            let whole = s
+                .split(|c: char| c.is_whitespace() || is_unsafe(c))
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(one_line(s), whole);
+            for max in 0..8 {
+                let prefix: String = whole.chars().take(max).collect();
+                let more = whole.chars().count() > max;
+                assert_eq!(one_line_upto(s, max), (prefix, more), "{s:?} {max}");
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Owns control-character stripping, plain-text rendering of feed titles, and resolution of
 //! relative links. Must never drop printable text or invent links.
 
+use std::fmt::Write;
+
 use url::Url;
 
 use crate::model::Item;
@@ -19,10 +21,22 @@ pub fn strip_controls(s: &str) -> String {
 /// Plain text of a possibly HTML-bearing string: tags dropped, entities decoded, whitespace
 /// collapsed. The same HTML reading as matching uses, so a title means the same everywhere.
 pub fn plain_text(s: &str) -> String {
-    strip_controls(&html_to_text(s))
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let text = html_to_text(s);
+    // One pass and one copy: key derivation runs this on every entry's whole body.
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else if !c.is_control() {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The base for relative item links (after any `xml:base`, which feed-rs applies): the URL the
@@ -64,7 +78,7 @@ fn encode_breaks(link: &str) -> String {
         if c.is_whitespace() || is_unsafe(c) {
             let mut buf = [0; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
+                let _ = write!(out, "%{b:02X}");
             }
         } else {
             out.push(c);
