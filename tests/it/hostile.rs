@@ -113,6 +113,32 @@ fn json_huge_numbers() -> String {
     )
 }
 
+/// RSS of 10,000 entries filling `BODY` with Media RSS groups, the elements the strict parser
+/// spends most on (2.5 KB each).
+fn xml_media_groups() -> String {
+    let head = "<?xml version=\"1.0\"?><rss version=\"2.0\" \
+                xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><title>t</title>";
+    let group = "<media:group><media:content url=\"x\"/></media:group>";
+    let per_item = (BODY - head.len() - 64) / 10_000;
+    let groups = group.repeat((per_item - 40) / group.len());
+    let mut doc = String::with_capacity(BODY);
+    doc.push_str(head);
+    for i in 0..10_000 {
+        doc.push_str(&format!("<item><guid>{i}</guid>{groups}</item>"));
+    }
+    doc.push_str("</channel></rss>");
+    doc
+}
+
+/// RSS of one entry whose description fills `BODY`.
+fn xml_huge_description() -> String {
+    let head = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+                <item><guid>1</guid><title>ISIS-K</title><description>";
+    let tail = "</description></item></channel></rss>";
+    let words = "word ".repeat((BODY - head.len() - tail.len()) / 5);
+    format!("{head}{words}{tail}")
+}
+
 /// An XML feed filling `BODY` with empty entries: `<item/>` in RSS, `<entry/>` in Atom.
 fn xml_of_tiny_items(atom: bool) -> (String, usize) {
     let (head, unit, tail) = if atom {
@@ -194,9 +220,12 @@ fn children_peak_mib() -> i64 {
 /// Set in the copy of this test binary that measures memory.
 const MEASURING: &str = "FEEDWATCH_TEST_MEASURING";
 
-/// The bodies `inspect_and_a_poll_stay_under_100_mb_whatever_the_body` reads: file name, body,
-/// and the entries `inspect` finds (`None`: it refuses the document as too deep).
-fn shapes() -> [(&'static str, fn() -> (String, Option<usize>)); 7] {
+/// Makes one hostile body, and the entries `inspect` finds in it (`None`: it refuses the
+/// document as too deep; the flood is only polled).
+type Shape = fn() -> (String, Option<usize>);
+
+/// The bodies `inspect_and_a_poll_stay_under_100_mb_whatever_the_body` reads, by file name.
+fn shapes() -> [(&'static str, Shape); 9] {
     [
         ("tiny.json", || {
             let (doc, n) = json_of_tiny_items();
@@ -213,6 +242,8 @@ fn shapes() -> [(&'static str, fn() -> (String, Option<usize>)); 7] {
             let (doc, n) = xml_of_tiny_items(true);
             (doc, Some(n))
         }),
+        ("media.rss", || (xml_media_groups(), Some(10_000))),
+        ("description.rss", || (xml_huge_description(), Some(1))),
         ("flood.json", || (json_of_matching_items(), None)),
     ]
 }
@@ -253,7 +284,7 @@ fn inspect_and_a_poll_stay_under_100_mb_whatever_the_body() {
              [[feeds]]\nurl = \"file://{}\"\nalert_on_first_fetch = true\n\n\
              [[watchlists]]\nname = \"w\"\nterms = [\"ISIS-K\"]\n\n\
              [notifiers.out]\ntype = \"stdout\"\n",
-            expected[6].2.display(),
+            expected[8].2.display(),
             expected[4].2.display()
         ),
     );
@@ -270,7 +301,7 @@ fn inspect_and_a_poll_stay_under_100_mb_whatever_the_body() {
         own < 50,
         "this process is too large to measure with: {own} MiB"
     );
-    for (name, entries, _) in &expected[..6] {
+    for (name, entries, _) in &expected[..8] {
         let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "--json", name]));
         let v: serde_json::Value = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("{name}: {e}: {}", out.stderr));
