@@ -55,11 +55,12 @@ impl SqliteStore {
                 None,
             ),
             Database::File(path) => {
-                create_private(path)?;
+                create_private_dir(path);
                 let lock = match access {
                     Access::Exclusive => Some(Arc::new(lock_database(path)?)),
                     Access::Shared => None,
                 };
+                create_private_file(path)?;
                 let conn =
                     Connection::open(path).map_err(open_error(&path.display().to_string()))?;
                 (conn, lock)
@@ -118,34 +119,38 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Creates what is missing of the database's directory (mode 0700) and the database file (0600)
-/// before SQLite opens it. The database holds what is watched and every delivery error, which
-/// is nobody else's business whatever umask cron or a shell gave the process; SQLite would
-/// create the file 0644 under the usual umask, and gives its `-wal` and `-shm` files the
-/// database's own mode. Files that already exist keep theirs.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let failed = |e: std::io::Error| StoreError::Open {
-        path: path.display().to_string(),
-        source: Box::new(e),
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+/// Creates what is missing of the database's directory, mode 0700. The database holds what is
+/// watched and every delivery error, which is nobody else's business whatever umask cron or a
+/// shell gave the process. A directory that cannot be created is reported by the first file
+/// that cannot be made in it (the lock file, else the database), which names the file.
+fn create_private_dir(db: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         // A missing directory would give SQLite's vague "unable to open"; create it instead.
-        std::fs::DirBuilder::new()
+        let _ = std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(parent)
-            .map_err(failed)?;
+            .create(parent);
     }
+}
+
+/// Creates the database file, mode 0600, before SQLite does: SQLite would create it 0644 under
+/// the usual umask, and gives its `-wal` and `-shm` files the database's own mode. A file that
+/// already exists keeps its mode.
+fn create_private_file(db: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
+        .open(db)
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(StoreError::Open {
+            path: db.display().to_string(),
+            problem: e.to_string(),
+        }),
     }
 }
 
