@@ -21,7 +21,28 @@ use crate::matcher::{ItemText, Matcher, WatchlistMatch};
 use crate::model::{FeedUrl, Field, Item, Validators};
 use crate::parse::{self, ParsedFeed};
 use crate::store::{self, Access, SharedStore};
-use crate::text::html_to_text;
+use crate::text::{Escaped, escape_json_controls, html_to_text};
+
+/// `println!` for a line that may carry text from outside (feeds, servers, the database):
+/// control characters and line separators are escaped, so the line stays one line and cannot
+/// drive the terminal.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        println!("{}", Escaped(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!` with the escaping of [`outln!`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", Escaped(&format!($($arg)*)))
+    };
+}
+
+/// Serialized JSON on stdout, with what a terminal could act on (and JSON allows raw) escaped.
+fn print_json(json: &str) {
+    println!("{}", escape_json_controls(json));
+}
 
 /// Watches RSS, Atom and JSON feeds for the names on your watchlists.
 #[derive(Debug, Parser)]
@@ -172,12 +193,12 @@ fn load(path: &Path) -> Option<Config> {
     match Config::load(path) {
         Ok(c) => {
             for w in &c.warnings {
-                tracing::warn!("{w}");
+                tracing::warn!("{}", Escaped(w));
             }
             Some(c)
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             None
         }
     }
@@ -194,18 +215,18 @@ fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Exi
     }
     // The daemon's own constructors: SMTP URLs usable, TLS set up.
     if let Err(e) = runtime.block_on(async { crate::notify::build_all(config).map(drop) }) {
-        eprintln!("{}: {e}", path.display());
+        errln!("{}: {e}", path.display());
         return ExitCode::from(2);
     }
     let matcher = match Matcher::compile(&config.watchlist_specs()) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            errln!("{}: {e}", path.display());
             return ExitCode::from(2);
         }
     };
-    println!("{}: ok", path.display());
-    println!(
+    outln!("{}: ok", path.display());
+    outln!(
         "  {} feeds, {} watchlists, {} terms, {} notifiers ({})",
         config.feeds.len(),
         config.watchlists.len(),
@@ -218,7 +239,7 @@ fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Exi
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("  database: {}", config.general.database);
+    outln!("  database: {}", config.general.database);
     for w in &config.watchlists {
         let scope = if w.feeds.is_empty() {
             "all feeds".to_owned()
@@ -226,7 +247,7 @@ fn check(path: &Path, config: &Config, runtime: &tokio::runtime::Runtime) -> Exi
             format!("{} feed selectors", w.feeds.len())
         };
         let notify: Vec<&str> = w.notify.iter().map(|n| n.0.as_str()).collect();
-        println!(
+        outln!(
             "  watchlist {:?}: {} terms, {scope}, notifies {}",
             w.name(),
             w.spec.terms.len(),
@@ -281,13 +302,13 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
     );
     let d = report.delivery;
     if d.given_up > 0 {
-        eprintln!(
+        errln!(
             "feedwatch: {} deliveries were given up (rejected, or failing for 3 days); see `feedwatch alerts`",
             d.given_up
         );
     }
     if report.pending > 0 {
-        eprintln!(
+        errln!(
             "feedwatch: {} deliveries are still pending and will be retried; see `feedwatch alerts`",
             report.pending
         );
@@ -308,56 +329,56 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
     let notifier = crate::notify::Notifier::new(&config.notifiers[&key])?;
     match notifier.send(&crate::notify::test_alert()).await {
         Ok(()) => {
-            eprintln!("notifier {name}: test alert sent");
+            errln!("notifier {name}: test alert sent");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("notifier {name}: FAILED: {e}");
+            errln!("notifier {name}: FAILED: {e}");
             Ok(ExitCode::from(1))
         }
     }
 }
 
-/// Reads a feed from a URL or a path, exactly as a poll would.
+/// Reads a feed from a URL or a path, exactly as a poll would: with the same caps on size (a
+/// file is read as a `file://` feed), from the configured feed's settings when it is one.
 async fn read_source(
     source: &str,
     config: Option<&Config>,
 ) -> Result<(Vec<u8>, Option<String>, String)> {
-    if source.starts_with("http://") || source.starts_with("https://") {
-        let url = url::Url::parse(source).with_context(|| format!("invalid URL {source:?}"))?;
-        let general = match config {
-            Some(c) => c.general.clone(),
-            None => Config::from_str_at("", Path::new("inline.toml"))?.general,
-        };
-        let feed = config
-            .and_then(|c| c.feed_by_url(&url).cloned())
-            .unwrap_or_else(|| crate::config::FeedConfig {
-                url: url.clone(),
-                name: None,
-                cadence: crate::schedule::Cadence::Every(general.interval),
-                tags: Vec::new(),
-                headers: reqwest::header::HeaderMap::new(),
-                max_body_size: general.max_body_size,
-                proxy: None,
-                alert_on_first_fetch: false,
-                allow_insecure_redirect: false,
-            });
-        let fetcher = Fetcher::new(&general, std::slice::from_ref(&feed))?;
-        match fetcher.fetch(&feed, &Validators::default()).await {
-            FetchOutcome::Fresh(f) => Ok((f.body, f.content_type, f.final_url.to_string())),
-            FetchOutcome::NotModified { .. } => {
-                bail!("fetch: server answered 304 to an unconditional request")
-            }
-            FetchOutcome::Failed(e) => Err(e.into()),
-        }
+    let url = if source.starts_with("http://") || source.starts_with("https://") {
+        url::Url::parse(source).with_context(|| format!("invalid URL {source:?}"))?
     } else {
         let path = source.strip_prefix("file://").unwrap_or(source);
-        let body = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-        let base = std::path::absolute(path)
+        std::path::absolute(path)
             .ok()
             .and_then(|p| url::Url::from_file_path(p).ok())
-            .map_or_else(String::new, |u| u.to_string());
-        Ok((body, None, base))
+            .with_context(|| format!("cannot read {path:?}: not a usable file path"))?
+    };
+    let general = match config {
+        Some(c) => c.general.clone(),
+        None => Config::from_str_at("", Path::new("inline.toml"))?.general,
+    };
+    let feed = config
+        .and_then(|c| c.feed_by_url(&url).cloned())
+        .unwrap_or_else(|| crate::config::FeedConfig {
+            url: url.clone(),
+            name: None,
+            cadence: crate::schedule::Cadence::Every(general.interval),
+            tags: Vec::new(),
+            headers: reqwest::header::HeaderMap::new(),
+            max_body_size: general.max_body_size,
+            proxy: None,
+            alert_on_first_fetch: false,
+            allow_insecure_redirect: false,
+        });
+    let fetcher = Fetcher::new(&general, std::slice::from_ref(&feed))?;
+    match fetcher.fetch(&feed, &Validators::default()).await {
+        FetchOutcome::Fresh(f) => Ok((f.body, f.content_type, f.final_url.to_string())),
+        FetchOutcome::NotModified { .. } => {
+            bail!("fetch: server answered 304 to an unconditional request")
+        }
+        // The message already names the cause; the error chain would repeat it.
+        FetchOutcome::Failed(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
 
@@ -370,7 +391,7 @@ async fn inspect(config: Option<&Config>, source: &str, json: bool) -> Result<Ex
     };
     match (parsed, json) {
         (Ok(feed), true) => {
-            println!("{}", serde_json::to_string(&inspect_json(&feed))?);
+            print_json(&inspect_json(&feed).to_string());
             Ok(ExitCode::SUCCESS)
         }
         (Ok(feed), false) => {
@@ -378,14 +399,11 @@ async fn inspect(config: Option<&Config>, source: &str, json: bool) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         (Err(e), true) => {
-            println!(
-                "{}",
-                serde_json::json!({"ok": false, "error": format!("{e:#}")})
-            );
+            print_json(&serde_json::json!({"ok": false, "error": format!("{e:#}")}).to_string());
             Ok(ExitCode::from(1))
         }
         (Err(e), false) => {
-            eprintln!("feedwatch: {e:#}");
+            errln!("feedwatch: {e:#}");
             Ok(ExitCode::from(1))
         }
     }
@@ -418,20 +436,20 @@ fn inspect_json(feed: &ParsedFeed) -> serde_json::Value {
 }
 
 fn print_inspect(feed: &ParsedFeed) {
-    println!("format:   {}", feed.format);
-    println!("title:    {}", feed.title.as_deref().unwrap_or("(none)"));
-    println!("encoding: {}", feed.encoding);
+    outln!("format:   {}", feed.format);
+    outln!("title:    {}", feed.title.as_deref().unwrap_or("(none)"));
+    outln!("encoding: {}", feed.encoding);
     for w in &feed.warnings {
-        println!("warning:  {w}");
+        outln!("warning:  {w}");
     }
-    println!("entries:  {}", feed.items.len());
+    outln!("entries:  {}", feed.items.len());
     for item in &feed.items {
         let text = ItemText::from_item(item);
         println!();
-        println!("- id:        {}", item.key);
-        println!("  title:     {}", text.plain(Field::Title));
-        println!("  link:      {}", item.link.as_deref().unwrap_or("(none)"));
-        println!(
+        outln!("- id:        {}", item.key);
+        outln!("  title:     {}", text.plain(Field::Title));
+        outln!("  link:      {}", item.link.as_deref().unwrap_or("(none)"));
+        outln!(
             "  published: {}",
             item.published
                 .map_or_else(|| "(none)".to_owned(), |p| p.to_rfc3339())
@@ -446,7 +464,7 @@ fn print_inspect(feed: &ParsedFeed) {
             if !t.is_empty() {
                 let short: String = t.chars().take(300).collect();
                 let more = if t.chars().count() > 300 { " …" } else { "" };
-                println!("  {field}: {}{more}", short.replace('\n', " ⏎ "));
+                outln!("  {field}: {}{more}", short.replace('\n', " ⏎ "));
             }
         }
     }
@@ -505,9 +523,9 @@ async fn test_match(config: &Config, args: &TestMatchArgs) -> Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&serde_json::to_string_pretty(&out)?);
     } else if !any && !args.explain {
-        eprintln!("no watchlist matched ({} items checked)", items.len());
+        errln!("no watchlist matched ({} items checked)", items.len());
     }
     Ok(if any {
         ExitCode::SUCCESS
@@ -518,7 +536,7 @@ async fn test_match(config: &Config, args: &TestMatchArgs) -> Result<ExitCode> {
 
 fn print_matches(item: &Item, matches: &[WatchlistMatch]) {
     let title = html_to_text(&item.title);
-    println!(
+    outln!(
         "{}",
         if title.is_empty() {
             "(untitled)"
@@ -527,24 +545,24 @@ fn print_matches(item: &Item, matches: &[WatchlistMatch]) {
         }
     );
     for m in matches {
-        println!("  watchlist {}:", m.name);
+        outln!("  watchlist {}:", m.name);
         for h in &m.hits {
-            println!("    {} in {}: {}", h.term, h.field, h.snippet.marked_text());
+            outln!("    {} in {}: {}", h.term, h.field, h.snippet.marked_text());
         }
     }
 }
 
 fn print_explain(item: &Item, text: &ItemText, matcher: &Matcher, applies: &dyn Fn(usize) -> bool) {
-    println!("item: {}", html_to_text(&item.title));
+    outln!("item: {}", html_to_text(&item.title));
     for field in Field::ALL {
         let n = text.normalized(field);
         if !n.is_empty() {
-            println!("  normalized {field}: {n}");
+            outln!("  normalized {field}: {n}");
         }
     }
     for e in matcher.explain(text, applies) {
         let verdict = if e.alerted { "ALERT" } else { "no alert" };
-        println!("  watchlist {}: {verdict}: {}", e.watchlist, e.reason);
+        outln!("  watchlist {}: {verdict}: {}", e.watchlist, e.reason);
     }
 }
 
@@ -553,7 +571,7 @@ fn print_explain(item: &Item, text: &ItemText, matcher: &Matcher, applies: &dyn 
 fn existing_store(config: &Config) -> Result<Option<SharedStore>> {
     let database = &config.general.database;
     if !store::exists(database) {
-        eprintln!(
+        errln!(
             "feedwatch: no database at {database} yet: nothing has been fetched (is `general.database` right?)"
         );
         return Ok(None);
@@ -564,9 +582,13 @@ fn existing_store(config: &Config) -> Result<Option<SharedStore>> {
 async fn feeds(config: &Config) -> Result<ExitCode> {
     let store = existing_store(config)?;
     let now = Utc::now();
-    println!(
+    outln!(
         "{:<32} {:<10} {:<28} {:>6} {:<10} URL",
-        "FEED", "LAST", "STATUS", "ITEMS", "NEXT"
+        "FEED",
+        "LAST",
+        "STATUS",
+        "ITEMS",
+        "NEXT"
     );
     for feed in &config.feeds {
         let url = FeedUrl::new(&feed.url);
@@ -583,7 +605,7 @@ async fn feeds(config: &Config) -> Result<ExitCode> {
             (None, Some(s)) => format!("ok ({s})"),
             (None, None) => "never fetched".into(),
         };
-        println!(
+        outln!(
             "{:<32} {:<10} {:<28} {:>6} {:<10} {url}",
             truncate(&name, 32),
             ago(state.last_fetch_at, now),
@@ -598,13 +620,13 @@ async fn feeds(config: &Config) -> Result<ExitCode> {
         if let Some(quiet) = rhythm.and_then(|r| {
             crate::schedule::silent_for(r.first_seen, r.last_new, r.new_since_first, now)
         }) {
-            println!(
+            outln!(
                 "  ↳ silent: nothing new for {}; has the site moved its feed?",
                 short(quiet)
             );
         }
         if let Some(moved) = &state.moved_to {
-            println!("  ↳ permanently moved to {moved}: update the feed's url");
+            outln!("  ↳ permanently moved to {moved}: update the feed's url");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -622,10 +644,10 @@ async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let rows = store.alerts_since(since_t).await?;
     if rows.is_empty() {
-        println!("no alerts in the last {}", humantime::format_duration(span));
+        outln!("no alerts in the last {}", humantime::format_duration(span));
     }
     for a in rows {
-        println!(
+        outln!(
             "{}  {}  [{}] {}",
             a.created_at.format("%Y-%m-%d %H:%M"),
             a.id,
@@ -633,7 +655,7 @@ async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
             a.title
         );
         if let Some(link) = &a.link {
-            println!("    {link}");
+            outln!("    {link}");
         }
         for d in &a.deliveries {
             let detail = match (&d.sent_at, &d.last_error) {
@@ -641,7 +663,7 @@ async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
                 (None, Some(e)) => format!("after {} attempts: {e}", d.attempts),
                 (None, None) => String::new(),
             };
-            println!("    {} {} {detail}", d.notifier, d.state.as_str());
+            outln!("    {} {} {detail}", d.notifier, d.state.as_str());
         }
     }
     Ok(ExitCode::SUCCESS)

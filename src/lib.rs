@@ -30,7 +30,8 @@
 //!
 //! - [`model`]: the small types that cross stage boundaries.
 //! - [`clock`]: the time every stage reads.
-//! - [`text`]: HTML to plain text, and the remembered searches that keep markup reading linear.
+//! - [`text`]: HTML to plain text, escaping for terminals and logs, and the remembered searches
+//!   that keep markup reading linear.
 
 #![warn(missing_docs)]
 

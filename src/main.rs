@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     match feedwatch::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("feedwatch: {err:#}");
+            let message = format!("{err:#}");
+            eprintln!("feedwatch: {}", feedwatch::text::Escaped(&message));
             ExitCode::from(2)
         }
     }

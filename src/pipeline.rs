@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
-use crate::alert::{self, FeedRef, Listing, MatchedEntry, NewEntry};
+use crate::alert::{self, FeedRef, Listing, MatchedEntry, NewEntry, PollAlerts};
 use crate::clock::SharedClock;
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
@@ -20,7 +20,8 @@ use crate::matcher::{ItemText, Matcher};
 use crate::model::{FailureKind, FeedUrl, Item, PollFailure};
 use crate::parse::{self, ParsedFeed};
 use crate::schedule::{self, PollResult};
-use crate::store::{FeedState, FreshPoll, NewAlert, SharedStore, StoreError};
+use crate::store::{FeedState, FreshPoll, SharedStore, StoreError};
+use crate::text::Escaped;
 
 /// Everything a poll needs, built once at start-up.
 pub struct Pipeline {
@@ -137,6 +138,15 @@ impl Pipeline {
                 (listing.present, listed, matched, alerts)
             })
             .await?;
+        if alerts.dropped > 0 {
+            warn!(
+                feed = %feed.url,
+                kept = alerts.alerts.len(),
+                dropped = alerts.dropped,
+                "too many alerts from one poll of this feed: only the first {} are sent; the entries beyond are recorded as seen and will not alert",
+                alert::MAX_ALERTS_PER_POLL
+            );
+        }
         let now = self.clock.now();
         let ok = PollResult::Ok {
             min_gap: fetched.min_gap,
@@ -151,7 +161,7 @@ impl Pipeline {
             next_due: schedule::next_due(&feed.cadence, ok, now),
             items: alert::new_items(matched),
             present,
-            alerts,
+            alerts: alerts.alerts,
             first_fetch_complete: alert::completes_first_fetch(listed),
             stories_since: alert::stories_since(now),
         })
@@ -204,7 +214,7 @@ impl Pipeline {
         let failures = state.consecutive_failures.saturating_add(1);
         let next_due =
             schedule::next_due(&feed.cadence, PollResult::failed(&failure, failures), now);
-        warn!(feed = %feed.url, failures, retry_at = %next_due, error = %failure.message, "feed failed");
+        warn!(feed = %feed.url, failures, retry_at = %next_due, error = %Escaped(&failure.message), "feed failed");
         self.store
             .record_failure(state.id, &failure, now, next_due)
             .await?;
@@ -276,8 +286,8 @@ impl Matching {
             .collect()
     }
 
-    /// The alerts of the matched entries.
-    fn alerts(&self, matched: &[MatchedEntry]) -> Vec<NewAlert> {
+    /// The alerts of the matched entries, within the per-poll cap.
+    fn alerts(&self, matched: &[MatchedEntry]) -> PollAlerts {
         let feed = FeedRef {
             name: &self.name,
             url: &self.url,
@@ -313,7 +323,7 @@ async fn parse_off_thread(fetched: &mut Fetched) -> Result<ParsedFeed, PollFailu
     })
     .await??;
     for w in &parsed.warnings {
-        debug!(feed = %fetched.requested_url, warning = %w, "parse warning");
+        debug!(feed = %fetched.requested_url, warning = %Escaped(w), "parse warning");
     }
     Ok(parsed)
 }

@@ -16,7 +16,7 @@ use crate::health::FeedHealth;
 use crate::matcher::{Snippet, WatchlistMatch};
 use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
 use crate::store::{FeedNotice, NewAlert, NewItem};
-use crate::text::html_to_text;
+use crate::text::{html_to_text, is_unsafe};
 
 pub use identity::{
     Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
@@ -30,6 +30,10 @@ const TITLE_CHARS: usize = 300;
 const ID_CHARS: usize = 2048;
 /// Longest summary carried in an alert; the link leads to the rest.
 const SUMMARY_CHARS: usize = 600;
+/// Most alerts one poll of one feed creates (counted before cross-feed dedup). A feed that
+/// floods (taken over, or re-publishing its archive under new ids) costs its readers this
+/// many alerts at most; the entries beyond are recorded as seen and never alert.
+pub const MAX_ALERTS_PER_POLL: usize = 100;
 
 /// One alert, as stored in the outbox and read by every notifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +94,7 @@ impl Alert {
             .map(|h| AlertMatch {
                 term: h.term.clone(),
                 field: h.field,
-                snippet: h.snippet.clone(),
+                snippet: blank_controls(h.snippet.clone()),
             })
             .collect();
         Alert {
@@ -102,7 +106,10 @@ impl Alert {
             },
             item: AlertItem {
                 guid: cut(item.guid.as_deref().unwrap_or(item.key.as_str()), ID_CHARS),
-                title: cut(&plain_title(&item.title), TITLE_CHARS),
+                title: match one_line_upto(&html_to_text(&item.title), TITLE_CHARS) {
+                    (title, true) => title + "…",
+                    (title, false) => title,
+                },
                 link: item.link.as_deref().map(|l| cut(l, ID_CHARS)),
                 published: item.published,
                 summary: shorten(&html_to_text(if item.summary.is_empty() {
@@ -209,20 +216,35 @@ pub fn plain_title(raw: &str) -> String {
     one_line(&html_to_text(raw))
 }
 
-/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers.
+/// The alerts of one poll of one feed, within [`MAX_ALERTS_PER_POLL`].
+#[derive(Debug, Default)]
+pub struct PollAlerts {
+    /// The alerts kept: the first ones, in document order.
+    pub alerts: Vec<NewAlert>,
+    /// How many more the entries called for; their entries are still recorded as seen, so
+    /// they never alert later.
+    pub dropped: usize,
+}
+
+/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers, at most
+/// [`MAX_ALERTS_PER_POLL`] (the first ones, in document order).
 pub fn build(
     feed: FeedRef<'_>,
     entries: &[MatchedEntry],
     watchlists: &[WatchlistConfig],
-) -> Vec<NewAlert> {
-    let mut alerts = Vec::new();
+) -> PollAlerts {
+    let mut out = PollAlerts::default();
     for e in entries {
         for m in &e.matches {
             let Some(watchlist) = watchlists.get(m.watchlist) else {
                 continue;
             };
+            if out.alerts.len() == MAX_ALERTS_PER_POLL {
+                out.dropped += 1;
+                continue;
+            }
             let alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
-            alerts.push(NewAlert {
+            out.alerts.push(NewAlert {
                 item_key: e.entry.item.key.clone(),
                 id: alert.alert_id.clone(),
                 watchlist: m.name.clone(),
@@ -232,7 +254,7 @@ pub fn build(
             });
         }
     }
-    alerts
+    out
 }
 
 /// The records of this poll's new entries.
@@ -269,9 +291,50 @@ pub fn feed_notice(
     }
 }
 
-/// Collapses newlines so a title stays on one line (and can never reach a mail header raw).
+/// Collapses newlines and other control characters into single spaces, so a title stays on
+/// one line (and can never reach a mail header raw) and cannot drive a terminal.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    one_line_upto(s, usize::MAX).0
+}
+
+/// The first `max` characters of [`one_line`]`(s)`, and whether there were more; reads no
+/// further than it needs to (a feed's field may be megabytes long).
+fn one_line_upto(s: &str, max: usize) -> (String, bool) {
+    let mut out = String::new();
+    let (mut chars, mut space) = (0, false);
+    for c in s.chars() {
+        if c.is_whitespace() || is_unsafe(c) {
+            space = !out.is_empty();
+            continue;
+        }
+        for c in [' ', c].into_iter().skip(usize::from(!space)) {
+            if chars == max {
+                return (out, true);
+            }
+            out.push(c);
+            chars += 1;
+        }
+        space = false;
+    }
+    (out, false)
+}
+
+/// The snippet with every control character and line separator blanked, byte for byte so the
+/// mark stays in place: entities such as `&#x9b;` decode to C1 controls, which would drive a
+/// terminal or a mail reader showing the alert.
+fn blank_controls(mut snippet: Snippet) -> Snippet {
+    if snippet.text.chars().any(is_unsafe) {
+        let mut text = String::with_capacity(snippet.text.len());
+        for c in snippet.text.chars() {
+            if is_unsafe(c) {
+                text.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            } else {
+                text.push(c);
+            }
+        }
+        snippet.text = text;
+    }
+    snippet
 }
 
 /// At most `max` characters of `s`, with "…" when cut.
@@ -283,11 +346,10 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    let s = one_line(s);
-    if s.chars().count() <= SUMMARY_CHARS {
-        return s;
+    let (cut, more) = one_line_upto(s, SUMMARY_CHARS);
+    if !more {
+        return cut;
     }
-    let cut: String = s.chars().take(SUMMARY_CHARS).collect();
     let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
     format!("{cut} …")
 }
@@ -303,6 +365,95 @@ mod tests {
         assert_eq!(
             cut(&"é".repeat(1_000_000), TITLE_CHARS).chars().count(),
             TITLE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn a_flood_from_one_poll_is_capped_in_document_order() {
+        let config = crate::config::Config::from_str_at(
+            "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
+             [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
+             [notifiers.out]\ntype = \"stdout\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        let entry = |i: usize| {
+            let item = Item {
+                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
+                title: format!("story {i}"),
+                ..Item::default()
+            };
+            let matches = (0..2)
+                .map(|w| WatchlistMatch {
+                    watchlist: w,
+                    name: config.watchlists[w].name().to_owned(),
+                    hits: Vec::new(),
+                })
+                .collect();
+            MatchedEntry::new(NewEntry { item, story: None }, matches)
+        };
+        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let feed = FeedRef {
+            name: "F",
+            url: &url,
+        };
+        let few: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL / 2).map(entry).collect();
+        let built = build(feed, &few, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, 0)
+        );
+
+        let many: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL).map(entry).collect();
+        let built = build(feed, &many, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, MAX_ALERTS_PER_POLL)
+        );
+        let last = &built.alerts[MAX_ALERTS_PER_POLL - 1];
+        let expected = (MAX_ALERTS_PER_POLL / 2 - 1).to_string();
+        assert_eq!(
+            (last.item_key.as_str(), last.watchlist.as_str()),
+            (format!("guid:{expected}").as_str(), "b")
+        );
+    }
+
+    #[test]
+    fn snippets_carry_no_control_character_and_keep_their_mark() {
+        let text = "a\u{9b}2J \u{7f}ISIS\x1b b\u{2028}".to_string();
+        let start = text.find("ISIS").unwrap();
+        let snippet = Snippet {
+            mark_start: start,
+            mark_end: start + 4,
+            text,
+        };
+        let clean = blank_controls(snippet);
+        assert!(!clean.text.chars().any(is_unsafe), "{:?}", clean.text);
+        assert_eq!(clean.marked_text(), "a  2J  **ISIS**  b   ");
+    }
+
+    #[test]
+    fn one_line_upto_gives_a_prefix_of_the_whole_line() {
+        for s in ["a b", " a  b\nc ", "ab cd\u{7f}ef ", "\x1b", "é é é"] {
+            let whole = s
+                .split(|c: char| c.is_whitespace() || is_unsafe(c))
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(one_line(s), whole);
+            for max in 0..8 {
+                let prefix: String = whole.chars().take(max).collect();
+                let more = whole.chars().count() > max;
+                assert_eq!(one_line_upto(s, max), (prefix, more), "{s:?} {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_line_leaves_no_control_character() {
+        assert_eq!(
+            one_line(" a\r\nb\x1b[31m\u{2028}c\u{85}d\u{7f} "),
+            "a b [31m c d"
         );
     }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use super::{DeliveryError, DeliveryErrorKind, WebhookPayload};
 use crate::alert::Alert;
 use crate::config::{NotifierName, StdoutFormat};
+use crate::text::{Escaped, escape_json_controls};
 
 /// Prints alerts to standard output.
 pub struct StdoutNotifier {
@@ -27,7 +28,8 @@ impl StdoutNotifier {
     pub fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let text = match self.format {
             StdoutFormat::Json => {
-                serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default() + "\n"
+                let json = serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default();
+                escape_json_controls(&json).into_owned() + "\n"
             }
             StdoutFormat::Text => render_text(alert),
         };
@@ -39,12 +41,16 @@ impl StdoutNotifier {
     }
 }
 
-/// The human-readable form of an alert.
+/// The human-readable form of an alert: one line per field, whatever the feed's text holds.
 pub fn render_text(alert: &Alert) -> String {
-    let mut s = format!("[{}] {}\n", alert.watchlist, alert.item.title);
-    s.push_str(&format!("  feed: {}\n", alert.feed.name));
+    let mut s = format!(
+        "[{}] {}\n",
+        Escaped(&alert.watchlist),
+        Escaped(&alert.item.title)
+    );
+    s.push_str(&format!("  feed: {}\n", Escaped(&alert.feed.name)));
     if let Some(link) = &alert.item.link {
-        s.push_str(&format!("  link: {link}\n"));
+        s.push_str(&format!("  link: {}\n", Escaped(link)));
     }
     if let Some(p) = alert.item.published {
         s.push_str(&format!("  published: {}\n", p.to_rfc3339()));
@@ -52,9 +58,9 @@ pub fn render_text(alert: &Alert) -> String {
     for m in &alert.matches {
         s.push_str(&format!(
             "  {} in {}: {}\n",
-            m.term,
+            Escaped(&m.term),
             m.field,
-            m.snippet.marked_text()
+            Escaped(&m.snippet.marked_text())
         ));
     }
     s

@@ -32,6 +32,8 @@ pub struct Recovered {
     pub total_items: usize,
     /// Whether parts of the document had to be skipped as unreadable.
     pub had_errors: bool,
+    /// How many elements the document holds: what a reader building them all would build.
+    pub elements: usize,
 }
 
 /// Extracts the feed title, link and the first `max_items` entries from `doc`.
@@ -358,8 +360,9 @@ impl State {
     /// captured field, a base for links).
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.len() >= self.max_depth {
-            return Err(ParseError::TooDeep);
+            return Err(ParseError::TooDeep(self.max_depth));
         }
+        self.out.elements += 1;
         let attrs = Attributes::read(e);
         // An element's own namespace declarations already apply to its name.
         self.declare_prefixes(&attrs);
@@ -854,6 +857,9 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_recursion() {
         let doc = "<a>".repeat(100_000);
-        assert!(matches!(extract(&doc, 512, 100), Err(ParseError::TooDeep)));
+        assert!(matches!(
+            extract(&doc, 512, 100),
+            Err(ParseError::TooDeep(512))
+        ));
     }
 }

@@ -1,7 +1,8 @@
 //! Feed parsing: turns the bytes of an RSS, Atom, RDF or JSON feed into [`Item`]s.
 //!
-//! Owns decoding, format detection, tolerant extraction (feed-rs first, a lenient extractor of
-//! our own where feed-rs fails or drops entries), link resolution and item identity. Must never
+//! Owns decoding, format detection, tolerant extraction (XML: feed-rs first, a lenient extractor
+//! of our own where feed-rs fails or drops entries; JSON Feed: a reader of our own that keeps
+//! only the items within the cap), link resolution and item identity. Must never
 //! panic, do I/O, expand entities or fetch external resources, and must never let one bad item
 //! fail the whole feed.
 
@@ -91,11 +92,11 @@ pub enum ParseError {
         "parse: not a feed: the XML root element is <{0}>, not rss, RDF, feed or channel; check the feed URL"
     )]
     UnknownRoot(String),
-    /// Elements nest deeper than [`ParseLimits::max_depth`].
+    /// XML elements, or JSON arrays and objects, nest deeper than [`ParseLimits::max_depth`].
     #[error(
-        "parse: document nests elements deeper than the depth limit (ParseLimits::max_depth); refused as hostile or broken"
+        "parse: document nests elements deeper than the depth limit of {0} (ParseLimits::max_depth); refused as hostile or broken"
     )]
-    TooDeep,
+    TooDeep(usize),
     /// A parser panicked; the document was skipped.
     #[error("parse: internal parser failure ({0}); please report the feed that caused it")]
     Panicked(String),
@@ -108,7 +109,7 @@ impl ParseError {
             ParseError::NotAFeed { .. } | ParseError::UnknownRoot(_) => FailureKind::NotAFeed,
             ParseError::Empty
             | ParseError::Malformed(_)
-            | ParseError::TooDeep
+            | ParseError::TooDeep(_)
             | ParseError::Panicked(_) => FailureKind::Parse,
         }
     }
@@ -130,7 +131,8 @@ pub struct ParseLimits {
     /// At most this many items are returned (the first ones); more add a warning.
     /// Default 10,000.
     pub max_items: usize,
-    /// Documents nesting elements deeper than this are refused with [`ParseError::TooDeep`].
+    /// Documents nesting XML elements or JSON arrays and objects deeper than this are refused
+    /// with [`ParseError::TooDeep`].
     /// Default 512.
     pub max_depth: usize,
 }
@@ -210,16 +212,7 @@ fn parse_inner(
     }
 
     let extracted = if doc.trim_start().starts_with('{') {
-        match feedrs::parse(doc, base_url) {
-            Ok(feed) => feed,
-            Err(e) => {
-                let feed = json::extract(doc).ok_or(ParseError::Malformed(e.clone()))?;
-                warnings.push(format!(
-                    "strict JSON Feed parsing failed ({e}); items were read leniently"
-                ));
-                feed
-            }
-        }
+        json::extract(doc, limits)?
     } else {
         // Stray text before the first tag (a PHP notice, a blank-line BOM artefact) would make
         // every XML reader fail.
@@ -270,16 +263,11 @@ fn parse_xml(
     // The lenient pass runs on every document: it is the fallback when feed-rs fails, the
     // check that feed-rs kept every entry, and the source of fields feed-rs leaves empty.
     let recovered = lenient::extract(doc, limits.max_depth, limits.max_items)?;
-    if recovered.total_items > limits.max_items && !recovered.had_errors {
-        // feed-rs would build every entry only for most to be dropped (a 100,000-item feed
-        // costs it ~175 MB); the lenient reading already holds the entries that are kept.
-        return Ok(Extracted {
-            format: sniffed.format.unwrap_or(FeedFormat::Rss2),
-            title: recovered.title,
-            link: recovered.link,
-            items: recovered.items,
-            total_items: recovered.total_items,
-        });
+    if recovered.total_items > limits.max_items
+        || doc.len() > STRICT_MAX_BYTES
+        || recovered.elements > STRICT_MAX_ELEMENTS
+    {
+        return lenient_reading(sniffed, recovered, None, warnings);
     }
     let prepared = sniff::prepare_for_feedrs(doc, sniffed);
     match feedrs::parse(&prepared, base_url) {
@@ -307,23 +295,47 @@ fn parse_xml(
             strict.link = strict.link.or(recovered.link);
             Ok(strict)
         }
-        Err(e) if sniffed.format.is_some() || !recovered.items.is_empty() => {
-            warnings.push(format!(
-                "strict parsing failed ({e}); entries were read leniently"
-            ));
-            if recovered.had_errors {
-                warnings.push("unreadable parts of the document were skipped".to_string());
-            }
-            Ok(Extracted {
-                format: sniffed.format.unwrap_or(FeedFormat::Rss2),
-                title: recovered.title,
-                link: recovered.link,
-                items: recovered.items,
-                total_items: recovered.total_items,
-            })
-        }
-        Err(_) => Err(ParseError::UnknownRoot(sniffed.root.clone())),
+        Err(e) => lenient_reading(sniffed, recovered, Some(e), warnings),
     }
+}
+
+/// feed-rs builds the whole document in memory, every entry and element, at up to ~2.5 KB per
+/// element (Media RSS groups) besides copies of the text; it would also build every entry only
+/// for all but the first [`ParseLimits::max_items`] to be dropped (1.5 million empty entries
+/// cost it over 1 GB, even when it then fails on an error at the end). A document larger than
+/// this, or with more elements than [`STRICT_MAX_ELEMENTS`], or more entries than the cap, is
+/// read by the lenient reader alone, which holds only the entries kept: so any body up to
+/// `max_body_size` (10 MiB) parses in bounded memory.
+const STRICT_MAX_BYTES: usize = 4 << 20;
+/// See [`STRICT_MAX_BYTES`]. Real feeds hold a few thousand elements.
+const STRICT_MAX_ELEMENTS: usize = 20_000;
+
+/// The lenient reading alone: feed-rs failed with `strict_error`, or was not run. An unknown
+/// root element without entries is no feed.
+fn lenient_reading(
+    sniffed: &sniff::Sniffed,
+    recovered: lenient::Recovered,
+    strict_error: Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Extracted, ParseError> {
+    if sniffed.format.is_none() && recovered.items.is_empty() {
+        return Err(ParseError::UnknownRoot(sniffed.root.clone()));
+    }
+    if let Some(e) = strict_error {
+        warnings.push(format!(
+            "strict parsing failed ({e}); entries were read leniently"
+        ));
+    }
+    if recovered.had_errors {
+        warnings.push("unreadable parts of the document were skipped".to_string());
+    }
+    Ok(Extracted {
+        format: sniffed.format.unwrap_or(FeedFormat::Rss2),
+        title: recovered.title,
+        link: recovered.link,
+        items: recovered.items,
+        total_items: recovered.total_items,
+    })
 }
 
 /// Fills the fields feed-rs left empty (it ignores `dc:title`, `media:title`, CDF attributes,

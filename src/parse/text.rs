@@ -3,10 +3,12 @@
 //! Owns control-character stripping, plain-text rendering of feed titles, and resolution of
 //! relative links. Must never drop printable text or invent links.
 
+use std::fmt::Write;
+
 use url::Url;
 
 use crate::model::Item;
-use crate::text::html_to_text;
+use crate::text::{html_to_text, is_unsafe};
 
 /// Removes NUL and other control characters except newline and tab; they break terminals, mail
 /// headers and databases downstream and never carry meaning in feed text.
@@ -19,10 +21,22 @@ pub fn strip_controls(s: &str) -> String {
 /// Plain text of a possibly HTML-bearing string: tags dropped, entities decoded, whitespace
 /// collapsed. The same HTML reading as matching uses, so a title means the same everywhere.
 pub fn plain_text(s: &str) -> String {
-    strip_controls(&html_to_text(s))
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let text = html_to_text(s);
+    // One pass and one copy: key derivation runs this on every entry's whole body.
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else if !c.is_control() {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The base for relative item links (after any `xml:base`, which feed-rs applies): the URL the
@@ -37,7 +51,9 @@ pub fn link_base(feed_link: Option<&str>, base_url: Option<&str>) -> Option<Url>
         })
 }
 
-/// Resolves `link` against `base` when it is relative; `None` when it is unusable.
+/// Resolves `link` against `base` when it is relative; `None` when it is unusable. A link is
+/// one word on one line wherever it is shown: what parses as a URL comes out percent-encoded,
+/// and text kept as it is gets its whitespace and control characters percent-encoded.
 pub fn resolve(link: &str, base: Option<&Url>) -> Option<String> {
     let link = link.trim();
     if link.is_empty() {
@@ -48,11 +64,27 @@ pub fn resolve(link: &str, base: Option<&Url>) -> Option<String> {
         Err(url::ParseError::RelativeUrlWithoutBase) => match base {
             Some(b) => b.join(link).ok().map(|u| u.to_string()),
             // Keep the relative link rather than lose it: it still identifies the story.
-            None => Some(link.to_string()),
+            None => Some(encode_breaks(link)),
         },
         // Not a URL at all (spaces, bad host, ...): keep the text, it still identifies the story.
-        Err(_) => Some(link.to_string()),
+        Err(_) => Some(encode_breaks(link)),
     }
+}
+
+/// `link` with whitespace and control characters percent-encoded (as UTF-8 bytes).
+fn encode_breaks(link: &str) -> String {
+    let mut out = String::with_capacity(link.len());
+    for c in link.chars() {
+        if c.is_whitespace() || is_unsafe(c) {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Cleans every text field of an item and makes its link absolute.
@@ -91,6 +123,25 @@ mod tests {
         assert_eq!(
             plain_text("<b>Caf&eacute;</b>  &amp; a < b\0"),
             "Café & a < b"
+        );
+    }
+
+    #[test]
+    fn links_never_carry_a_line_break_or_control_character() {
+        let forged = "/a\nINFO fake line\r\u{2028}\x1b[31m";
+        let base = link_base(None, Some("https://example.org/"));
+        for base in [None, base.as_ref()] {
+            for link in [forged, "http://exa mple.org/a\nb"] {
+                let out = resolve(link, base).expect("kept");
+                assert!(
+                    !out.chars().any(|c| c.is_whitespace() || is_unsafe(c)),
+                    "{out}"
+                );
+            }
+        }
+        assert_eq!(
+            resolve("a b\n\u{2028}é", None).as_deref(),
+            Some("a%20b%0A%E2%80%A8é")
         );
     }
 

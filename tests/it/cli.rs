@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::sandbox::{Sandbox, run_to_exit};
+use crate::common::sandbox::{Sandbox, run_to_exit, wait_timeout, with_umask};
 use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
 fn sandbox_with(smtp: &str) -> (Sandbox, std::path::PathBuf) {
@@ -181,4 +181,106 @@ fn feeds_lists_every_configured_feed() {
     assert!(row.starts_with("Wire"), "{row}");
     assert!(row.contains("ok (200)"), "{row}");
     assert!(row.contains(" 2 "), "two items seen: {row}");
+}
+
+/// The permission bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn database_files_are_private_whatever_the_umask() {
+    let (sb, _) = sandbox_with(&closed_smtp_url());
+    let cfg = sb.write(
+        "private.toml",
+        "[general]\ndatabase = \"state/db/fw.db\"\n\n\
+         [[feeds]]\nurl = \"feeds/wire.xml\"\n\n\
+         [[watchlists]]\nname = \"w\"\nterms = [\"ISIS\"]\n\n\
+         [notifiers.out]\ntype = \"stdout\"\n",
+    );
+    let mut run = with_umask(sb.cmd(&cfg).arg("run"), "022");
+    let mut child = run
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn feedwatch run");
+    // The write-ahead log and shared-memory index exist while the daemon has the database open.
+    let wal = sb.path("state/db/fw.db-wal");
+    let shm = sb.path("state/db/fw.db-shm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(wal.exists() && shm.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let modes: Vec<(&str, u32, u32)> = [
+        ("state", 0o700),
+        ("state/db", 0o700),
+        ("state/db/fw.db", 0o600),
+        ("state/db/fw.db-wal", 0o600),
+        ("state/db/fw.db-shm", 0o600),
+        ("state/db/fw.db.lock", 0o600),
+    ]
+    .into_iter()
+    .map(|(name, want)| (name, want, mode(&sb.path(name))))
+    .collect();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    if wait_timeout(&mut child, Duration::from_secs(30)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for (name, want, got) in modes {
+        assert_eq!(got, want, "{name}: {got:o}");
+    }
+    // A file written under the same umask, for contrast: the umask alone would allow reading.
+    let probe = with_umask(
+        std::process::Command::new("touch")
+            .arg("probe")
+            .current_dir(sb.path("")),
+        "022",
+    )
+    .status()
+    .unwrap();
+    assert!(probe.success());
+    assert_eq!(mode(&sb.path("probe")), 0o644);
+}
+
+#[test]
+fn inspect_and_test_match_read_files_under_max_body_size() {
+    let (sb, _) = sandbox_with(&closed_smtp_url());
+    let cfg = sb.write(
+        "small.toml",
+        "[general]\nmax_body_size = \"64 KiB\"\n\n\
+         [[watchlists]]\nname = \"w\"\nterms = [\"ISIS\"]\n\n\
+         [notifiers.out]\ntype = \"stdout\"\n",
+    );
+    // A gigabyte that takes no disk: reading it whole would take a gigabyte of memory.
+    let big = std::fs::File::create(sb.path("big.xml")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "big.xml"]));
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("larger than 64 KiB"), "{}", out.stderr);
+    let out = run_to_exit(sb.cmd(&cfg).args(["test-match", "big.xml"]));
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("larger than 64 KiB"), "{}", out.stderr);
+
+    // Within the cap, files read as before.
+    let out = run_to_exit(sb.cmd(&cfg).args(["test-match", "feeds/wire.xml"]));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", "missing.xml"]));
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("missing.xml"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("No such file").count(),
+        1,
+        "{}",
+        out.stderr
+    );
 }

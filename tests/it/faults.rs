@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::http::{HttpServer, Route};
-use crate::common::sandbox::{RunOutput, Sandbox, run_to_exit, wait_timeout};
+use crate::common::sandbox::{RunOutput, Sandbox, run_to_exit, wait_timeout, wrapped};
 
 /// A sandbox with a config on `state/feedwatch.db`, one feed file that alerts on its first fetch
 /// with `items` stories, and the stdout notifier.
@@ -33,23 +33,6 @@ fn desk_with_feed(items: usize) -> (Sandbox, PathBuf) {
          [notifiers.out]\ntype = \"stdout\"\n",
     );
     (sandbox, config)
-}
-
-/// `cmd` run through `program` and `args` (which end by running what follows them), with the
-/// same environment and directory.
-fn wrapped(cmd: &Command, program: &str, args: &[&str]) -> Command {
-    let mut outer = Command::new(program);
-    outer.args(args).arg(cmd.get_program()).args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => outer.env(key, value),
-            None => outer.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        outer.current_dir(dir);
-    }
-    outer
 }
 
 /// Runs `once` with `state/` on a tmpfs of `size`, or says why it cannot.

@@ -209,7 +209,7 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
         "<a>".repeat(100_000)
     );
     let err = parse_feed(doc.as_bytes(), None, None).expect_err("too deep");
-    assert!(matches!(err, ParseError::TooDeep), "{err}");
+    assert!(matches!(err, ParseError::TooDeep(_)), "{err}");
 }
 
 fn items_without_ids(n: usize) -> String {
@@ -355,5 +355,49 @@ proptest::proptest! {
                 proptest::prop_assert!(!item.title.contains('\0'));
             }
         }
+    }
+}
+
+#[test]
+fn a_document_past_the_strict_parsers_budget_reads_the_same_entries() {
+    // Large documents (over 4 MiB or 20,000 elements) are read by the lenient reader alone;
+    // their entries must come out as a small document's do, keys first.
+    let entry = |i: usize| {
+        format!(
+            "<item><guid isPermaLink=\"false\">g{i}</guid><title>Story &amp; {i}</title>\
+             <link>/s/{i}</link><description>&lt;p&gt;Body {i}&lt;/p&gt;</description>\
+             <category>a</category><category>b</category><dc:creator>Ann</dc:creator>\
+             <pubDate>Thu, 26 Nov 2026 09:00:00 GMT</pubDate></item>"
+        )
+    };
+    let doc = |n: usize| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\" \
+             xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title>\
+             <link>https://example.org/</link>{}</channel></rss>",
+            (0..n).map(entry).collect::<String>()
+        )
+    };
+    let base = Some("https://example.org/feed.xml");
+    let small = parse_feed(doc(100).as_bytes(), None, base).expect("small");
+    let large = parse_feed(doc(3_000).as_bytes(), None, base).expect("large");
+    assert_eq!(large.items.len(), 3_000);
+    assert_eq!(
+        (small.format, large.format),
+        (FeedFormat::Rss2, FeedFormat::Rss2)
+    );
+    assert_eq!(small.title, large.title);
+    assert_eq!(small.warnings, large.warnings);
+    for (a, b) in small.items.iter().zip(&large.items) {
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(
+            (&a.title, &a.link, a.published),
+            (&b.title, &b.link, b.published)
+        );
+        assert_eq!(
+            (&a.summary, &a.author, &a.categories),
+            (&b.summary, &b.author, &b.categories)
+        );
     }
 }

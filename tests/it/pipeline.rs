@@ -518,3 +518,50 @@ fn an_empty_first_document_does_not_make_the_backlog_news() {
     assert!(w.once_all().success());
     assert_eq!(w.hooks().len(), 1);
 }
+
+#[test]
+fn a_flood_from_one_feed_alerts_at_most_the_cap_and_the_rest_never() {
+    let w = World::new(&["/feed.xml"], None);
+    w.http.set("/feed.xml", Route::rss(&rss(&[BACKLOG])));
+    assert!(w.once().success());
+
+    let flood: Vec<(String, String, String)> = (0..150)
+        .map(|i| {
+            (
+                format!("flood-{i}"),
+                format!("ISIS-K claim number {i}"),
+                format!("http://news.test/flood/{i}"),
+            )
+        })
+        .collect();
+    let mut items: Vec<(&str, &str, &str)> = flood
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str()))
+        .collect();
+    items.push(BACKLOG);
+    w.http.set("/feed.xml", Route::rss(&rss(&items)));
+    let out = run_to_exit(w.cmd(&["once", "--all"]).env("NO_COLOR", "1"));
+    assert!(out.success(), "{}", out.stderr);
+    let cap = feedwatch::alert::MAX_ALERTS_PER_POLL;
+    assert_eq!(cap, 100, "the documented limit");
+    let titles = w.hook_titles();
+    assert_eq!(titles.len(), cap, "{}", out.stderr);
+    // The first entries of the document are the ones that alert.
+    for i in 0..cap {
+        assert!(titles.contains(&format!("ISIS-K claim number {i}")), "{i}");
+    }
+    assert_eq!(w.smtp.wait_for(cap, Duration::from_secs(30)).len(), cap);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("too many alerts"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stderr));
+    assert!(warning.contains(&w.http.url("/feed.xml")), "{warning}");
+    assert!(warning.contains("dropped=50"), "{warning}");
+
+    // The entries beyond the cap were recorded as seen: they never alert.
+    let out = w.once_all();
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(w.hooks().len(), cap);
+    assert!(!out.stderr.contains("too many alerts"), "{}", out.stderr);
+}

@@ -55,14 +55,12 @@ impl SqliteStore {
                 None,
             ),
             Database::File(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    // A missing directory gives SQLite's vague "unable to open"; create it instead.
-                    let _ = std::fs::create_dir_all(parent);
-                }
+                create_private_dir(path);
                 let lock = match access {
                     Access::Exclusive => Some(Arc::new(lock_database(path)?)),
                     Access::Shared => None,
                 };
+                create_private_file(path)?;
                 let conn =
                     Connection::open(path).map_err(open_error(&path.display().to_string()))?;
                 (conn, lock)
@@ -121,9 +119,45 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Creates what is missing of the database's directory, mode 0700. The database holds what is
+/// watched and every delivery error, which is nobody else's business whatever umask cron or a
+/// shell gave the process. A directory that cannot be created is reported by the first file
+/// that cannot be made in it (the lock file, else the database), which names the file.
+fn create_private_dir(db: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // A missing directory would give SQLite's vague "unable to open"; create it instead.
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent);
+    }
+}
+
+/// Creates the database file, mode 0600, before SQLite does: SQLite would create it 0644 under
+/// the usual umask, and gives its `-wal` and `-shm` files the database's own mode. A file that
+/// already exists keeps its mode.
+fn create_private_file(db: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Open {
+            path: db.display().to_string(),
+            problem: e.to_string(),
+        }),
+    }
+}
+
 /// Takes an exclusive lock next to the database, so `once` from a timer and a running daemon
 /// (or two overlapping timers) never drain one outbox together and send alerts twice.
 fn lock_database(db: &Path) -> Result<File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut path = db.as_os_str().to_owned();
     path.push(".lock");
     let path = PathBuf::from(path);
@@ -131,6 +165,7 @@ fn lock_database(db: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| StoreError::Open {
             path: path.display().to_string(),

@@ -70,6 +70,32 @@ impl Sandbox {
     }
 }
 
+/// `cmd` run through `program` and `args` (which end by running what follows them), with the
+/// same environment and directory.
+pub fn wrapped(cmd: &Command, program: &str, args: &[&str]) -> Command {
+    let mut outer = Command::new(program);
+    outer.args(args).arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
+}
+
+/// `cmd` run under `umask MASK` by `sh`, as a cron job or a login shell would start it.
+pub fn with_umask(cmd: &Command, mask: &str) -> Command {
+    wrapped(
+        cmd,
+        "sh",
+        &["-c", &format!("umask {mask}; exec \"$0\" \"$@\"")],
+    )
+}
+
 /// How long one run of the binary may take before it counts as hung.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
