@@ -177,7 +177,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => {
             let code = runtime.block_on(run_daemon(config));
             // A parse or lookup still running on the blocking pool must not hold up the exit.
-            runtime.shutdown_timeout(Duration::from_secs(2));
+            runtime.shutdown_timeout(Duration::from_millis(500));
             code
         }
         Command::Once { all } => runtime.block_on(once(config, all)),

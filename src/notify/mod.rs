@@ -23,6 +23,7 @@ use crate::alert::Alert;
 use crate::clock::SharedClock;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
 use crate::store::{DeliveryId, DueDelivery, SharedStore, StoreError};
+use crate::text::Escaped;
 
 pub use email::EmailNotifier;
 pub use stdout::StdoutNotifier;
@@ -379,11 +380,11 @@ impl Dispatcher {
         match retry_at {
             Some(at) => {
                 report.retrying += 1;
-                warn!(notifier = %d.notifier, attempts = d.attempts + 1, retry_at = %at, error = %error, "delivery failed; will retry");
+                warn!(notifier = %d.notifier, attempts = d.attempts + 1, retry_at = %at, error = %Escaped(&error.message), "delivery failed; will retry");
             }
             None => {
                 report.given_up += 1;
-                warn!(notifier = %d.notifier, error = %error, kind = ?error.kind, "delivery failed; giving up on this alert");
+                warn!(notifier = %d.notifier, error = %Escaped(&error.message), kind = ?error.kind, "delivery failed; giving up on this alert");
             }
         }
         logged(

@@ -47,7 +47,7 @@ enum FeedKey {
 /// The item members used.
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
-enum ItemKey {
+enum EntryField {
     Id,
     Url,
     ExternalUrl,
@@ -118,23 +118,26 @@ fn item(raw: &str) -> Item {
     let mut authors = Authors::default();
     // A member that cannot be read is left empty, like one of the wrong type.
     let _ = for_each_member(raw, |key, raw| match key {
-        ItemKey::Id => item.guid = id(raw),
-        ItemKey::Url => url = string(raw, SHORT_BYTES),
-        ItemKey::ExternalUrl => external_url = string(raw, SHORT_BYTES),
-        ItemKey::Attachments => attachment = first_attachment_url(raw),
-        ItemKey::Title => item.title = string(raw, SHORT_BYTES).unwrap_or_default(),
-        ItemKey::Summary => item.summary = string(raw, TEXT_BYTES).unwrap_or_default(),
-        ItemKey::ContentHtml => html = string(raw, TEXT_BYTES),
-        ItemKey::ContentText => text = string(raw, TEXT_BYTES),
-        ItemKey::DatePublished => published = string(raw, SHORT_BYTES),
-        ItemKey::DateModified => modified = string(raw, SHORT_BYTES),
-        ItemKey::Author => authors.author = Some(raw),
-        ItemKey::Authors => authors.authors = Some(raw),
-        ItemKey::Tags => item.categories = tags(raw),
-        ItemKey::Other => {}
+        EntryField::Id => item.guid = id(raw),
+        EntryField::Url => url = string(raw, SHORT_BYTES),
+        EntryField::ExternalUrl => external_url = string(raw, SHORT_BYTES),
+        EntryField::Attachments => attachment = first_attachment_url(raw),
+        EntryField::Title => item.title = string(raw, SHORT_BYTES).unwrap_or_default(),
+        EntryField::Summary => item.summary = string(raw, TEXT_BYTES).unwrap_or_default(),
+        EntryField::ContentHtml => html = string(raw, TEXT_BYTES),
+        EntryField::ContentText => text = string(raw, TEXT_BYTES),
+        EntryField::DatePublished => published = string(raw, SHORT_BYTES),
+        EntryField::DateModified => modified = string(raw, SHORT_BYTES),
+        EntryField::Author => authors.author = Some(raw),
+        EntryField::Authors => authors.authors = Some(raw),
+        EntryField::Tags => item.categories = tags(raw),
+        EntryField::Other => {}
     });
     item.link = url.or(external_url).or(attachment);
-    item.published = published.or(modified).and_then(|d| date::parse_date(&d));
+    // Each date on its own: a malformed `date_published` must not hide a valid `date_modified`.
+    item.published = published
+        .and_then(|d| date::parse_date(&d))
+        .or_else(|| modified.and_then(|d| date::parse_date(&d)));
     match (html, text) {
         (Some(html), text) => {
             item.content = html.trim().to_string();
@@ -212,8 +215,8 @@ fn first_attachment_url(raw: &str) -> Option<String> {
         }
     });
     let mut url = None;
-    let _ = for_each_member(first?, |key: ItemKey, raw| {
-        if let ItemKey::Url = key {
+    let _ = for_each_member(first?, |key: EntryField, raw| {
+        if let EntryField::Url = key {
             url = string(raw, SHORT_BYTES);
         }
     });

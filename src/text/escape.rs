@@ -36,16 +36,6 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
-/// `s` with every [`is_unsafe`] character escaped as by [`Escaped`]; borrowed when there is
-/// none.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    if s.chars().any(is_unsafe) {
-        Cow::Owned(Escaped(s).to_string())
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 /// Serialized JSON with the characters JSON allows raw in strings but a terminal may act on
 /// (DEL, C1 controls, U+2028, U+2029) written as `\uXXXX`; the JSON value is unchanged. JSON
 /// serializers already escape C0 controls in strings, and the C0 whitespace outside strings
@@ -74,11 +64,11 @@ mod tests {
     #[test]
     fn controls_and_separators_are_escaped_printable_text_is_not() {
         assert_eq!(
-            escape_controls("a\nb\r\tc\x1b[31md\u{7f}\u{9b}e\u{2028}f\u{2029}"),
+            Escaped("a\nb\r\tc\x1b[31md\u{7f}\u{9b}e\u{2028}f\u{2029}").to_string(),
             "a\\nb\\r\\tc\\u{1b}[31md\\u{7f}\\u{9b}e\\u{2028}f\\u{2029}"
         );
         let plain = "Café « ISIS–K » 中国 \\n";
-        assert!(matches!(escape_controls(plain), Cow::Borrowed(s) if s == plain));
+        assert_eq!(Escaped(plain).to_string(), plain);
     }
 
     #[test]

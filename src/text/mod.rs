@@ -10,6 +10,6 @@ mod escape;
 mod html;
 mod scan;
 
-pub use escape::{Escaped, escape_controls, escape_json_controls, is_unsafe};
+pub use escape::{Escaped, escape_json_controls, is_unsafe};
 pub use html::html_to_text;
 pub(crate) use scan::{NextMatch, TagEnds};

@@ -135,8 +135,8 @@ fn create_private_dir(db: &Path) {
 }
 
 /// Creates the database file, mode 0600, before SQLite does: SQLite would create it 0644 under
-/// the usual umask, and gives its `-wal` and `-shm` files the database's own mode. A file that
-/// already exists keeps its mode.
+/// the usual umask, and gives its `-wal` and `-shm` files the database's own mode. A database
+/// an older feedwatch created readable by others is made private (see [`make_private`]).
 fn create_private_file(db: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
@@ -146,11 +146,35 @@ fn create_private_file(db: &Path) -> Result<(), StoreError> {
         .open(db)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            make_private(db);
+            Ok(())
+        }
         Err(e) => Err(StoreError::Open {
             path: db.display().to_string(),
             problem: e.to_string(),
         }),
+    }
+}
+
+/// Takes group and other access away from the database and its `-wal`, `-shm` and lock files,
+/// where this process may: they hold feed state, alert text and what was sent where.
+fn make_private(db: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0
+            && std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o700))
+                .is_ok()
+        {
+            tracing::warn!(file = %path.display(), was = format_args!("{:o}", mode & 0o777), "made the database file private (mode 600)");
+        }
     }
 }
 

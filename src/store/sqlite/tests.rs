@@ -230,3 +230,21 @@ async fn an_empty_first_document_does_not_complete_the_first_fetch() {
         .unwrap();
     assert!(s.feed_state(&a.url).await.unwrap().first_fetch_done);
 }
+
+#[test]
+fn a_database_readable_by_others_is_made_private_when_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feedwatch.db");
+    let db = Database::File(path.clone());
+    drop(SqliteStore::open(&db, Access::Exclusive).unwrap());
+    let loosen = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(&path, loosen.clone()).unwrap();
+    let lock = dir.path().join("feedwatch.db.lock");
+    std::fs::set_permissions(&lock, loosen).unwrap();
+    drop(SqliteStore::open(&db, Access::Exclusive).unwrap());
+    for file in [&path, &lock] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
