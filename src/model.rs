@@ -123,8 +123,10 @@ pub struct FeedUrl(String);
 
 impl FeedUrl {
     /// The identity of the feed configured at `url`.
+    /// A user name and password in `url` are no part of it: a feed's identity is stored,
+    /// logged and sent in every alert, so it never carries a credential.
     pub fn new(url: &url::Url) -> FeedUrl {
-        FeedUrl(url.to_string())
+        FeedUrl(without_userinfo(url).to_string())
     }
 
     /// Wraps an address read back from storage or given on the command line.
@@ -142,6 +144,15 @@ impl fmt::Display for FeedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// `url` without its user name and password.
+pub fn without_userinfo(url: &url::Url) -> url::Url {
+    let mut clean = url.clone();
+    // Only URLs that cannot have userinfo (`file:`, `mailto:`) refuse; they have none.
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean
 }
 
 /// Row id of a feed in the store.

@@ -274,14 +274,7 @@ impl fmt::Display for Exposure {
     }
 }
 
-/// `url` without its user name and password.
-pub fn without_userinfo(url: &Url) -> Url {
-    let mut clean = url.clone();
-    // Only URLs that cannot have userinfo (`file:`, `mailto:`) refuse; they have none.
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    clean
-}
+pub use crate::model::without_userinfo;
 
 /// `text` with anything between `scheme://` and an `@` in the authority replaced by `***`,
 /// for quoting a URL that did not parse in an error.

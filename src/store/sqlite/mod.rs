@@ -13,6 +13,7 @@ mod items;
 mod migrations;
 mod outbox;
 mod reports;
+mod scrub;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -67,6 +68,9 @@ impl SqliteStore {
             }
         };
         prepare(&mut conn).map_err(|e| file.locate(e))?;
+        if let Database::File(path) = database {
+            make_private(path);
+        }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             file,
@@ -103,7 +107,8 @@ fn prepare(conn: &mut Connection) -> Result<(), StoreError> {
          PRAGMA busy_timeout = 5000;
          PRAGMA foreign_keys = ON;",
     )?;
-    migrations::migrate(conn)
+    migrations::migrate(conn)?;
+    scrub::feed_credentials(conn)
 }
 
 fn open_error(path: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -136,7 +141,8 @@ fn create_private_dir(db: &Path) {
 
 /// Creates the database file, mode 0600, before SQLite does: SQLite would create it 0644 under
 /// the usual umask, and gives its `-wal` and `-shm` files the database's own mode. A database
-/// an older feedwatch created readable by others is made private (see [`make_private`]).
+/// an older feedwatch created readable by others is made private once it opens as one (see
+/// [`make_private`]).
 fn create_private_file(db: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
@@ -146,10 +152,7 @@ fn create_private_file(db: &Path) -> Result<(), StoreError> {
         .open(db)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            make_private(db);
-            Ok(())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(StoreError::Open {
             path: db.display().to_string(),
             problem: e.to_string(),

@@ -248,3 +248,46 @@ fn a_database_readable_by_others_is_made_private_when_opened() {
         assert_eq!(mode, 0o600, "{}", file.display());
     }
 }
+
+#[tokio::test]
+async fn passwords_an_older_version_stored_with_a_feed_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::File(dir.path().join("feedwatch.db"));
+    let old = "https://reader:s3cret@members.example/feed";
+    let other = "https://u:pw@other.example/feed";
+    let (id, now) = {
+        let s = SqliteStore::open(&db, Access::Exclusive).unwrap();
+        let id = feed(&s, old).await.id;
+        let mut first = poll(id, Utc::now(), &[("1", "https://members.example/1")], true);
+        first.alerts[0].payload = format!(r#"{{"feed":{{"url":"{old}"}}}}"#);
+        s.commit_fresh(first).await.unwrap();
+        // This one was polled under its clean address since: the old row is only history.
+        feed(&s, other).await;
+        feed(&s, "https://other.example/feed").await;
+        (id, Utc::now())
+    };
+    let s = SqliteStore::open(&db, Access::Exclusive).unwrap();
+    let urls: Vec<String> = s
+        .feed_states()
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.url.to_string())
+        .collect();
+    assert_eq!(
+        urls,
+        ["https://members.example/feed", "https://other.example/feed"]
+    );
+    let kept = feed(&s, "https://members.example/feed").await;
+    assert_eq!(kept.id, id, "the feed keeps its history");
+    assert!(unseen(&s, id, &["1"]).await.is_empty());
+    let due = s
+        .due_deliveries(&NotifierName("mail".into()), now, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].payload,
+        r#"{"feed":{"url":"https://members.example/feed"}}"#
+    );
+}
