@@ -137,26 +137,19 @@ impl Daemon {
             }
             report.polled += 1;
         }
-        report.delivery = self
-            .dispatcher
-            .drain()
-            .await
-            .inspect_err(|_| self.warn_unrecorded())?;
+        report.delivery = match self.dispatcher.drain().await {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                self.dispatcher
+                    .settle(Instant::now() + SHUTDOWN_GRACE)
+                    .await;
+                warn_unrecorded(&self.dispatcher);
+                return Err(e);
+            }
+        };
         report.pending = self.pipeline.store.pending_deliveries().await?;
         self.prune().await?;
         Ok(report)
-    }
-
-    /// Warns about alerts that were sent but could not be recorded as sent: the dispatcher
-    /// keeps them from being sent twice only while this process runs.
-    fn warn_unrecorded(&self) {
-        let unrecorded = self.dispatcher.unrecorded_sends();
-        if unrecorded > 0 {
-            warn!(
-                alerts = unrecorded,
-                "alerts were sent but could not be recorded as sent; they are sent again after the next start"
-            );
-        }
     }
 
     /// Forgets alerts and vanished items older than `general.retention`, so the database stays
@@ -261,8 +254,7 @@ impl Daemon {
                 () = tokio::time::sleep(sleep_for.max(Duration::from_millis(200))) => {}
             }
         }
-        shut_down(polls.0, dispatcher).await;
-        self.warn_unrecorded();
+        shut_down(polls.0, dispatcher, &self.dispatcher).await;
         Ok(())
     }
 
@@ -333,12 +325,26 @@ impl Daemon {
     }
 }
 
+/// Warns about alerts that were sent but could not be recorded as sent: the dispatcher keeps
+/// them from being sent twice only while this process runs.
+fn warn_unrecorded(dispatcher: &Dispatcher) {
+    let unrecorded = dispatcher.unrecorded_sends();
+    if unrecorded > 0 {
+        warn!(
+            alerts = unrecorded,
+            "alerts were sent but could not be recorded as sent; they are sent again after the next start"
+        );
+    }
+}
+
 /// After the stop: polls in hand get a moment to commit, and the send in hand to finish, within
 /// one shared deadline. A poll cut off before its commit recorded nothing, so its items are
-/// simply fetched again on the next start; an unfinished send stays pending.
+/// simply fetched again on the next start; an unfinished send stays pending, and a finished
+/// one whose record could not be written gets the rest of the deadline to be recorded.
 async fn shut_down(
     mut polls: JoinSet<Option<Result<PollDone, StoreError>>>,
-    dispatcher: tokio::task::JoinHandle<()>,
+    dispatch_loop: tokio::task::JoinHandle<()>,
+    dispatcher: &Dispatcher,
 ) {
     systemd::stopping();
     info!(in_flight = polls.len(), "stopping");
@@ -351,11 +357,16 @@ async fn shut_down(
         warn!("some polls did not finish in time; they will run again on the next start");
         polls.abort_all();
     }
-    if tokio::time::timeout_at(deadline, dispatcher).await.is_err() {
+    if tokio::time::timeout_at(deadline, dispatch_loop)
+        .await
+        .is_err()
+    {
         warn!(
             "a delivery did not finish in time; it stays pending and is sent after the next start"
         );
     }
+    dispatcher.settle(deadline).await;
+    warn_unrecorded(dispatcher);
 }
 
 /// What `once` did.

@@ -305,6 +305,21 @@ impl Dispatcher {
         }
     }
 
+    /// Keeps trying, until `deadline`, to write the records of sends that could not be recorded
+    /// when they happened (a process about to exit forgets them); returns how many are still
+    /// unrecorded.
+    pub async fn settle(&self, deadline: tokio::time::Instant) -> usize {
+        let mut wait = Duration::from_millis(100);
+        while self.unrecorded_sends() > 0 && self.record_earlier_sends().await.is_err() {
+            if tokio::time::Instant::now() + wait > deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
+        self.unrecorded_sends()
+    }
+
     /// Writes the records of sends that could not be recorded when they happened.
     async fn record_earlier_sends(&self) -> Result<(), StoreError> {
         let unrecorded: Vec<(DeliveryId, DateTime<Utc>)> = self

@@ -468,6 +468,36 @@ fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
 }
 
 #[test]
+fn a_send_not_yet_recorded_is_recorded_before_the_process_gives_up() {
+    let desk = Desk::new();
+    let _rt = desk.runtime.enter();
+    let daemon = desk.daemon(None);
+    desk.http.set("/hook", Route::status(503));
+    desk.news(&daemon, &[FRESH]);
+    drop(daemon);
+
+    // The record of the send fails twice, as a disk being cleared up would; a process about
+    // to exit keeps trying for a while rather than leave the alert to be sent again.
+    desk.http.set("/hook", Route::status(200));
+    let config = desk.config(None);
+    let real = store::open(&config.general.database, Access::Exclusive).unwrap();
+    let flaky = FlakyStore::new(real, 2);
+    let dispatcher = Dispatcher::new(
+        flaky.clone(),
+        notify::build_all(&config).unwrap(),
+        Arc::new(desk.clock.clone()),
+        CancellationToken::new(),
+    );
+    desk.clock.advance(MINUTE);
+    assert!(desk.runtime.block_on(dispatcher.drain()).is_err());
+    assert_eq!(dispatcher.unrecorded_sends(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    assert_eq!(desk.runtime.block_on(dispatcher.settle(deadline)), 0);
+    assert_eq!(desk.deliveries_in(&*flaky, "chat"), [(Sent, 2)]);
+    assert_eq!(desk.http.hits("/hook"), 2, "one failed try, one send");
+}
+
+#[test]
 fn a_webhook_retry_after_sets_the_next_try() {
     let desk = Desk::new();
     // lettre's connection pool hands its last task to tokio when a daemon is dropped.
