@@ -346,7 +346,8 @@ async fn read_source(
     config: Option<&Config>,
 ) -> Result<(Vec<u8>, Option<String>, String)> {
     let url = if source.starts_with("http://") || source.starts_with("https://") {
-        url::Url::parse(source).with_context(|| format!("invalid URL {source:?}"))?
+        url::Url::parse(source)
+            .with_context(|| format!("invalid URL {:?}", crate::config::redact_userinfo(source)))?
     } else {
         let path = source.strip_prefix("file://").unwrap_or(source);
         std::path::absolute(path)
@@ -361,11 +362,13 @@ async fn read_source(
     let feed = config
         .and_then(|c| c.feed_by_url(&url).cloned())
         .unwrap_or_else(|| crate::config::FeedConfig {
-            url: url.clone(),
+            // As for a configured feed: a login in the URL travels as a header, never in the
+            // URL that messages quote.
+            url: crate::config::without_userinfo(&url),
             name: None,
             cadence: crate::schedule::Cadence::Every(general.interval),
             tags: Vec::new(),
-            headers: reqwest::header::HeaderMap::new(),
+            headers: url_login(&url),
             max_body_size: general.max_body_size,
             proxy: None,
             alert_on_first_fetch: false,
@@ -380,6 +383,22 @@ async fn read_source(
         // The message already names the cause; the error chain would repeat it.
         FetchOutcome::Failed(e) => Err(anyhow::anyhow!("{e}")),
     }
+}
+
+/// The `Authorization` header for a user name and password written in `url`, if any.
+fn url_login(url: &url::Url) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !url.username().is_empty() {
+        let user = percent_encoding::percent_decode_str(url.username()).decode_utf8_lossy();
+        let password = url
+            .password()
+            .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy());
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            crate::config::basic_auth(&user, password.as_deref()),
+        );
+    }
+    headers
 }
 
 async fn inspect(config: Option<&Config>, source: &str, json: bool) -> Result<ExitCode> {

@@ -24,10 +24,10 @@ use crate::schedule::Cadence;
 
 pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
-pub use secrets::without_userinfo;
 pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
 };
+pub use secrets::{basic_auth, redact_userinfo, without_userinfo};
 pub use validate::default_user_agent;
 
 /// The default config path when neither `--config` nor `$FEEDWATCH_CONFIG` is given.

@@ -284,3 +284,37 @@ fn inspect_and_test_match_read_files_under_max_body_size() {
         out.stderr
     );
 }
+
+#[test]
+fn a_login_in_a_url_given_to_inspect_travels_as_a_header_and_is_never_printed() {
+    let http = crate::common::http::HttpServer::start();
+    http.set(
+        "/members.xml",
+        crate::common::http::Route::rss(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Members</title>
+            <item><guid>1</guid><title>Inside news</title></item></channel></rss>"#,
+        ),
+    );
+    let (sb, cfg) = sandbox_with(&closed_smtp_url());
+    let url = http
+        .url("/members.xml")
+        .replace("http://", "http://reader:s3cret-pw@");
+    let out = run_to_exit(sb.cmd(&cfg).args(["inspect", &url]));
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("Inside news"), "{}", out.stdout);
+    let sent = http.requests("/members.xml");
+    // "reader:s3cret-pw" in Base64.
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some("Basic cmVhZGVyOnMzY3JldC1wdw==")
+    );
+    for text in [&out.stdout, &out.stderr] {
+        assert!(!text.contains("s3cret-pw"), "{text}");
+    }
+    let bad = run_to_exit(
+        sb.cmd(&cfg)
+            .args(["inspect", "http://reader:s3cret-pw@[bad"]),
+    );
+    assert!(!bad.stderr.contains("s3cret-pw"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("invalid URL"), "{}", bad.stderr);
+}
