@@ -388,11 +388,7 @@ async fn read_source(
 /// The `Authorization` header for a user name and password written in `url`, if any.
 fn url_login(url: &url::Url) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
-    if !url.username().is_empty() {
-        let user = percent_encoding::percent_decode_str(url.username()).decode_utf8_lossy();
-        let password = url
-            .password()
-            .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy());
+    if let Some((user, password)) = crate::model::url_login(url) {
         headers.insert(
             reqwest::header::AUTHORIZATION,
             crate::config::basic_auth(&user, password.as_deref()),

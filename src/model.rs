@@ -155,6 +155,18 @@ pub fn without_userinfo(url: &url::Url) -> url::Url {
     clean
 }
 
+/// The user name and password written in `url`, percent-decoded (`%40` is `@`); `None`
+/// when it has neither.
+pub fn url_login(url: &url::Url) -> Option<(String, Option<String>)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let written = !url.username().is_empty() || url.password().is_some();
+    written.then(|| (decode(url.username()), url.password().map(decode)))
+}
+
 /// Row id of a feed in the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct FeedId(pub i64);
@@ -358,3 +370,20 @@ impl fmt::Display for Database {
 /// The name that notices about a feed's own health (broken, recovered) carry where an alert
 /// carries its watchlist's name; reserved, so no watchlist can take it.
 pub const FEED_NOTICE_NAME: &str = "feed-health";
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn a_login_in_a_url_is_decoded_and_left_out_of_the_identity() {
+        let url = url::Url::parse("https://me%40home:p%3Ass@host.example/feed").unwrap();
+        assert_eq!(
+            url_login(&url),
+            Some(("me@home".to_owned(), Some("p:ss".to_owned())))
+        );
+        assert_eq!(FeedUrl::new(&url).as_str(), "https://host.example/feed");
+        let none = url::Url::parse("https://host.example/feed").unwrap();
+        assert_eq!(url_login(&none), None);
+    }
+}

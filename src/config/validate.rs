@@ -206,7 +206,7 @@ impl<'a> Builder<'a> {
             let at = Location::at(&src.path, &src.text, f.url.span().start);
             let what = format!("user name and password in the url of {owner}");
             self.secrets.inline(at, what);
-            written.password().map(percent_decode)
+            crate::model::url_login(written).and_then(|(_, p)| p)
         } else {
             let read = read_secret(
                 src,
@@ -451,7 +451,7 @@ fn feed_username(src: &Source, f: &RawFeed, written: &Url) -> Result<Option<Stri
             return Err(src.error(u.span(), "`username` is empty; fill it in or remove it"));
         }
         (Some(u), false) => u.get_ref().clone(),
-        (None, true) => percent_decode(written.username()),
+        (None, true) => crate::model::url_login(written).map_or_else(String::new, |(u, _)| u),
         (None, false) => match password_key {
             Some(p) => return Err(src.error(p.span(), "a password needs `username` too")),
             None => return Ok(None),
@@ -536,12 +536,6 @@ fn secret_ref(
             "a header value is a string, { env = \"VARIABLE\" } or { file = \"path\" }: give exactly one of `env` and `file`",
         )),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// `require = [[...], ...]`: every group must have a term, or it could never match.

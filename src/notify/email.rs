@@ -43,10 +43,8 @@ impl EmailNotifier {
             .timeout(Some(timeout));
         if let Some(password) = &cfg.password {
             let password = password.expose().map_err(|e| err(e.to_string()))?;
-            builder = builder.credentials(Credentials::new(
-                percent_decode(url.username()),
-                password.to_owned(),
-            ));
+            let user = crate::model::url_login(url).map_or_else(String::new, |(u, _)| u);
+            builder = builder.credentials(Credentials::new(user, password.to_owned()));
         }
         Ok(EmailNotifier {
             name: name.clone(),
@@ -190,12 +188,6 @@ pub fn html_body(alert: &Alert) -> String {
     }
     s.push_str("</body></html>\n");
     s
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]
