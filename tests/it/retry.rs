@@ -1,7 +1,9 @@
 //! `feedwatch retry`: pending deliveries made due now, and `alerts` showing when each pending
 //! delivery is next tried and why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::common::http::{HttpServer, Route};
 use crate::common::sandbox::{Sandbox, run_to_exit};
@@ -44,23 +46,30 @@ fn write_config(sandbox: &Sandbox, http: &HttpServer, with_chat: bool) -> PathBu
     )
 }
 
-/// The `chat` delivery of the one alert, as `alerts --json` prints it.
-fn chat_delivery(sandbox: &Sandbox, config: &std::path::Path) -> serde_json::Value {
+/// What `alerts --json` prints, parsed.
+fn alerts_json(sandbox: &Sandbox, config: &Path) -> serde_json::Value {
     let out = run_to_exit(sandbox.cmd(config).args(["alerts", "--json"]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    let alerts: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
-    assert_eq!(alerts.as_array().map(Vec::len), Some(1), "{}", out.stdout);
+    serde_json::from_str(&out.stdout).expect("one JSON document")
+}
+
+/// The `chat` delivery of the first alert in `alerts`, if any.
+fn chat_of(alerts: &serde_json::Value) -> Option<&serde_json::Value> {
+    alerts[0]["deliveries"]
+        .as_array()?
+        .iter()
+        .find(|d| d["notifier"] == "chat")
+}
+
+/// The `chat` delivery of the one alert, as `alerts --json` prints it.
+fn chat_delivery(sandbox: &Sandbox, config: &Path) -> serde_json::Value {
+    let alerts = alerts_json(sandbox, config);
+    assert_eq!(alerts.as_array().map(Vec::len), Some(1), "{alerts}");
     assert_eq!(alerts[0]["watchlist"], "isis-k");
     assert_eq!(alerts[0]["title"], "ISIS-K claims attack");
     assert_eq!(alerts[0]["link"], "http://news.test/1");
     assert!(alerts[0]["created_at"].is_string() && alerts[0]["id"].is_string());
-    alerts[0]["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["notifier"] == "chat")
-        .cloned()
-        .expect("a chat delivery")
+    chat_of(&alerts).cloned().expect("a chat delivery")
 }
 
 #[test]
@@ -135,4 +144,36 @@ fn retry_names_the_notifiers_it_knows_including_removed_ones_with_pending_delive
     let out = run_to_exit(sandbox.cmd(&config).args(["retry", "--notifier", "chat"]));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("due now: 1"), "{}", out.stdout);
+}
+
+#[test]
+fn a_running_daemon_sends_what_retry_made_due_before_its_dispatch_tick() {
+    let http = HttpServer::start();
+    http.set(
+        "/hook",
+        Route::status(503).with_header("retry-after", "3600"),
+    );
+    let (sandbox, config) = desk(&http, true);
+    let mut daemon = sandbox
+        .cmd(&config)
+        .args(["-q", "run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The failed attempt is recorded (an hour's wait) before `retry` runs, or it would undo it.
+    let recorded = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        chat_of(&alerts_json(&sandbox, &config)).is_some_and(|d| d["attempts"] == 1)
+    });
+    http.set("/hook", Route::status(200));
+    let out = run_to_exit(sandbox.cmd(&config).arg("retry"));
+    // Well within the dispatcher's 30 s tick, so only a dispatcher that noticed sends it.
+    let sent = http.wait_for("/hook", 2, Duration::from_secs(15));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(recorded, "the first attempt was never recorded");
+    assert!(out.stdout.contains("due now: 1"), "{}", out.stdout);
+    assert_eq!(sent.len(), 2, "the retried delivery was not sent");
 }
