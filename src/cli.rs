@@ -756,12 +756,13 @@ fn alert_json(a: &AlertRecord) -> serde_json::Value {
 
 /// Makes pending deliveries due now, in one short write that waits out a running daemon's.
 async fn retry(config: &Config, notifier: Option<&str>) -> Result<ExitCode> {
-    let Some(store) = existing_store(config)? else {
-        return Ok(ExitCode::SUCCESS);
-    };
+    let store = existing_store(config)?;
     let notifier = match notifier {
         None => None,
-        Some(name) => Some(known_notifier(config, &store, name).await?),
+        Some(name) => Some(known_notifier(config, store.as_ref(), name).await?),
+    };
+    let Some(store) = store else {
+        return Ok(ExitCode::SUCCESS);
     };
     let n = store.retry_now(notifier.as_ref(), Utc::now()).await?;
     let whose = notifier.map_or(String::new(), |n| format!(" of notifier {n}"));
@@ -771,12 +772,19 @@ async fn retry(config: &Config, notifier: Option<&str>) -> Result<ExitCode> {
 
 /// `name` as a notifier the config defines or the outbox still holds deliveries for (one since
 /// removed from the config); otherwise an error listing both.
-async fn known_notifier(config: &Config, store: &SharedStore, name: &str) -> Result<NotifierName> {
+async fn known_notifier(
+    config: &Config,
+    store: Option<&SharedStore>,
+    name: &str,
+) -> Result<NotifierName> {
     let key = NotifierName(name.to_owned());
     if config.notifiers.contains_key(&key) {
         return Ok(key);
     }
-    let pending = store.pending_notifiers().await?;
+    let pending = match store {
+        Some(store) => store.pending_notifiers().await?,
+        None => Vec::new(),
+    };
     if pending.contains(&key) {
         return Ok(key);
     }

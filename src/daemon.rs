@@ -402,8 +402,9 @@ impl OnceReport {
     }
 }
 
-/// Drains the outbox whenever a delivery falls due or a poll brings alerts, and at least every
-/// [`DISPATCH_TICK`]; after store errors, backs off (see [`StoreRetry`]).
+/// Drains the outbox whenever a delivery falls due (made due sooner by another process too, see
+/// [`sleep_until_due`]) or a poll brings alerts, and at least every [`DISPATCH_TICK`]; after
+/// store errors, backs off (see [`StoreRetry`]).
 async fn dispatch_loop(
     dispatcher: Arc<Dispatcher>,
     wake: Arc<Notify>,

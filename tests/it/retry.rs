@@ -125,6 +125,10 @@ fn retry_names_the_notifiers_it_knows_including_removed_ones_with_pending_delive
     let http = HttpServer::start();
     http.set("/hook", Route::status(503));
     let (sandbox, config) = desk(&http, true);
+    // Before any database exists, the name is checked against the config alone.
+    let out = run_to_exit(sandbox.cmd(&config).args(["retry", "--notifier", "nope"]));
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("defined: chat, out"), "{}", out.stderr);
     run_to_exit(sandbox.cmd(&config).arg("once"));
 
     let out = run_to_exit(sandbox.cmd(&config).args(["retry", "--notifier", "nope"]));
