@@ -332,11 +332,7 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
 }
 
 async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
-    let key = NotifierName(name.to_owned());
-    if !config.notifiers.contains_key(&key) {
-        let known: Vec<&str> = config.notifiers.keys().map(|k| k.0.as_str()).collect();
-        bail!("no notifier named {name:?}; defined: {}", known.join(", "));
-    }
+    let key = known_notifier(&config, None, name).await?;
     // Only the notifier: no database, no lock, so this works beside a running daemon.
     let notifier = crate::notify::Notifier::new(&config.notifiers[&key])?;
     match notifier.send(&crate::notify::test_alert()).await {
@@ -770,8 +766,8 @@ async fn retry(config: &Config, notifier: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `name` as a notifier the config defines or the outbox still holds deliveries for (one since
-/// removed from the config); otherwise an error listing both.
+/// `name` as a notifier the config defines or, given a `store`, one it still holds pending
+/// deliveries for (since removed from the config); otherwise an error listing both.
 async fn known_notifier(
     config: &Config,
     store: Option<&SharedStore>,
