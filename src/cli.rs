@@ -1,5 +1,5 @@
 //! The command line: `run`, `once`, `check`, `test-match`, `inspect`, `feeds`, `alerts`,
-//! `notify-test`.
+//! `retry`, `notify-test`.
 //!
 //! Owns argument parsing, human and JSON output, and exit codes (0 ok, 1 "nothing matched" or
 //! "something failed but was recorded", 2 usage or config error). Must never contain pipeline
@@ -20,7 +20,7 @@ use crate::fetch::{FetchOutcome, Fetcher};
 use crate::matcher::{ItemText, Matcher, WatchlistMatch};
 use crate::model::{FeedUrl, Field, Item, Validators};
 use crate::parse::{self, ParsedFeed};
-use crate::store::{self, Access, SharedStore};
+use crate::store::{self, Access, AlertRecord, DeliveryRecord, SharedStore};
 use crate::text::{Escaped, escape_json_controls, html_to_text};
 
 /// `println!` for a line that may carry text from outside (feeds, servers, the database):
@@ -105,6 +105,15 @@ pub enum Command {
         /// How far back (e.g. 24h, 7d).
         #[arg(long, default_value = "7d")]
         since: String,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make pending deliveries due now (a running daemon sends them within seconds).
+    Retry {
+        /// Only this notifier's deliveries.
+        #[arg(long)]
+        notifier: Option<String>,
     },
     /// Send a test alert through one notifier and report the result.
     NotifyTest {
@@ -123,9 +132,11 @@ impl Command {
                 .source
                 .as_deref()
                 .is_some_and(|s| s.starts_with("http://") || s.starts_with("https://")),
-            Command::Check | Command::Inspect { .. } | Command::Feeds | Command::Alerts { .. } => {
-                false
-            }
+            Command::Check
+            | Command::Inspect { .. }
+            | Command::Feeds
+            | Command::Alerts { .. }
+            | Command::Retry { .. } => false,
         }
     }
 }
@@ -183,7 +194,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Once { all } => runtime.block_on(once(config, all)),
         Command::TestMatch(args) => runtime.block_on(test_match(&config, &args)),
         Command::Feeds => runtime.block_on(feeds(&config)),
-        Command::Alerts { since } => runtime.block_on(alerts(&config, &since)),
+        Command::Alerts { since, json } => runtime.block_on(alerts(&config, &since, json)),
+        Command::Retry { notifier } => runtime.block_on(retry(&config, notifier.as_deref())),
         Command::NotifyTest { notifier } => runtime.block_on(notify_test(config, &notifier)),
     }
 }
@@ -320,11 +332,7 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
 }
 
 async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
-    let key = NotifierName(name.to_owned());
-    if !config.notifiers.contains_key(&key) {
-        let known: Vec<&str> = config.notifiers.keys().map(|k| k.0.as_str()).collect();
-        bail!("no notifier named {name:?}; defined: {}", known.join(", "));
-    }
+    let key = known_notifier(&config, None, name).await?;
     // Only the notifier: no database, no lock, so this works beside a running daemon.
     let notifier = crate::notify::Notifier::new(&config.notifiers[&key])?;
     match notifier.send(&crate::notify::test_alert()).await {
@@ -647,10 +655,13 @@ async fn feeds(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
+async fn alerts(config: &Config, since: &str, json: bool) -> Result<ExitCode> {
     let span = humantime::parse_duration(since)
         .with_context(|| format!("invalid --since {since:?}; write e.g. 24h or 7d"))?;
     let Some(store) = existing_store(config)? else {
+        if json {
+            print_json("[]");
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let since_t = chrono::Duration::from_std(span)
@@ -658,9 +669,15 @@ async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
         .and_then(|d| Utc::now().checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let rows = store.alerts_since(since_t).await?;
+    if json {
+        let out: Vec<serde_json::Value> = rows.iter().map(alert_json).collect();
+        print_json(&serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if rows.is_empty() {
         outln!("no alerts in the last {}", humantime::format_duration(span));
     }
+    let now = Utc::now();
     for a in rows {
         outln!(
             "{}  {}  [{}] {}",
@@ -673,15 +690,114 @@ async fn alerts(config: &Config, since: &str) -> Result<ExitCode> {
             outln!("    {link}");
         }
         for d in &a.deliveries {
-            let detail = match (&d.sent_at, &d.last_error) {
-                (Some(t), _) => format!("at {}", t.format("%Y-%m-%d %H:%M:%S")),
-                (None, Some(e)) => format!("after {} attempts: {e}", d.attempts),
-                (None, None) => String::new(),
-            };
-            outln!("    {} {} {detail}", d.notifier, d.state.as_str());
+            outln!(
+                "    {} {} {}",
+                d.notifier,
+                d.state.as_str(),
+                delivery_detail(d, now)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `alerts` says after a delivery's state: when it was sent, or, while pending, when it is
+/// next tried and why the last attempt failed.
+fn delivery_detail(d: &DeliveryRecord, now: DateTime<Utc>) -> String {
+    let time = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    match (&d.sent_at, &d.next_attempt_at, &d.last_error) {
+        (Some(t), _, _) => format!("at {}", time(t)),
+        (None, Some(next), error) => {
+            let when = if *next <= now {
+                "due now".to_owned()
+            } else {
+                format!("next try {} ({})", time(next), until(Some(*next), now))
+            };
+            match error {
+                Some(e) => format!("{when}; after {} attempts: {e}", d.attempts),
+                None => when,
+            }
+        }
+        (None, None, Some(e)) => format!("after {} attempts: {e}", d.attempts),
+        (None, None, None) => String::new(),
+    }
+}
+
+/// One alert of `alerts --json`: times in RFC 3339, absent values as `null`.
+fn alert_json(a: &AlertRecord) -> serde_json::Value {
+    let deliveries: Vec<serde_json::Value> = a
+        .deliveries
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "notifier": d.notifier.0,
+                "state": d.state.as_str(),
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
+                "next_attempt_at": d.next_attempt_at.map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": a.id.to_string(),
+        "watchlist": a.watchlist,
+        "created_at": a.created_at.to_rfc3339(),
+        "title": a.title,
+        "link": a.link,
+        "feed_url": a.feed_url.to_string(),
+        "deliveries": deliveries,
+    })
+}
+
+/// Makes pending deliveries due now, in one short write that waits out a running daemon's.
+async fn retry(config: &Config, notifier: Option<&str>) -> Result<ExitCode> {
+    let store = existing_store(config)?;
+    let notifier = match notifier {
+        None => None,
+        Some(name) => Some(known_notifier(config, store.as_ref(), name).await?),
+    };
+    let Some(store) = store else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let n = store.retry_now(notifier.as_ref(), Utc::now()).await?;
+    let whose = notifier.map_or(String::new(), |n| format!(" of notifier {n}"));
+    outln!("pending deliveries{whose} due now: {n}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `name` as a notifier the config defines or, given a `store`, one it still holds pending
+/// deliveries for (since removed from the config); otherwise an error listing both.
+async fn known_notifier(
+    config: &Config,
+    store: Option<&SharedStore>,
+    name: &str,
+) -> Result<NotifierName> {
+    let key = NotifierName(name.to_owned());
+    if config.notifiers.contains_key(&key) {
+        return Ok(key);
+    }
+    let pending = match store {
+        Some(store) => store.pending_notifiers().await?,
+        None => Vec::new(),
+    };
+    if pending.contains(&key) {
+        return Ok(key);
+    }
+    let known: Vec<&str> = config.notifiers.keys().map(|k| k.0.as_str()).collect();
+    let removed: Vec<&str> = pending
+        .iter()
+        .map(|k| k.0.as_str())
+        .filter(|k| !known.contains(k))
+        .collect();
+    let mut list = known.join(", ");
+    if !removed.is_empty() {
+        list.push_str(&format!(
+            "; with pending deliveries but no longer defined: {}",
+            removed.join(", ")
+        ));
+    }
+    bail!("no notifier named {name:?}; defined: {list}");
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -31,6 +31,9 @@ use crate::systemd;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The dispatcher looks at the outbox at least this often.
 const DISPATCH_TICK: Duration = Duration::from_secs(30);
+/// While it waits, the dispatcher re-reads the outbox's earliest due time this often (one
+/// indexed query): `feedwatch retry`, another process, may have made deliveries due now.
+const OUTBOX_PEEK: Duration = Duration::from_secs(2);
 /// After a store error, the dispatcher waits this long before it tries again, doubling per
 /// error in a row up to [`STORE_RETRY_MAX`]: a full disk is not freed in milliseconds.
 const STORE_RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -399,8 +402,9 @@ impl OnceReport {
     }
 }
 
-/// Drains the outbox whenever a delivery falls due or a poll brings alerts, and at least every
-/// [`DISPATCH_TICK`]; after store errors, backs off (see [`StoreRetry`]).
+/// Drains the outbox whenever a delivery falls due (made due sooner by another process too, see
+/// [`sleep_until_due`]) or a poll brings alerts, and at least every [`DISPATCH_TICK`]; after
+/// store errors, backs off (see [`StoreRetry`]).
 async fn dispatch_loop(
     dispatcher: Arc<Dispatcher>,
     wake: Arc<Notify>,
@@ -408,10 +412,11 @@ async fn dispatch_loop(
 ) {
     let mut store_retry = StoreRetry::default();
     loop {
-        let wait = match drain_once(&dispatcher).await {
+        // No peeking at a store that just failed: each failure would be logged again.
+        let (wait, peek) = match drain_once(&dispatcher).await {
             Ok(wait) => {
                 store_retry = StoreRetry::default();
-                wait.max(Duration::from_millis(100))
+                (wait.max(Duration::from_millis(100)), true)
             }
             Err(()) => {
                 let wait = store_retry.next();
@@ -420,13 +425,36 @@ async fn dispatch_loop(
                     retry_in = %humantime::format_duration(wait),
                     "delivery paused after a store error"
                 );
-                wait
+                (wait, false)
             }
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = wake.notified() => {}
-            () = tokio::time::sleep(wait) => {}
+            () = sleep_until_due(&dispatcher, wait), if peek => {}
+            () = tokio::time::sleep(wait), if !peek => {}
+        }
+    }
+}
+
+/// Sleeps `wait`, or less once the outbox's earliest due time moves well before its end (looked
+/// at every [`OUTBOX_PEEK`]), so deliveries `feedwatch retry` made due go out within seconds.
+async fn sleep_until_due(dispatcher: &Dispatcher, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(OUTBOX_PEEK)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sooner = match dispatcher.until_next_due().await {
+            Ok(next) => next.is_some_and(|next| next + OUTBOX_PEEK < left),
+            // The next drain meets the error again, and backs off.
+            Err(_) => true,
+        };
+        if sooner {
+            return;
         }
     }
 }

@@ -107,7 +107,7 @@ pub enum StoreError {
 pub enum Access {
     /// The daemon and `once`: one at a time per database, or alerts would be sent twice.
     Exclusive,
-    /// Read-only reports (`feeds`, `alerts`), fine beside a running daemon.
+    /// Reports (`feeds`, `alerts`) and `retry`'s one short write, fine beside a running daemon.
     Shared,
 }
 
@@ -196,6 +196,17 @@ pub trait Store: Send + Sync {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    /// Makes pending deliveries (all, or `notifier`'s only) due at `now` at the latest, attempts
+    /// unchanged; how many are pending that way.
+    async fn retry_now(
+        &self,
+        notifier: Option<&NotifierName>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    /// Notifiers with pending deliveries, by name (a notifier since removed from the config too).
+    async fn pending_notifiers(&self) -> Result<Vec<NotifierName>, StoreError>;
 
     /// How many deliveries are pending.
     async fn pending_deliveries(&self) -> Result<usize, StoreError>;

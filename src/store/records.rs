@@ -205,6 +205,8 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     /// When it was sent.
     pub sent_at: Option<DateTime<Utc>>,
+    /// When a pending delivery is next tried (`None` once sent or given up).
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// One alert with its deliveries, for `feedwatch alerts`.

@@ -11,5 +11,6 @@ mod matching;
 mod parse;
 mod pipeline;
 mod reach;
+mod retry;
 mod secrets;
 mod timed;

@@ -330,6 +330,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn retry_now(
+        &self,
+        notifier: Option<&NotifierName>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let notifier = notifier.cloned();
+        self.run(move |c| outbox::retry_now(c, notifier.as_ref(), now))
+            .await
+    }
+
+    async fn pending_notifiers(&self) -> Result<Vec<NotifierName>, StoreError> {
+        self.run(|c| outbox::pending_notifiers(c)).await
+    }
+
     async fn pending_deliveries(&self) -> Result<usize, StoreError> {
         self.run(|c| outbox::pending(c)).await
     }

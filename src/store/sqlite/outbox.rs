@@ -64,6 +64,31 @@ pub(super) fn postpone_notifier(
     Ok(())
 }
 
+/// Makes pending deliveries (all, or one notifier's) due at `now` at the latest; how many.
+pub(super) fn retry_now(
+    c: &Connection,
+    notifier: Option<&NotifierName>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let n = c.execute(
+        "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2)
+         WHERE state = 'pending' AND (?1 IS NULL OR notifier = ?1)",
+        params![notifier.map(|n| n.0.as_str()), to_ts(now)],
+    )?;
+    Ok(n)
+}
+
+/// Notifiers with pending deliveries, by name.
+pub(super) fn pending_notifiers(c: &Connection) -> Result<Vec<NotifierName>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT notifier FROM deliveries WHERE state = 'pending' ORDER BY notifier",
+    )?;
+    let names = stmt
+        .query_map([], |r| Ok(NotifierName(r.get(0)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(names)
+}
+
 /// How many deliveries are pending.
 pub(super) fn pending(c: &Connection) -> Result<usize, StoreError> {
     let n: i64 = c.query_row(

@@ -44,7 +44,9 @@ pub(super) fn alerts_since(
     })?;
     let mut alerts: Vec<(i64, AlertRecord)> = rows.collect::<Result<_, _>>()?;
     let mut deliveries = c.prepare_cached(
-        "SELECT notifier, state, attempts, last_error, sent_at FROM deliveries
+        "SELECT notifier, state, attempts, last_error, sent_at,
+                CASE state WHEN 'pending' THEN next_attempt_at END
+         FROM deliveries
          WHERE alert_id = ?1 ORDER BY notifier",
     )?;
     for (id, alert) in &mut alerts {
@@ -55,6 +57,7 @@ pub(super) fn alerts_since(
                 attempts: r.get(2)?,
                 last_error: r.get(3)?,
                 sent_at: r.get::<_, Option<i64>>(4)?.map(from_ts),
+                next_attempt_at: r.get::<_, Option<i64>>(5)?.map(from_ts),
             })
         })?;
         alert.deliveries = rows.collect::<Result<_, _>>()?;

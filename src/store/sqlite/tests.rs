@@ -291,3 +291,50 @@ async fn passwords_an_older_version_stored_with_a_feed_are_removed_at_open() {
         r#"{"feed":{"url":"https://members.example/feed"}}"#
     );
 }
+
+#[tokio::test]
+async fn retry_makes_pending_deliveries_due_now_and_reports_next_attempts() {
+    let s = store();
+    let now = Utc::now();
+    commit(&s, "a", now, &[("1", "https://x/1")]).await;
+    let (mail, hook) = (NotifierName("mail".into()), NotifierName("hook".into()));
+    let later = now + Duration::hours(6);
+    for n in [&mail, &hook] {
+        let due = s.due_deliveries(n, now, 10).await.unwrap();
+        s.mark_attempt_failed(due[0].id, "refused", Some(later))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.pending_notifiers().await.unwrap(),
+        [hook.clone(), mail.clone()]
+    );
+    let alerts = s.alerts_since(now - Duration::hours(1)).await.unwrap();
+    let next: Vec<_> = alerts[0]
+        .deliveries
+        .iter()
+        .map(|d| d.next_attempt_at.map(|t| t.timestamp()))
+        .collect();
+    assert_eq!(next, [Some(later.timestamp()); 2]);
+
+    assert_eq!(s.retry_now(Some(&mail), now).await.unwrap(), 1);
+    assert_eq!(
+        s.due_notifiers(now).await.unwrap(),
+        std::slice::from_ref(&mail)
+    );
+    assert_eq!(s.retry_now(None, now).await.unwrap(), 2);
+    let due = s.due_deliveries(&hook, now, 10).await.unwrap();
+    assert_eq!(due[0].attempts, 1, "a retry is not an attempt");
+    s.mark_sent(due[0].id, now).await.unwrap();
+    let alerts = s.alerts_since(now - Duration::hours(1)).await.unwrap();
+    let sent = alerts[0]
+        .deliveries
+        .iter()
+        .find(|d| d.notifier == hook)
+        .unwrap();
+    assert_eq!(
+        sent.next_attempt_at, None,
+        "only pending deliveries have a next attempt"
+    );
+    assert_eq!(s.pending_notifiers().await.unwrap(), [mail]);
+}

@@ -144,6 +144,18 @@ impl Store for FlakyStore {
         self.inner.mark_attempt_failed(id, error, retry_at).await
     }
 
+    async fn retry_now(
+        &self,
+        notifier: Option<&NotifierName>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.inner.retry_now(notifier, now).await
+    }
+
+    async fn pending_notifiers(&self) -> Result<Vec<NotifierName>, StoreError> {
+        self.inner.pending_notifiers().await
+    }
+
     async fn pending_deliveries(&self) -> Result<usize, StoreError> {
         self.inner.pending_deliveries().await
     }
