@@ -36,9 +36,9 @@ impl EmailNotifier {
             message,
         };
         let url = cfg.smtp.expose();
-        // The config checked the scheme; lettre still rejects a URL without a host or with an
-        // unknown `tls` parameter, and sets up TLS here.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+        // The config checked the scheme and the `tls` parameter; lettre still rejects a URL
+        // without a host, and sets up TLS here.
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(lettre_url(url).as_str())
             .map_err(|e| err(format!("invalid smtp URL: {e}")))?
             .timeout(Some(timeout));
         if let Some(password) = &cfg.password {
@@ -107,6 +107,22 @@ impl EmailNotifier {
             )
         })
     }
+}
+
+/// `url` as lettre reads it. lettre knows no `tls=none`; without a `tls` parameter it speaks
+/// plain text, which is what `tls=none` asks for, so that pair is dropped.
+fn lettre_url(url: &url::Url) -> url::Url {
+    let mut out = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, v)| !(k == "tls" && v == "none"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    out.set_query(None);
+    if !kept.is_empty() {
+        out.query_pairs_mut().extend_pairs(kept);
+    }
+    out
 }
 
 /// What an SMTP failure says about whom. The server rejecting this message itself (552 too
@@ -194,6 +210,19 @@ pub fn html_body(alert: &Alert) -> String {
 mod tests {
     use super::*;
     use crate::notify::test_alert;
+
+    #[test]
+    fn tls_none_is_dropped_for_lettre_and_other_parameters_stay() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            lettre_url(&url("smtp://u@127.0.0.1:25/relay?tls=none")).as_str(),
+            "smtp://u@127.0.0.1:25/relay"
+        );
+        assert_eq!(
+            lettre_url(&url("smtp://mail.example.org?tls=required")).as_str(),
+            "smtp://mail.example.org?tls=required"
+        );
+    }
 
     #[test]
     fn feed_text_cannot_break_out_of_headers_or_html() {

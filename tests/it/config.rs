@@ -111,6 +111,27 @@ fn check_exits_2_with_the_line_of_a_bad_duration() {
 }
 
 #[test]
+fn check_exits_2_when_an_smtp_password_would_travel_in_clear() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/invalid/smtp-password-in-clear.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args(["--config"])
+        .arg(&path)
+        .arg("check")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("smtp-password-in-clear.toml:10:8:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`?tls=required`"), "{stderr}");
+    assert!(stderr.contains("`smtps://`"), "{stderr}");
+}
+
+#[test]
 fn check_prints_a_summary_for_a_good_config() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
