@@ -1,10 +1,12 @@
 //! The email notifier: multipart plain text + HTML over SMTP with lettre.
 //!
 //! Owns the message format. Must never put feed text in a header unencoded (lettre encodes the
-//! subject, and titles are flattened to one line first), and never put it in HTML unescaped.
+//! subject, and titles are flattened to one line first; a subject holding `=?` is encoded whole,
+//! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped.
 
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -21,6 +23,11 @@ pub struct EmailNotifier {
     to: Vec<Mailbox>,
     timeout: Duration,
 }
+
+const SUBJECT: HeaderName = HeaderName::new_from_ascii_str("Subject");
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+const WATCHLIST: HeaderName = HeaderName::new_from_ascii_str("X-Feedwatch-Watchlist");
+const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
 
 impl EmailNotifier {
     /// A notifier for `cfg`; fails when its password could not be read, so a missing secret
@@ -83,14 +90,20 @@ impl EmailNotifier {
     }
 
     fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
+        let domain = self.from.email.domain();
         let mut b = Message::builder()
             .from(self.from.clone())
-            .subject(subject(alert))
+            .raw_header(subject_header(subject(alert)))
             // Derived from the alert id, so a resend after a crash is recognisably the same.
-            .message_id(Some(format!(
-                "<{}.{}@feedwatch>",
-                alert.alert_id, self.name
-            )));
+            .message_id(Some(format!("<{}.{}@{domain}>", alert.alert_id, self.name)))
+            // Tells auto-responders not to answer (RFC 3834).
+            .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()))
+            .raw_header(HeaderValue::new(WATCHLIST, alert.watchlist.clone()))
+            // RFC 2919, so mail rules can file each watchlist's alerts.
+            .raw_header(HeaderValue::new(
+                LIST_ID,
+                format!("<{}.{domain}>", dns_label(&alert.watchlist)),
+            ));
         for to in &self.to {
             b = b.to(to.clone());
         }
@@ -137,6 +150,47 @@ fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
         DeliveryErrorKind::ReceiverFault
     } else {
         DeliveryErrorKind::Retry
+    }
+}
+
+/// The `Subject` header. lettre encodes only words that are not ASCII, so ASCII feed text such
+/// as `=?utf-8?B?…?=` would reach the reader as an encoded-word it decodes into something else;
+/// a subject holding `=?` is therefore encoded whole, and reads back as the literal text.
+fn subject_header(subject: String) -> HeaderValue {
+    if !subject.contains("=?") {
+        return HeaderValue::new(SUBJECT, subject);
+    }
+    let mut encoded = String::with_capacity(subject.len() * 2);
+    {
+        let mut w = email_encoding::headers::writer::EmailWriter::new(
+            &mut encoded,
+            "Subject: ".len(),
+            0,
+            false,
+        );
+        email_encoding::headers::rfc2047::encode(&subject, &mut w)
+            .unwrap_or_else(|_| unreachable!("writing to a String cannot fail"));
+    }
+    HeaderValue::dangerous_new_pre_encoded(SUBJECT, subject, encoded)
+}
+
+/// `name` as one DNS label for `List-Id`: ASCII letters and digits lowercased, every other run
+/// of characters one `-`, at most 63 bytes; `watchlist` if nothing is left.
+fn dns_label(name: &str) -> String {
+    let mut label = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            label.push(c.to_ascii_lowercase());
+        } else if !label.is_empty() && !label.ends_with('-') {
+            label.push('-');
+        }
+    }
+    label.truncate(63);
+    let label = label.trim_end_matches('-');
+    if label.is_empty() {
+        "watchlist".to_owned()
+    } else {
+        label.to_owned()
     }
 }
 
@@ -210,6 +264,26 @@ pub fn html_body(alert: &Alert) -> String {
 mod tests {
     use super::*;
     use crate::notify::test_alert;
+
+    #[test]
+    fn a_watchlist_name_becomes_one_dns_label() {
+        assert_eq!(dns_label("ISIS-K"), "isis-k");
+        assert_eq!(dns_label("  Europe / Attacks!! "), "europe-attacks");
+        assert_eq!(dns_label("塔利班"), "watchlist");
+        assert_eq!(dns_label(&"a".repeat(70)).len(), 63);
+    }
+
+    #[test]
+    fn a_subject_with_an_encoded_word_is_encoded_whole() {
+        let plain = subject_header("[feedwatch] x: hello".into());
+        assert_eq!(
+            plain,
+            HeaderValue::new(SUBJECT, "[feedwatch] x: hello".into())
+        );
+        let raw = "[feedwatch] x: =?utf-8?B?SGk=?= there";
+        let forced = subject_header(raw.into());
+        assert_ne!(forced, HeaderValue::new(SUBJECT, raw.into()));
+    }
 
     #[test]
     fn tls_none_is_dropped_for_lettre_and_other_parameters_stay() {
