@@ -2,7 +2,10 @@
 //!
 //! Owns the message format. Must never put feed text in a header unencoded (lettre encodes the
 //! subject, and titles are flattened to one line first; a subject holding `=?` is encoded whole,
-//! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped.
+//! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped. The
+//! connections for `smtp://` URLs are in [`connection`].
+
+mod connection;
 
 use std::time::Duration;
 
@@ -18,10 +21,26 @@ use crate::config::{EmailConfig, NotifierName};
 /// Sends alerts by email.
 pub struct EmailNotifier {
     name: NotifierName,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
     to: Vec<Mailbox>,
     timeout: Duration,
+}
+
+/// `smtp://` goes over connections with `TCP_NODELAY` (see [`connection`]); `smtps://` over
+/// lettre's pool, whose implicit TLS needs a socket lettre opens itself.
+enum Transport {
+    Nodelay(connection::Connections),
+    Pool(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    async fn send(&self, message: Message) -> Result<(), connection::SendError> {
+        match self {
+            Transport::Nodelay(c) => c.send(message.envelope(), &message.formatted()).await,
+            Transport::Pool(p) => p.send(message).await.map(drop).map_err(Into::into),
+        }
+    }
 }
 
 const SUBJECT: HeaderName = HeaderName::new_from_ascii_str("Subject");
@@ -43,19 +62,32 @@ impl EmailNotifier {
             message,
         };
         let url = cfg.smtp.expose();
-        // The config checked the scheme and the `tls` parameter; lettre still rejects a URL
-        // without a host, and sets up TLS here.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(lettre_url(url).as_str())
-            .map_err(|e| err(format!("invalid smtp URL: {e}")))?
-            .timeout(Some(timeout));
-        if let Some(password) = &cfg.password {
-            let password = password.expose().map_err(|e| err(e.to_string()))?;
-            let user = crate::model::url_login(url).map_or_else(String::new, |(u, _)| u);
-            builder = builder.credentials(Credentials::new(user, password.to_owned()));
-        }
+        let login = crate::model::url_login(url);
+        let password = match &cfg.password {
+            Some(p) => Some(p.expose().map_err(|e| err(e.to_string()))?.to_owned()),
+            None => login.as_ref().and_then(|(_, p)| p.clone()),
+        };
+        let credentials = password.map(|p| {
+            let user = login.map_or_else(String::new, |(u, _)| u);
+            Credentials::new(user, p)
+        });
+        // The config checked the scheme and the `tls` parameter; TLS is set up here.
+        let transport = if url.scheme() == "smtps" {
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+                .map_err(|e| err(format!("invalid smtp URL: {e}")))?
+                .timeout(Some(timeout));
+            if let Some(credentials) = credentials {
+                builder = builder.credentials(credentials);
+            }
+            Transport::Pool(builder.build())
+        } else {
+            connection::Connections::new(url, credentials, timeout)
+                .map(Transport::Nodelay)
+                .map_err(|e| err(format!("invalid smtp URL: {e}")))?
+        };
         Ok(EmailNotifier {
             name: name.clone(),
-            transport: builder.build(),
+            transport,
             from: cfg.from.clone(),
             to: cfg.to.clone(),
             timeout,
@@ -83,7 +115,7 @@ impl EmailNotifier {
                     &self.name,
                     format_args!("SMTP: {e}; {hint}"),
                 )
-                .with_code(e.status().map(u16::from)))
+                .with_code(status(&e)))
             }
             Ok(Ok(_)) => Ok(()),
         }
@@ -122,27 +154,14 @@ impl EmailNotifier {
     }
 }
 
-/// `url` as lettre reads it. lettre knows no `tls=none`; without a `tls` parameter it speaks
-/// plain text, which is what `tls=none` asks for, so that pair is dropped.
-fn lettre_url(url: &url::Url) -> url::Url {
-    let mut out = url.clone();
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, v)| !(k == "tls" && v == "none"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    out.set_query(None);
-    if !kept.is_empty() {
-        out.query_pairs_mut().extend_pairs(kept);
-    }
-    out
-}
-
 /// What an SMTP failure says about whom. The server rejecting this message itself (552 too
 /// big, 554 content refused) is about the alert. Other permanent (5xx) replies — bad
 /// credentials, an unknown sender — are the config's fault: those alerts must still go out
 /// once it is fixed. Anything else (4xx, a lost connection) is passing trouble.
-fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
+fn classify(e: &connection::SendError) -> DeliveryErrorKind {
+    let connection::SendError::Smtp(e) = e else {
+        return DeliveryErrorKind::Retry;
+    };
     let code = e.status().map(u16::from);
     if e.is_permanent() && matches!(code, Some(552 | 554)) {
         DeliveryErrorKind::Reject
@@ -150,6 +169,14 @@ fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
         DeliveryErrorKind::ReceiverFault
     } else {
         DeliveryErrorKind::Retry
+    }
+}
+
+/// The server's reply code, if the failure was a reply.
+fn status(e: &connection::SendError) -> Option<u16> {
+    match e {
+        connection::SendError::Smtp(e) => e.status().map(u16::from),
+        _ => None,
     }
 }
 
@@ -283,19 +310,6 @@ mod tests {
         let raw = "[feedwatch] x: =?utf-8?B?SGk=?= there";
         let forced = subject_header(raw.into());
         assert_ne!(forced, HeaderValue::new(SUBJECT, raw.into()));
-    }
-
-    #[test]
-    fn tls_none_is_dropped_for_lettre_and_other_parameters_stay() {
-        let url = |s: &str| url::Url::parse(s).unwrap();
-        assert_eq!(
-            lettre_url(&url("smtp://u@127.0.0.1:25/relay?tls=none")).as_str(),
-            "smtp://u@127.0.0.1:25/relay"
-        );
-        assert_eq!(
-            lettre_url(&url("smtp://mail.example.org?tls=required")).as_str(),
-            "smtp://mail.example.org?tls=required"
-        );
     }
 
     #[test]
