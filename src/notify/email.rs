@@ -1,10 +1,15 @@
 //! The email notifier: multipart plain text + HTML over SMTP with lettre.
 //!
 //! Owns the message format. Must never put feed text in a header unencoded (lettre encodes the
-//! subject, and titles are flattened to one line first), and never put it in HTML unescaped.
+//! subject, and titles are flattened to one line first; a subject holding `=?` is encoded whole,
+//! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped. The
+//! connections for `smtp://` URLs are in [`connection`].
+
+mod connection;
 
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -16,11 +21,32 @@ use crate::config::{EmailConfig, NotifierName};
 /// Sends alerts by email.
 pub struct EmailNotifier {
     name: NotifierName,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
     to: Vec<Mailbox>,
     timeout: Duration,
 }
+
+/// `smtp://` goes over connections with `TCP_NODELAY` (see [`connection`]); `smtps://` over
+/// lettre's pool, whose implicit TLS needs a socket lettre opens itself.
+enum Transport {
+    Nodelay(connection::Connections),
+    Pool(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    async fn send(&self, message: Message) -> Result<(), connection::SendError> {
+        match self {
+            Transport::Nodelay(c) => c.send(message.envelope(), &message.formatted()).await,
+            Transport::Pool(p) => p.send(message).await.map(drop).map_err(Into::into),
+        }
+    }
+}
+
+const SUBJECT: HeaderName = HeaderName::new_from_ascii_str("Subject");
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+const WATCHLIST: HeaderName = HeaderName::new_from_ascii_str("X-Feedwatch-Watchlist");
+const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
 
 impl EmailNotifier {
     /// A notifier for `cfg`; fails when its password could not be read, so a missing secret
@@ -36,19 +62,32 @@ impl EmailNotifier {
             message,
         };
         let url = cfg.smtp.expose();
-        // The config checked the scheme; lettre still rejects a URL without a host or with an
-        // unknown `tls` parameter, and sets up TLS here.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-            .map_err(|e| err(format!("invalid smtp URL: {e}")))?
-            .timeout(Some(timeout));
-        if let Some(password) = &cfg.password {
-            let password = password.expose().map_err(|e| err(e.to_string()))?;
-            let user = crate::model::url_login(url).map_or_else(String::new, |(u, _)| u);
-            builder = builder.credentials(Credentials::new(user, password.to_owned()));
-        }
+        let login = crate::model::url_login(url);
+        let password = match &cfg.password {
+            Some(p) => Some(p.expose().map_err(|e| err(e.to_string()))?.to_owned()),
+            None => login.as_ref().and_then(|(_, p)| p.clone()),
+        };
+        let credentials = password.map(|p| {
+            let user = login.map_or_else(String::new, |(u, _)| u);
+            Credentials::new(user, p)
+        });
+        // The config checked the scheme and the `tls` parameter; TLS is set up here.
+        let transport = if url.scheme() == "smtps" {
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+                .map_err(|e| err(format!("invalid smtp URL: {e}")))?
+                .timeout(Some(timeout));
+            if let Some(credentials) = credentials {
+                builder = builder.credentials(credentials);
+            }
+            Transport::Pool(builder.build())
+        } else {
+            connection::Connections::new(url, credentials, timeout)
+                .map(Transport::Nodelay)
+                .map_err(|e| err(format!("invalid smtp URL: {e}")))?
+        };
         Ok(EmailNotifier {
             name: name.clone(),
-            transport: builder.build(),
+            transport,
             from: cfg.from.clone(),
             to: cfg.to.clone(),
             timeout,
@@ -76,21 +115,27 @@ impl EmailNotifier {
                     &self.name,
                     format_args!("SMTP: {e}; {hint}"),
                 )
-                .with_code(e.status().map(u16::from)))
+                .with_code(status(&e)))
             }
             Ok(Ok(_)) => Ok(()),
         }
     }
 
     fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
+        let domain = self.from.email.domain();
         let mut b = Message::builder()
             .from(self.from.clone())
-            .subject(subject(alert))
+            .raw_header(subject_header(subject(alert)))
             // Derived from the alert id, so a resend after a crash is recognisably the same.
-            .message_id(Some(format!(
-                "<{}.{}@feedwatch>",
-                alert.alert_id, self.name
-            )));
+            .message_id(Some(format!("<{}.{}@{domain}>", alert.alert_id, self.name)))
+            // Tells auto-responders not to answer (RFC 3834).
+            .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()))
+            .raw_header(HeaderValue::new(WATCHLIST, alert.watchlist.clone()))
+            // RFC 2919, so mail rules can file each watchlist's alerts.
+            .raw_header(HeaderValue::new(
+                LIST_ID,
+                format!("<{}.{domain}>", dns_label(&alert.watchlist)),
+            ));
         for to in &self.to {
             b = b.to(to.clone());
         }
@@ -113,7 +158,10 @@ impl EmailNotifier {
 /// big, 554 content refused) is about the alert. Other permanent (5xx) replies — bad
 /// credentials, an unknown sender — are the config's fault: those alerts must still go out
 /// once it is fixed. Anything else (4xx, a lost connection) is passing trouble.
-fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
+fn classify(e: &connection::SendError) -> DeliveryErrorKind {
+    let connection::SendError::Smtp(e) = e else {
+        return DeliveryErrorKind::Retry;
+    };
     let code = e.status().map(u16::from);
     if e.is_permanent() && matches!(code, Some(552 | 554)) {
         DeliveryErrorKind::Reject
@@ -121,6 +169,55 @@ fn classify(e: &lettre::transport::smtp::Error) -> DeliveryErrorKind {
         DeliveryErrorKind::ReceiverFault
     } else {
         DeliveryErrorKind::Retry
+    }
+}
+
+/// The server's reply code, if the failure was a reply.
+fn status(e: &connection::SendError) -> Option<u16> {
+    match e {
+        connection::SendError::Smtp(e) => e.status().map(u16::from),
+        _ => None,
+    }
+}
+
+/// The `Subject` header. lettre encodes only words that are not ASCII, so ASCII feed text such
+/// as `=?utf-8?B?…?=` would reach the reader as an encoded-word it decodes into something else;
+/// a subject holding `=?` is therefore encoded whole, and reads back as the literal text.
+fn subject_header(subject: String) -> HeaderValue {
+    if !subject.contains("=?") {
+        return HeaderValue::new(SUBJECT, subject);
+    }
+    let mut encoded = String::with_capacity(subject.len() * 2);
+    {
+        let mut w = email_encoding::headers::writer::EmailWriter::new(
+            &mut encoded,
+            "Subject: ".len(),
+            0,
+            false,
+        );
+        email_encoding::headers::rfc2047::encode(&subject, &mut w)
+            .unwrap_or_else(|_| unreachable!("writing to a String cannot fail"));
+    }
+    HeaderValue::dangerous_new_pre_encoded(SUBJECT, subject, encoded)
+}
+
+/// `name` as one DNS label for `List-Id`: ASCII letters and digits lowercased, every other run
+/// of characters one `-`, at most 63 bytes; `watchlist` if nothing is left.
+fn dns_label(name: &str) -> String {
+    let mut label = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            label.push(c.to_ascii_lowercase());
+        } else if !label.is_empty() && !label.ends_with('-') {
+            label.push('-');
+        }
+    }
+    label.truncate(63);
+    let label = label.trim_end_matches('-');
+    if label.is_empty() {
+        "watchlist".to_owned()
+    } else {
+        label.to_owned()
     }
 }
 
@@ -194,6 +291,26 @@ pub fn html_body(alert: &Alert) -> String {
 mod tests {
     use super::*;
     use crate::notify::test_alert;
+
+    #[test]
+    fn a_watchlist_name_becomes_one_dns_label() {
+        assert_eq!(dns_label("ISIS-K"), "isis-k");
+        assert_eq!(dns_label("  Europe / Attacks!! "), "europe-attacks");
+        assert_eq!(dns_label("塔利班"), "watchlist");
+        assert_eq!(dns_label(&"a".repeat(70)).len(), 63);
+    }
+
+    #[test]
+    fn a_subject_with_an_encoded_word_is_encoded_whole() {
+        let plain = subject_header("[feedwatch] x: hello".into());
+        assert_eq!(
+            plain,
+            HeaderValue::new(SUBJECT, "[feedwatch] x: hello".into())
+        );
+        let raw = "[feedwatch] x: =?utf-8?B?SGk=?= there";
+        let forced = subject_header(raw.into());
+        assert_ne!(forced, HeaderValue::new(SUBJECT, raw.into()));
+    }
 
     #[test]
     fn feed_text_cannot_break_out_of_headers_or_html() {

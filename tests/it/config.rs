@@ -94,10 +94,11 @@ fn example_config_and_demo_load() {
     }
 }
 
-#[test]
-fn check_exits_2_with_the_line_of_a_bad_duration() {
+/// Runs `feedwatch check` on an invalid fixture; its exit code and stderr.
+fn check_invalid(fixture: &str) -> (Option<i32>, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/config/invalid/bad-duration.toml");
+        .join("tests/fixtures/config/invalid")
+        .join(fixture);
     let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
         .args(["--config"])
         .arg(&path)
@@ -105,9 +106,27 @@ fn check_exits_2_with_the_line_of_a_bad_duration() {
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
+#[test]
+fn check_exits_2_with_the_line_of_a_bad_duration() {
+    let (code, stderr) = check_invalid("bad-duration.toml");
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("bad-duration.toml:6:12:"), "{stderr}");
+}
+
+#[test]
+fn check_exits_2_when_an_smtp_password_would_travel_in_clear() {
+    let (code, stderr) = check_invalid("smtp-password-in-clear.toml");
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("smtp-password-in-clear.toml:10:8:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`?tls=required`"), "{stderr}");
+    assert!(stderr.contains("`smtps://`"), "{stderr}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod config;
+mod email;
 mod faults;
 mod fetch;
 mod hostile;

@@ -184,6 +184,14 @@ fn email(t: &Table, secrets: &mut SecretInventory) -> Result<EmailConfig, Config
         ("password", "SMTP password"),
         secrets,
     )?;
+    let tls = smtp_tls(src, smtp, &url)?;
+    if (has_source || url.password().is_some()) && !tls.protects_login(&url) {
+        return Err(src.error(
+            smtp.span(),
+            "the SMTP password would travel unencrypted to a server that is not on this machine; \
+             add `?tls=required` (STARTTLS) to the URL or use `smtps://` (implicit TLS)",
+        ));
+    }
     let from = mailbox(src, t.required("from", &n.from)?)?;
     let to = t.required("to", &n.to)?;
     if to.get_ref().is_empty() {
@@ -215,6 +223,60 @@ fn smtp_url(src: &Source, smtp: &Spanned<String>) -> Result<Url, ConfigError> {
         return Err(src.error(smtp.span(), "SMTP URL must start with smtp:// or smtps://"));
     }
     Ok(url)
+}
+
+/// What an SMTP URL's scheme and `tls` parameter ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SmtpTls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `?tls=required`: STARTTLS, and no mail without it.
+    Required,
+    /// `?tls=opportunistic`: STARTTLS if offered, plain text otherwise (a downgrade is silent).
+    Opportunistic,
+    /// No `tls` parameter, or `?tls=none`: plain text.
+    Plain,
+}
+
+impl SmtpTls {
+    /// Whether a login sent this way cannot be read on the network: encryption that cannot be
+    /// stripped, or a server on this machine. Decided from the literal host, with no lookup.
+    fn protects_login(self, url: &Url) -> bool {
+        matches!(self, SmtpTls::Implicit | SmtpTls::Required) || is_loopback(url)
+    }
+}
+
+/// `localhost`, or an IP literal in 127.0.0.0/8 or `::1`. `smtp:` is not one of the URL
+/// standard's special schemes, so an IPv4 host arrives as text and is parsed here, strictly.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn smtp_tls(src: &Source, smtp: &Spanned<String>, url: &Url) -> Result<SmtpTls, ConfigError> {
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
+    match (url.scheme() == "smtps", tls.as_deref()) {
+        (true, None) => Ok(SmtpTls::Implicit),
+        (false, Some("required")) => Ok(SmtpTls::Required),
+        (false, Some("opportunistic")) => Ok(SmtpTls::Opportunistic),
+        (false, None | Some("none")) => Ok(SmtpTls::Plain),
+        (true, Some(_)) => Err(src.error(
+            smtp.span(),
+            "`smtps://` always uses TLS; remove the `tls` parameter",
+        )),
+        (false, Some(other)) => Err(src.error(
+            smtp.span(),
+            format!("unknown SMTP `tls={other}`; use \"required\", \"opportunistic\" or \"none\""),
+        )),
+    }
 }
 
 fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, ConfigError> {
@@ -349,6 +411,70 @@ mod tests {
     fn a_missing_key_names_the_notifier_and_what_it_needs() {
         let err = error("[notifiers.chat]\ntype = \"webhook\"\n");
         assert_eq!(err, "t.toml:1:1: notifier \"chat\" (webhook) needs `url`");
+    }
+
+    fn with_password(url: &str) -> String {
+        format!(
+            "[notifiers.desk]\ntype = \"email\"\nsmtp = \"{url}\"\npassword_env = \"HOME\"\n\
+             from = \"a@example.org\"\nto = [\"b@example.org\"]\n"
+        )
+    }
+
+    #[test]
+    fn a_password_to_a_remote_server_needs_tls_that_cannot_be_stripped() {
+        for url in [
+            "smtp://u@mail.example.org:587",
+            "smtp://u@mail.example.org:587?tls=opportunistic",
+            "smtp://u@mail.example.org:25?tls=none",
+            "smtp://u@10.0.0.5:25",
+            "smtp://u@[fd00::1]:25",
+            "smtp://u@127.1:25",
+        ] {
+            let err = error(&with_password(url));
+            assert!(
+                err.starts_with("t.toml:3:8: the SMTP password would travel"),
+                "{url}: {err}"
+            );
+            assert!(
+                err.contains("`?tls=required`") && err.contains("`smtps://`"),
+                "{err}"
+            );
+        }
+        let inline = error(
+            "[notifiers.d]\ntype = \"email\"\nsmtp = \"smtp://u:pw@mail.example.org\"\n\
+             from = \"a@example.org\"\nto = [\"b@example.org\"]\n",
+        );
+        assert!(inline.contains("would travel unencrypted"), "{inline}");
+    }
+
+    #[test]
+    fn a_password_may_travel_over_tls_or_to_this_machine() {
+        for url in [
+            "smtp://u@mail.example.org:587?tls=required",
+            "smtps://u@mail.example.org",
+            "smtp://u@127.0.0.1:25",
+            "smtp://u@127.8.9.10:25?tls=none",
+            "smtp://u@[::1]:25?tls=none",
+            "smtp://u@LOCALHOST:25?tls=opportunistic",
+        ] {
+            assert!(load(&with_password(url)).is_ok(), "{url}");
+        }
+        // Without a password, plain text to anywhere stays the user's choice.
+        let text =
+            with_password("smtp://mail.example.org:25").replace("password_env = \"HOME\"\n", "");
+        assert!(load(&text).is_ok());
+    }
+
+    #[test]
+    fn the_tls_parameter_takes_known_values_only() {
+        assert_eq!(
+            error(&with_password("smtp://127.0.0.1?tls=yes")),
+            "t.toml:3:8: unknown SMTP `tls=yes`; use \"required\", \"opportunistic\" or \"none\""
+        );
+        assert_eq!(
+            error(&with_password("smtps://mail.example.org?tls=none")),
+            "t.toml:3:8: `smtps://` always uses TLS; remove the `tls` parameter"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -148,6 +148,7 @@ pub struct SmtpServer {
     mails: Arc<Mutex<Vec<Mail>>>,
     reject: Arc<AtomicU16>,
     logins: Arc<Mutex<Vec<Login>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -173,6 +174,8 @@ impl SmtpServer {
         let mails = Arc::new(Mutex::new(Vec::new()));
         let reject = Arc::new(AtomicU16::new(0));
         let logins = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::clone(&connections);
         let mut session = mailin::SessionBuilder::new("smtp.feedwatch.test");
         if account.is_some() {
             session
@@ -191,6 +194,7 @@ impl SmtpServer {
             .name(format!("smtp-{port}"))
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
+                    accepted.fetch_add(1, Ordering::SeqCst);
                     let (session, recorder) = (session.clone(), recorder.clone());
                     thread::spawn(move || converse(stream, &session, recorder));
                 }
@@ -201,7 +205,13 @@ impl SmtpServer {
             mails,
             reject,
             logins,
+            connections,
         }
+    }
+
+    /// How many connections the server has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// The logins the server accepted, in order.
