@@ -372,7 +372,7 @@ async fn read_source(
         .unwrap_or_else(|| crate::config::FeedConfig {
             // As for a configured feed: a login in the URL travels as a header, never in the
             // URL that messages quote.
-            url: crate::config::without_userinfo(&url),
+            url: crate::model::without_userinfo(&url),
             name: None,
             cadence: crate::schedule::Cadence::Every(general.interval),
             tags: Vec::new(),

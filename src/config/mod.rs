@@ -27,7 +27,7 @@ pub use error::{ConfigError, Location};
 pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
 };
-pub use secrets::{basic_auth, redact_userinfo, without_userinfo};
+pub use secrets::{basic_auth, redact_userinfo};
 pub use validate::default_user_agent;
 
 /// The default config path when neither `--config` nor `$FEEDWATCH_CONFIG` is given.
@@ -280,7 +280,7 @@ impl Config {
 
     /// Looks a feed up by its URL (a user name and password in `url` are ignored).
     pub fn feed_by_url(&self, url: &Url) -> Option<&FeedConfig> {
-        let url = secrets::without_userinfo(url);
+        let url = crate::model::without_userinfo(url);
         self.feeds.iter().find(|f| f.url == url)
     }
 

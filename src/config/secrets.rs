@@ -274,8 +274,6 @@ impl fmt::Display for Exposure {
     }
 }
 
-pub use crate::model::without_userinfo;
-
 /// `text` with anything between `scheme://` and an `@` in the authority replaced by `***`,
 /// for quoting a URL that did not parse in an error.
 pub fn redact_userinfo(text: &str) -> String {
@@ -337,6 +335,7 @@ pub fn url_has_token(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::without_userinfo;
 
     #[test]
     fn userinfo_is_removed_and_redacted() {

@@ -139,7 +139,7 @@ impl<'a> Builder<'a> {
         let written = feed_url(src, &f.url, &self.dir)?;
         // The user name and password go into `Authorization`; the URL without them is the
         // feed's identity, in the store, the logs and every alert.
-        let url = secrets::without_userinfo(&written);
+        let url = crate::model::without_userinfo(&written);
         if !self.feed_urls.insert(url.to_string()) {
             return Err(src.error(
                 f.url.span(),
@@ -357,7 +357,7 @@ impl<'a> Builder<'a> {
     fn selector_name(&mut self, at: Location, text: &str) -> String {
         match Url::parse(text) {
             Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-                let clean = secrets::without_userinfo(&url).to_string();
+                let clean = crate::model::without_userinfo(&url).to_string();
                 let what = format!("user name and password in a feed selector naming {clean}");
                 self.secrets.inline(at, what);
                 clean

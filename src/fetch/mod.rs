@@ -225,7 +225,7 @@ impl ClientKey {
 /// A client could not be built (bad proxy, TLS setup).
 #[derive(Debug, thiserror::Error)]
 // The proxy is named without its user name and password: a proxy login is a secret too.
-#[error("fetch: cannot build HTTP client{}: {source}", proxy.as_ref().map(|p| format!(" for proxy {}", crate::config::without_userinfo(p))).unwrap_or_default())]
+#[error("fetch: cannot build HTTP client{}: {source}", proxy.as_ref().map(|p| format!(" for proxy {}", crate::model::without_userinfo(p))).unwrap_or_default())]
 pub struct ClientError {
     proxy: Option<Url>,
     #[source]

@@ -107,6 +107,21 @@ impl Desk {
         self.deliveries_in(&*daemon.pipeline.store, notifier)
     }
 
+    /// A dispatcher for the desk's notifiers (no `desk`) over its database, whose store fails
+    /// to record the first `failures` sends, as on a full disk.
+    fn flaky_dispatcher(&self, failures: usize) -> (Arc<FlakyStore>, Dispatcher) {
+        let config = self.config(None);
+        let real = store::open(&config.general.database, Access::Exclusive).unwrap();
+        let flaky = FlakyStore::new(real, failures);
+        let dispatcher = Dispatcher::new(
+            flaky.clone(),
+            notify::build_all(&config).unwrap(),
+            Arc::new(self.clock.clone()),
+            CancellationToken::new(),
+        );
+        (flaky, dispatcher)
+    }
+
     /// [`Desk::deliveries`] as `store` has them.
     fn deliveries_in(&self, store: &dyn Store, notifier: &str) -> Vec<(DeliveryState, u32)> {
         let alerts = self
@@ -436,15 +451,7 @@ fn an_alert_sent_whose_record_cannot_be_written_is_never_sent_again() {
     // The receiver is back, but the database cannot record a send the first three times it is
     // asked, as on a full disk.
     desk.http.set("/hook", Route::status(200));
-    let config = desk.config(None);
-    let real = store::open(&config.general.database, Access::Exclusive).unwrap();
-    let flaky = FlakyStore::new(real, 3);
-    let dispatcher = Dispatcher::new(
-        flaky.clone(),
-        notify::build_all(&config).unwrap(),
-        Arc::new(desk.clock.clone()),
-        CancellationToken::new(),
-    );
+    let (flaky, dispatcher) = desk.flaky_dispatcher(3);
     desk.clock.advance(MINUTE);
     let drains: Vec<Option<usize>> = (0..5)
         .map(|_| {
@@ -479,15 +486,7 @@ fn a_send_not_yet_recorded_is_recorded_before_the_process_gives_up() {
     // The record of the send fails twice, as a disk being cleared up would; a process about
     // to exit keeps trying for a while rather than leave the alert to be sent again.
     desk.http.set("/hook", Route::status(200));
-    let config = desk.config(None);
-    let real = store::open(&config.general.database, Access::Exclusive).unwrap();
-    let flaky = FlakyStore::new(real, 2);
-    let dispatcher = Dispatcher::new(
-        flaky.clone(),
-        notify::build_all(&config).unwrap(),
-        Arc::new(desk.clock.clone()),
-        CancellationToken::new(),
-    );
+    let (flaky, dispatcher) = desk.flaky_dispatcher(2);
     desk.clock.advance(MINUTE);
     assert!(desk.runtime.block_on(dispatcher.drain()).is_err());
     assert_eq!(dispatcher.unrecorded_sends(), 1);
