@@ -275,13 +275,12 @@ impl Matching {
         entries
             .into_iter()
             .map(|entry| {
-                let matches = if self.may_alert {
-                    let text = ItemText::from_item(&entry.item);
-                    self.matcher.match_item(&text, applies)
-                } else {
-                    Vec::new()
-                };
-                MatchedEntry::new(entry, matches)
+                if !self.may_alert {
+                    return MatchedEntry::unmatched(entry);
+                }
+                let text = ItemText::from_item(&entry.item);
+                let matches = self.matcher.match_item(&text, applies);
+                MatchedEntry::matched(entry, &text, matches)
             })
             .collect()
     }

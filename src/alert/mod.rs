@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WatchlistConfig;
 use crate::health::FeedHealth;
-use crate::matcher::{Snippet, WatchlistMatch};
+use crate::matcher::{ItemText, Snippet, WatchlistMatch};
 use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
 use crate::store::{FeedNotice, NewAlert, NewItem};
 use crate::text::{html_to_text, is_unsafe};
@@ -200,10 +200,20 @@ pub struct MatchedEntry {
 }
 
 impl MatchedEntry {
-    /// `entry` with what matched it.
-    pub fn new(entry: NewEntry, matches: Vec<WatchlistMatch>) -> MatchedEntry {
+    /// An entry that was not matched (a backlog that may not alert).
+    pub fn unmatched(entry: NewEntry) -> MatchedEntry {
         MatchedEntry {
             title: plain_title(&entry.item.title),
+            entry,
+            matches: Vec::new(),
+        }
+    }
+
+    /// `entry` with what matched it in `text`, whose plain title is the one [`plain_title`]
+    /// would make: read once for matching, not again for the record.
+    pub fn matched(entry: NewEntry, text: &ItemText, matches: Vec<WatchlistMatch>) -> MatchedEntry {
+        MatchedEntry {
+            title: one_line(text.plain(Field::Title)),
             entry,
             matches,
         }
@@ -390,7 +400,8 @@ mod tests {
                     hits: Vec::new(),
                 })
                 .collect();
-            MatchedEntry::new(NewEntry { item, story: None }, matches)
+            let text = ItemText::from_item(&item);
+            MatchedEntry::matched(NewEntry { item, story: None }, &text, matches)
         };
         let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
         let feed = FeedRef {
