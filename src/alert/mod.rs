@@ -48,6 +48,9 @@ pub struct Alert {
     pub item: AlertItem,
     /// Each distinct term that hit, once.
     pub matches: Vec<AlertMatch>,
+    /// The story was seen before and its edited text newly matches this watchlist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update: bool,
 }
 
 /// The feed of an alert.
@@ -119,6 +122,16 @@ impl Alert {
                 })),
             },
             matches,
+            update: false,
+        }
+    }
+
+    /// The title as every notifier shows it: `Updated: …` for an edited story.
+    pub fn headline(&self) -> std::borrow::Cow<'_, str> {
+        if self.update {
+            format!("Updated: {}", self.item.title).into()
+        } else {
+            self.item.title.as_str().into()
         }
     }
 
@@ -165,6 +178,7 @@ impl Alert {
             },
             alert_id,
             matches: Vec::new(),
+            update: false,
         }
     }
 

@@ -534,6 +534,7 @@ pub fn test_alert() -> Alert {
                 mark_end: 25,
             },
         }],
+        update: false,
     }
 }
 
