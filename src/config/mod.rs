@@ -25,7 +25,8 @@ use crate::schedule::Cadence;
 pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
 pub use secrets::{
-    Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
+    Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretUrl,
+    SecretValue,
 };
 pub use secrets::{basic_auth, redact_userinfo};
 pub use validate::default_user_agent;
@@ -163,6 +164,11 @@ pub struct NotifierConfig {
     pub name: NotifierName,
     /// How long one delivery may take.
     pub timeout: Duration,
+    /// When held alerts go out as one digest; `None` sends each alert as it comes.
+    pub digest: Option<Cadence>,
+    /// Most alerts sent one by one in a rolling hour; the rest are folded into one summary an
+    /// hour. `None` for no cap.
+    pub max_per_hour: Option<u32>,
     /// What kind it is.
     pub kind: NotifierKind,
 }
@@ -176,6 +182,8 @@ pub enum NotifierKind {
     Webhook(WebhookConfig),
     /// Print to standard output.
     Stdout(StdoutFormat),
+    /// A chat platform's own message format.
+    Chat(ChatConfig),
 }
 
 impl NotifierKind {
@@ -185,10 +193,11 @@ impl NotifierKind {
             NotifierKind::Email(_) => NotifierType::Email,
             NotifierKind::Webhook(_) => NotifierType::Webhook,
             NotifierKind::Stdout(_) => NotifierType::Stdout,
+            NotifierKind::Chat(c) => c.notifier_type(),
         }
     }
 
-    /// `email`, `webhook` or `stdout`.
+    /// The name written in `type = "…"`.
     pub fn type_name(&self) -> &'static str {
         self.notifier_type().name()
     }
@@ -203,14 +212,38 @@ pub enum NotifierType {
     Webhook,
     /// `type = "stdout"`.
     Stdout,
+    /// `type = "slack"`.
+    Slack,
+    /// `type = "mattermost"`.
+    Mattermost,
+    /// `type = "discord"`.
+    Discord,
+    /// `type = "teams"`.
+    Teams,
+    /// `type = "googlechat"`.
+    GoogleChat,
+    /// `type = "ntfy"`.
+    Ntfy,
+    /// `type = "telegram"`.
+    Telegram,
+    /// `type = "matrix"`.
+    Matrix,
 }
 
 impl NotifierType {
     /// Every type, in the order error messages list them.
-    pub const ALL: [NotifierType; 3] = [
+    pub const ALL: [NotifierType; 11] = [
         NotifierType::Email,
         NotifierType::Webhook,
         NotifierType::Stdout,
+        NotifierType::Slack,
+        NotifierType::Mattermost,
+        NotifierType::Discord,
+        NotifierType::Teams,
+        NotifierType::GoogleChat,
+        NotifierType::Ntfy,
+        NotifierType::Telegram,
+        NotifierType::Matrix,
     ];
 
     /// The name written in `type = "…"`.
@@ -219,6 +252,30 @@ impl NotifierType {
             NotifierType::Email => "email",
             NotifierType::Webhook => "webhook",
             NotifierType::Stdout => "stdout",
+            NotifierType::Slack => "slack",
+            NotifierType::Mattermost => "mattermost",
+            NotifierType::Discord => "discord",
+            NotifierType::Teams => "teams",
+            NotifierType::GoogleChat => "googlechat",
+            NotifierType::Ntfy => "ntfy",
+            NotifierType::Telegram => "telegram",
+            NotifierType::Matrix => "matrix",
+        }
+    }
+
+    /// Whether people read this type's messages in a chat, where a flood buries the channel:
+    /// such notifiers get a default `max_per_hour`.
+    pub fn is_chat(self) -> bool {
+        match self {
+            NotifierType::Email | NotifierType::Webhook | NotifierType::Stdout => false,
+            NotifierType::Slack
+            | NotifierType::Mattermost
+            | NotifierType::Discord
+            | NotifierType::Teams
+            | NotifierType::GoogleChat
+            | NotifierType::Ntfy
+            | NotifierType::Telegram
+            | NotifierType::Matrix => true,
         }
     }
 
@@ -250,6 +307,86 @@ pub struct WebhookConfig {
     pub headers: HeaderMap,
     /// Key for the `X-Feedwatch-Signature` HMAC, read at load, if the receiver checks one.
     pub secret: Option<SecretValue>,
+}
+
+/// A chat platform and where its messages go. URLs and tokens are secrets: they often are the
+/// only credential.
+#[derive(Debug, Clone)]
+pub enum ChatConfig {
+    /// Slack incoming webhook.
+    Slack {
+        /// The webhook URL (holds its token).
+        url: SecretUrl,
+    },
+    /// Mattermost incoming webhook (Slack-compatible).
+    Mattermost {
+        /// The webhook URL (holds its token).
+        url: SecretUrl,
+        /// Shown as the sender, when the server allows overriding it.
+        username: Option<String>,
+        /// Channel to post in instead of the webhook's own.
+        channel: Option<String>,
+    },
+    /// Discord webhook.
+    Discord {
+        /// The webhook URL (holds its token).
+        url: SecretUrl,
+    },
+    /// Microsoft Teams Workflows (Power Automate) webhook.
+    Teams {
+        /// The workflow's URL (holds its signature).
+        url: SecretUrl,
+    },
+    /// Google Chat space webhook.
+    GoogleChat {
+        /// The webhook URL (holds its key and token).
+        url: SecretUrl,
+    },
+    /// ntfy topic.
+    Ntfy {
+        /// The topic URL, `https://ntfy.sh/TOPIC` (the topic name may be the only secret).
+        url: SecretUrl,
+        /// Access token, sent as `Authorization: Bearer`.
+        token: Option<SecretValue>,
+        /// Message priority, 1 (min) to 5 (max).
+        priority: u8,
+        /// Extra tags (emoji short codes show as emoji).
+        tags: Vec<String>,
+    },
+    /// Telegram bot.
+    Telegram {
+        /// Bot API base URL (the public API unless set).
+        api_url: Url,
+        /// The bot's token.
+        bot_token: SecretValue,
+        /// The chat, group or channel to post in.
+        chat_id: String,
+    },
+    /// Matrix room.
+    Matrix {
+        /// The homeserver's base URL.
+        homeserver: Url,
+        /// The room id (`!abc:example.org`) or alias.
+        room_id: String,
+        /// The sending account's access token.
+        access_token: SecretValue,
+    },
+}
+
+impl ChatConfig {
+    /// The type of this notifier.
+    pub fn notifier_type(&self) -> NotifierType {
+        match self {
+            ChatConfig::Slack { .. } => NotifierType::Slack,
+            ChatConfig::Mattermost { .. } => NotifierType::Mattermost,
+            ChatConfig::Discord { .. } => NotifierType::Discord,
+            ChatConfig::Teams { .. } => NotifierType::Teams,
+            ChatConfig::GoogleChat { .. } => NotifierType::GoogleChat,
+            ChatConfig::Ntfy { .. } => NotifierType::Ntfy,
+            ChatConfig::Telegram { .. } => NotifierType::Telegram,
+            ChatConfig::Matrix { .. } => NotifierType::Matrix,
+        }
+    }
 }
 
 /// How the stdout notifier prints.

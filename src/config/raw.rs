@@ -186,15 +186,50 @@ pub struct RawNotifier {
     pub password_file: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub to: Option<Spanned<Vec<Spanned<String>>>>,
-    // webhook
+    // webhook and the chat types that post to a URL
     pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub url_file: Option<Spanned<String>>,
     pub headers: Option<Spanned<RawHeaders>>,
     pub secret_env: Option<Spanned<String>>,
     pub secret_file: Option<Spanned<String>>,
+    // mattermost
+    pub username: Option<Spanned<String>>,
+    pub channel: Option<Spanned<String>>,
+    // ntfy
+    pub token: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub priority: Option<Spanned<u8>>,
+    pub tags: Option<Spanned<Vec<String>>>,
+    // telegram
+    pub bot_token: Option<Spanned<String>>,
+    pub bot_token_env: Option<Spanned<String>>,
+    pub bot_token_file: Option<Spanned<String>>,
+    pub chat_id: Option<Spanned<RawChatId>>,
+    pub api_url: Option<Spanned<String>>,
+    // matrix
+    pub homeserver: Option<Spanned<String>>,
+    pub room_id: Option<Spanned<String>>,
+    pub access_token: Option<Spanned<String>>,
+    pub access_token_env: Option<Spanned<String>>,
+    pub access_token_file: Option<Spanned<String>>,
     // stdout
     pub format: Option<Spanned<String>>,
     // all
     pub timeout: Option<Spanned<String>>,
+    pub digest: Option<Spanned<String>>,
+    pub max_per_hour: Option<Spanned<u32>>,
+}
+
+/// A Telegram chat id: a number (`-1001234567890`) or a public channel's `@name`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawChatId {
+    /// A numeric id.
+    Number(i64),
+    /// `@channelname`, or a number written as a string.
+    Text(String),
 }
 
 /// A size written as a number of bytes or a string such as `"10 MiB"`.

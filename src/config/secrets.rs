@@ -124,9 +124,31 @@ fn first_line(path: &Path) -> std::io::Result<String> {
 pub struct SecretValue(Result<Secret<String>, MissingSecret>);
 
 impl SecretValue {
+    /// A secret written into the config itself.
+    pub fn given(value: String) -> SecretValue {
+        SecretValue(Ok(Secret::new(value)))
+    }
+
     /// The value, for use (never for logging), or what is missing.
     pub fn expose(&self) -> Result<&str, &MissingSecret> {
         self.0.as_ref().map(|s| s.expose().as_str())
+    }
+}
+
+/// A URL that holds a credential (a chat webhook's token), as read when the config was loaded:
+/// the parsed URL, or why it could not be read or used.
+#[derive(Debug, Clone)]
+pub struct SecretUrl(Result<Secret<Url>, MissingSecret>);
+
+impl SecretUrl {
+    /// A URL written into the config itself.
+    pub fn given(url: Url) -> SecretUrl {
+        SecretUrl(Ok(Secret::new(url)))
+    }
+
+    /// The URL, for use (never for logging), or what is missing.
+    pub fn expose(&self) -> Result<&Url, &MissingSecret> {
+        self.0.as_ref().map(Secret::expose)
     }
 }
 
@@ -198,6 +220,18 @@ impl SecretInventory {
             self.missing.push(missing.clone());
         }
         value
+    }
+
+    /// Reads the URL `what`, named at `location`, checking it with `parse`; a value that cannot
+    /// be read or is refused is recorded as missing, with its reason.
+    pub(super) fn read_url(
+        &mut self,
+        location: Location,
+        what: String,
+        source: &SecretSource,
+        parse: impl FnOnce(&str) -> Result<Url, String>,
+    ) -> SecretUrl {
+        SecretUrl(self.read_as(location, what, source, |s| parse(s.trim()).map(Secret::new)))
     }
 
     /// Records a secret written into a config file.

@@ -238,7 +238,14 @@ impl<'a> Builder<'a> {
                 format!("notifier {:?} is defined twice; rename one", key.0),
             ));
         }
-        let config = notifier::build(src, &self.dir, key.clone(), raw, &mut self.secrets)?;
+        let config = notifier::build(
+            src,
+            &self.dir,
+            key.clone(),
+            raw,
+            self.general.timezone,
+            &mut self.secrets,
+        )?;
         self.notifiers.insert(key, config);
         Ok(())
     }

@@ -91,7 +91,8 @@ impl Snippet {
         )
     }
 
-    fn parts(&self) -> (&str, &str, &str) {
+    /// The text before the hit, the hit, and the text after it.
+    pub fn parts(&self) -> (&str, &str, &str) {
         match (
             self.text.get(..self.mark_start),
             self.text.get(self.mark_start..self.mark_end),

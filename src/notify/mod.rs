@@ -6,7 +6,11 @@
 //! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`]), and
 //! never send an alert again because the record of its send could not be written.
 
+pub mod chat;
+pub mod compose;
 mod email;
+pub mod http;
+pub mod message;
 mod stdout;
 mod webhook;
 
@@ -25,7 +29,10 @@ use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
 use crate::store::{DeliveryId, DueDelivery, SharedStore, StoreError};
 use crate::text::Escaped;
 
+pub use chat::ChatNotifier;
+pub use compose::View;
 pub use email::EmailNotifier;
+pub use message::{Batch, BatchKind, Message};
 pub use stdout::StdoutNotifier;
 pub use webhook::{WebhookNotifier, WebhookPayload};
 
@@ -138,11 +145,13 @@ pub enum Notifier {
     Webhook(WebhookNotifier),
     /// Standard output.
     Stdout(StdoutNotifier),
+    /// A chat platform.
+    Chat(ChatNotifier),
 }
 
 impl Notifier {
-    /// Builds a notifier from its config.
-    pub fn new(cfg: &NotifierConfig) -> Result<Notifier, SetupError> {
+    /// Builds a notifier from its config; `view` says how times are shown.
+    pub fn new(cfg: &NotifierConfig, view: View) -> Result<Notifier, SetupError> {
         Ok(match &cfg.kind {
             NotifierKind::Email(e) => {
                 Notifier::Email(EmailNotifier::new(&cfg.name, e, cfg.timeout)?)
@@ -151,6 +160,9 @@ impl Notifier {
                 Notifier::Webhook(WebhookNotifier::new(&cfg.name, w, cfg.timeout)?)
             }
             NotifierKind::Stdout(f) => Notifier::Stdout(StdoutNotifier::new(&cfg.name, *f)),
+            NotifierKind::Chat(c) => {
+                Notifier::Chat(ChatNotifier::new(&cfg.name, c, cfg.timeout, view)?)
+            }
         })
     }
 
@@ -160,16 +172,20 @@ impl Notifier {
             Notifier::Email(n) => n.send(alert).await,
             Notifier::Webhook(n) => n.send(alert).await,
             Notifier::Stdout(n) => n.send(alert),
+            Notifier::Chat(n) => n.send(&Message::Alert(alert)).await,
         }
     }
 }
 
 /// Builds every configured notifier.
 pub fn build_all(config: &Config) -> Result<BTreeMap<NotifierName, Notifier>, SetupError> {
+    let view = View {
+        tz: config.general.timezone,
+    };
     config
         .notifiers
         .iter()
-        .map(|(name, cfg)| Ok((name.clone(), Notifier::new(cfg)?)))
+        .map(|(name, cfg)| Ok((name.clone(), Notifier::new(cfg, view)?)))
         .collect()
 }
 

@@ -114,12 +114,7 @@ impl WebhookNotifier {
             notifier: name.clone(),
             message,
         };
-        let client = reqwest::Client::builder()
-            .user_agent(crate::config::default_user_agent())
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| err(e.to_string()))?;
+        let client = super::http::client(timeout).map_err(|e| err(e.to_string()))?;
         let secret = cfg
             .secret
             .as_ref()
@@ -155,71 +150,18 @@ impl WebhookNotifier {
         if let Some(secret) = &self.secret {
             request = request.header(SIGNATURE_HEADER, signature(secret, &body));
         }
-        let mut resp = request.body(body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                fail(
-                    DeliveryErrorKind::Retry,
-                    "no answer in time; will retry".into(),
-                )
-            } else {
-                // Without the URL: it often carries a token.
-                fail(
-                    DeliveryErrorKind::Retry,
-                    format!("request failed: {}", e.without_url()),
-                )
-            }
-        })?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        // Against the system clock, as the receiver's date is.
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::fetch::parse_retry_after(v, chrono::Utc::now()));
-        // Only the first chunk: enough to show the receiver's complaint, never an unbounded
-        // read.
-        let first = resp.chunk().await.ok().flatten().unwrap_or_default();
-        let body: String = String::from_utf8_lossy(&first).chars().take(200).collect();
-        let kind = classify(status);
-        let hint = match kind {
-            DeliveryErrorKind::ReceiverFault => "; check the notifier's url and headers",
-            DeliveryErrorKind::Retry
-            | DeliveryErrorKind::Reject
-            | DeliveryErrorKind::Unreadable => "",
-        };
-        Err(fail(kind, format!("HTTP {status}: {}{hint}", body.trim()))
-            .with_code(Some(status.as_u16()))
-            .with_retry_after(retry_after))
-    }
-}
-
-/// What a webhook's answer says about whom: 400/413/422 reject this very payload; 408, 429
-/// and 5xx are passing trouble; any other status (401, 403, 404 …) is the receiver's state or
-/// the config, and the alert goes out once that is fixed.
-fn classify(status: reqwest::StatusCode) -> DeliveryErrorKind {
-    match status.as_u16() {
-        400 | 413 | 422 => DeliveryErrorKind::Reject,
-        408 | 429 | 500..=599 => DeliveryErrorKind::Retry,
-        _ => DeliveryErrorKind::ReceiverFault,
+        super::http::deliver(
+            request.body(body),
+            |kind, message| DeliveryError::new(kind, "webhook", &self.name, message),
+            |refusal: &super::http::Refusal<'_>| refusal.retry_after_header(),
+        )
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_say_whom_a_failure_is_about() {
-        let kind = |code| classify(reqwest::StatusCode::from_u16(code).unwrap());
-        assert_eq!(kind(422), DeliveryErrorKind::Reject);
-        assert_eq!(kind(503), DeliveryErrorKind::Retry);
-        assert_eq!(kind(429), DeliveryErrorKind::Retry);
-        assert_eq!(kind(401), DeliveryErrorKind::ReceiverFault);
-        assert_eq!(kind(404), DeliveryErrorKind::ReceiverFault);
-    }
 
     #[test]
     fn signature_matches_the_rfc_4231_test_vector() {

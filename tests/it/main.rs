@@ -1,6 +1,7 @@
 //! feedwatch's integration tests, built as one test binary so the support code in `common` is
 //! compiled once and any helper no test uses is reported as dead code.
 
+mod chat;
 mod cli;
 mod common;
 mod config;

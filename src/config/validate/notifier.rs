@@ -13,33 +13,76 @@ use url::Url;
 
 use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret};
 use crate::config::error::{ConfigError, Location, Source};
-use crate::config::raw::RawNotifier;
+use crate::config::raw::{RawChatId, RawNotifier};
 use crate::config::secrets::{self, SecretInventory};
 use crate::config::{
-    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, SecretValue,
-    StdoutFormat, WebhookConfig,
+    ChatConfig, EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret,
+    SecretSource, SecretUrl, SecretValue, StdoutFormat, WebhookConfig,
 };
+use crate::schedule::Cadence;
+use chrono_tz::Tz;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a key's value is in a raw notifier table, if the key is there.
 type Locate = fn(&RawNotifier) -> Option<Range<usize>>;
 
-/// Every key besides `type` and `timeout` (which all types take): the one type it applies to,
-/// and where to find it. Misplaced keys are reported in this order.
+use NotifierType::{
+    Discord, Email, GoogleChat, Matrix, Mattermost, Ntfy, Slack, Stdout, Teams, Telegram, Webhook,
+};
+
+/// The types that post to a URL given as `url`, `url_env` or `url_file`.
+const POSTS_TO_URL: &[NotifierType] =
+    &[Webhook, Slack, Mattermost, Discord, Teams, GoogleChat, Ntfy];
+
+/// Every key besides those all types take (`type`, `timeout`, `digest`, `max_per_hour`): the
+/// types it applies to, and where to find it. Misplaced keys are reported in this order.
 #[rustfmt::skip]
-const KEYS: [(&str, NotifierType, Locate); 10] = [
-    ("smtp",          NotifierType::Email,   |n| span(&n.smtp)),
-    ("password_env",  NotifierType::Email,   |n| span(&n.password_env)),
-    ("password_file", NotifierType::Email,   |n| span(&n.password_file)),
-    ("from",          NotifierType::Email,   |n| span(&n.from)),
-    ("to",            NotifierType::Email,   |n| span(&n.to)),
-    ("url",           NotifierType::Webhook, |n| span(&n.url)),
-    ("headers",       NotifierType::Webhook, |n| span(&n.headers)),
-    ("format",        NotifierType::Stdout,  |n| span(&n.format)),
-    ("secret_env",    NotifierType::Webhook, |n| span(&n.secret_env)),
-    ("secret_file",   NotifierType::Webhook, |n| span(&n.secret_file)),
+const KEYS: [(&str, &[NotifierType], Locate); 29] = [
+    ("smtp",              &[Email],        |n| span(&n.smtp)),
+    ("password_env",      &[Email],        |n| span(&n.password_env)),
+    ("password_file",     &[Email],        |n| span(&n.password_file)),
+    ("from",              &[Email],        |n| span(&n.from)),
+    ("to",                &[Email],        |n| span(&n.to)),
+    ("url",               POSTS_TO_URL,    |n| span(&n.url)),
+    ("url_env",           POSTS_TO_URL,    |n| span(&n.url_env)),
+    ("url_file",          POSTS_TO_URL,    |n| span(&n.url_file)),
+    ("headers",           &[Webhook],      |n| span(&n.headers)),
+    ("format",            &[Stdout],       |n| span(&n.format)),
+    ("secret_env",        &[Webhook],      |n| span(&n.secret_env)),
+    ("secret_file",       &[Webhook],      |n| span(&n.secret_file)),
+    ("username",          &[Mattermost],   |n| span(&n.username)),
+    ("channel",           &[Mattermost],   |n| span(&n.channel)),
+    ("token",             &[Ntfy],         |n| span(&n.token)),
+    ("token_env",         &[Ntfy],         |n| span(&n.token_env)),
+    ("token_file",        &[Ntfy],         |n| span(&n.token_file)),
+    ("priority",          &[Ntfy],         |n| span(&n.priority)),
+    ("tags",              &[Ntfy],         |n| span(&n.tags)),
+    ("bot_token",         &[Telegram],     |n| span(&n.bot_token)),
+    ("bot_token_env",     &[Telegram],     |n| span(&n.bot_token_env)),
+    ("bot_token_file",    &[Telegram],     |n| span(&n.bot_token_file)),
+    ("chat_id",           &[Telegram],     |n| span(&n.chat_id)),
+    ("api_url",           &[Telegram],     |n| span(&n.api_url)),
+    ("homeserver",        &[Matrix],       |n| span(&n.homeserver)),
+    ("room_id",           &[Matrix],       |n| span(&n.room_id)),
+    ("access_token",      &[Matrix],       |n| span(&n.access_token)),
+    ("access_token_env",  &[Matrix],       |n| span(&n.access_token_env)),
+    ("access_token_file", &[Matrix],       |n| span(&n.access_token_file)),
 ];
+
+/// A token's keys: `<key>` inline, `<key>_env` and `<key>_file`.
+type TokenKeys<'a> = (
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<String>>,
+);
+
+/// Alerts a chat notifier sends one by one in an hour unless `max_per_hour` says otherwise;
+/// beyond it, one summary an hour. A channel that gets more is no longer read.
+pub const CHAT_MAX_PER_HOUR: u32 = 20;
+
+/// The public Telegram Bot API.
+const TELEGRAM_API: &str = "https://api.telegram.org";
 
 fn span<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
     value.as_ref().map(Spanned::span)
@@ -61,6 +104,7 @@ pub(super) fn build(
     dir: &Path,
     name: NotifierName,
     raw: &Spanned<RawNotifier>,
+    timezone: Tz,
     secrets: &mut SecretInventory,
 ) -> Result<NotifierConfig, ConfigError> {
     let n = raw.get_ref();
@@ -74,13 +118,53 @@ pub(super) fn build(
         raw,
     };
     let kind = match ty {
-        NotifierType::Email => NotifierKind::Email(email(&table, secrets)?),
-        NotifierType::Webhook => NotifierKind::Webhook(webhook(&table, secrets)?),
-        NotifierType::Stdout => NotifierKind::Stdout(stdout_format(&table)?),
+        Email => NotifierKind::Email(email(&table, secrets)?),
+        Webhook => NotifierKind::Webhook(webhook(&table, secrets)?),
+        Stdout => NotifierKind::Stdout(stdout_format(&table)?),
+        Slack => NotifierKind::Chat(ChatConfig::Slack {
+            url: table.endpoint(secrets)?,
+        }),
+        Mattermost => NotifierKind::Chat(ChatConfig::Mattermost {
+            url: table.endpoint(secrets)?,
+            username: n.username.as_ref().map(|u| u.get_ref().clone()),
+            channel: n.channel.as_ref().map(|c| c.get_ref().clone()),
+        }),
+        Discord => NotifierKind::Chat(ChatConfig::Discord {
+            url: table.endpoint(secrets)?,
+        }),
+        Teams => NotifierKind::Chat(ChatConfig::Teams {
+            url: table.endpoint(secrets)?,
+        }),
+        GoogleChat => NotifierKind::Chat(ChatConfig::GoogleChat {
+            url: table.endpoint(secrets)?,
+        }),
+        Ntfy => NotifierKind::Chat(ntfy(&table, secrets)?),
+        Telegram => NotifierKind::Chat(telegram(&table, secrets)?),
+        Matrix => NotifierKind::Chat(matrix(&table, secrets)?),
+    };
+    let digest = n
+        .digest
+        .as_ref()
+        .map(|d| {
+            Cadence::cron(d.get_ref(), timezone)
+                .map_err(|e| src.error(d.span(), format!("invalid digest schedule: {e}")))
+        })
+        .transpose()?;
+    let max_per_hour = match &n.max_per_hour {
+        Some(m) if *m.get_ref() == 0 => {
+            return Err(src.error(
+                m.span(),
+                "`max_per_hour = 0` would never send anything; give at least 1, or remove it for the default",
+            ));
+        }
+        Some(m) => Some(*m.get_ref()),
+        None => ty.is_chat().then_some(CHAT_MAX_PER_HOUR),
     };
     Ok(NotifierConfig {
         name,
         timeout: duration_or(src, &n.timeout, "timeout", TIMEOUT, DEFAULT_TIMEOUT)?,
+        digest,
+        max_per_hour,
         kind,
     })
 }
@@ -101,9 +185,9 @@ fn notifier_type(src: &Source, raw: &Spanned<String>) -> Result<NotifierType, Co
 
 /// Keys that belong to another type are errors, not silently ignored settings.
 fn reject_foreign_keys(src: &Source, n: &RawNotifier, ty: NotifierType) -> Result<(), ConfigError> {
-    for (key, owner, locate) in KEYS {
+    for (key, owners, locate) in KEYS {
         if let Some(at) = locate(n)
-            && owner != ty
+            && !owners.contains(&ty)
         {
             return Err(src.error(
                 at,
@@ -311,6 +395,197 @@ fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, Co
     })
 }
 
+impl Table<'_> {
+    /// This notifier's URL: exactly one of `url`, `url_env` and `url_file`. An `http(s)` URL
+    /// written inline that holds a token is recorded as a secret in the config.
+    fn endpoint(&self, secrets: &mut SecretInventory) -> Result<SecretUrl, ConfigError> {
+        let n = self.raw.get_ref();
+        let what = self.secret_of("url");
+        match (&n.url, &n.url_env, &n.url_file) {
+            (Some(url), None, None) => {
+                let parsed = http_url(url.get_ref()).map_err(|e| self.src.error(url.span(), e))?;
+                if secrets::url_has_token(&parsed) {
+                    secrets.inline(self.at(url.span()), what);
+                }
+                Ok(SecretUrl::given(parsed))
+            }
+            (None, Some(env), None) => Ok(secrets.read_url(
+                self.at(env.span()),
+                what,
+                &SecretSource::Env(env.get_ref().clone()),
+                http_url,
+            )),
+            (None, None, Some(file)) => Ok(secrets.read_url(
+                self.at(file.span()),
+                what,
+                &SecretSource::file(file.get_ref(), self.dir),
+                http_url,
+            )),
+            (None, None, None) => Err(self.src.error(
+                self.raw.span(),
+                format!(
+                    "notifier {:?} ({}) needs `url`, `url_env` or `url_file`",
+                    self.name.0,
+                    self.ty.name()
+                ),
+            )),
+            (first, second, _) => {
+                let at = [first, second]
+                    .into_iter()
+                    .flatten()
+                    .nth(1)
+                    .map_or(self.raw.span(), Spanned::span);
+                Err(self.src.error(
+                    at,
+                    "give the URL once: `url`, `url_env` or `url_file`, not several",
+                ))
+            }
+        }
+    }
+
+    /// A token written inline as `<key>`, or read from `<key>_env` / `<key>_file`: at most one.
+    fn token(
+        &self,
+        (key, what): (&str, &str),
+        (inline, env, file): TokenKeys<'_>,
+        secrets: &mut SecretInventory,
+    ) -> Result<Option<SecretValue>, ConfigError> {
+        let from_source = self.secret((env, file), (key, what), secrets)?;
+        match (inline, from_source) {
+            (Some(value), Some(_)) => Err(self.src.error(
+                value.span(),
+                format!("give `{key}` once: inline, `{key}_env` or `{key}_file`, not several"),
+            )),
+            (Some(value), None) if value.get_ref().trim().is_empty() => Err(self.src.error(
+                value.span(),
+                format!("`{key}` is empty; give the token, or remove the key"),
+            )),
+            (Some(value), None) => {
+                secrets.inline(self.at(value.span()), self.secret_of(what));
+                Ok(Some(SecretValue::given(value.get_ref().trim().to_owned())))
+            }
+            (None, read) => Ok(read),
+        }
+    }
+
+    /// A required token: see [`token`](Self::token).
+    fn required_token(
+        &self,
+        (key, what): (&str, &str),
+        fields: TokenKeys<'_>,
+        secrets: &mut SecretInventory,
+    ) -> Result<SecretValue, ConfigError> {
+        self.token((key, what), fields, secrets)?.ok_or_else(|| {
+            self.src.error(
+                self.raw.span(),
+                format!(
+                    "notifier {:?} ({}) needs `{key}`, `{key}_env` or `{key}_file`",
+                    self.name.0,
+                    self.ty.name()
+                ),
+            )
+        })
+    }
+
+    /// A required `http(s)` base URL with no token in it.
+    fn base_url(&self, key: &str, value: &Spanned<String>) -> Result<Url, ConfigError> {
+        let url = http_url(value.get_ref()).map_err(|e| self.src.error(value.span(), e))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(self.src.error(
+                value.span(),
+                format!("`{key}` must not hold a user name or password"),
+            ));
+        }
+        Ok(url)
+    }
+}
+
+/// An `http://` or `https://` URL, or what is wrong with it.
+fn http_url(text: &str) -> Result<Url, String> {
+    match Url::parse(text.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        Ok(_) => Err("the URL must start with http:// or https://".to_owned()),
+        Err(e) => Err(format!("invalid URL: {e}")),
+    }
+}
+
+fn ntfy(t: &Table, secrets: &mut SecretInventory) -> Result<ChatConfig, ConfigError> {
+    let n = t.raw.get_ref();
+    let priority = match &n.priority {
+        Some(p) if !(1..=5).contains(p.get_ref()) => {
+            return Err(t.src.error(
+                p.span(),
+                "ntfy `priority` is 1 (min) to 5 (max); 3 is the default",
+            ));
+        }
+        Some(p) => *p.get_ref(),
+        None => 3,
+    };
+    Ok(ChatConfig::Ntfy {
+        url: t.endpoint(secrets)?,
+        token: t.token(
+            ("token", "access token"),
+            (&n.token, &n.token_env, &n.token_file),
+            secrets,
+        )?,
+        priority,
+        tags: n
+            .tags
+            .as_ref()
+            .map(|v| v.get_ref().clone())
+            .unwrap_or_default(),
+    })
+}
+
+fn telegram(t: &Table, secrets: &mut SecretInventory) -> Result<ChatConfig, ConfigError> {
+    let n = t.raw.get_ref();
+    let chat_id = match &t.required("chat_id", &n.chat_id)?.get_ref() {
+        RawChatId::Number(id) => id.to_string(),
+        RawChatId::Text(id) => id.trim().to_owned(),
+    };
+    if chat_id.is_empty() {
+        return Err(t.src.error(
+            span(&n.chat_id).unwrap_or(t.raw.span()),
+            "`chat_id` is empty; give the chat's number or a channel's @name",
+        ));
+    }
+    let api_url = match &n.api_url {
+        Some(u) => t.base_url("api_url", u)?,
+        None => Url::parse(TELEGRAM_API).unwrap_or_else(|_| unreachable!("a valid constant")),
+    };
+    Ok(ChatConfig::Telegram {
+        api_url,
+        bot_token: t.required_token(
+            ("bot_token", "bot token"),
+            (&n.bot_token, &n.bot_token_env, &n.bot_token_file),
+            secrets,
+        )?,
+        chat_id,
+    })
+}
+
+fn matrix(t: &Table, secrets: &mut SecretInventory) -> Result<ChatConfig, ConfigError> {
+    let n = t.raw.get_ref();
+    let homeserver = t.base_url("homeserver", t.required("homeserver", &n.homeserver)?)?;
+    let room = t.required("room_id", &n.room_id)?;
+    let room_id = room.get_ref().trim().to_owned();
+    if !(room_id.starts_with('!') || room_id.starts_with('#')) || !room_id.contains(':') {
+        return Err(t.src.error(
+            room.span(),
+            "`room_id` is a room id such as \"!abc123:example.org\" (Room settings → Advanced)",
+        ));
+    }
+    Ok(ChatConfig::Matrix {
+        homeserver,
+        room_id,
+        access_token: t.required_token(
+            ("access_token", "access token"),
+            (&n.access_token, &n.access_token_env, &n.access_token_file),
+            secrets,
+        )?,
+    })
+}
+
 fn stdout_format(t: &Table) -> Result<StdoutFormat, ConfigError> {
     let Some(format) = &t.raw.get_ref().format else {
         return Ok(StdoutFormat::Text);
@@ -338,6 +613,16 @@ mod tests {
             }
             NotifierType::Webhook => "url = \"https://example.org/hook\"\n",
             NotifierType::Stdout => "format = \"json\"\n",
+            NotifierType::Slack
+            | NotifierType::Mattermost
+            | NotifierType::Discord
+            | NotifierType::Teams
+            | NotifierType::GoogleChat
+            | NotifierType::Ntfy => "url = \"https://chat.example.org/hook\"\n",
+            NotifierType::Telegram => "bot_token_env = \"HOME\"\nchat_id = -100123\n",
+            NotifierType::Matrix => {
+                "homeserver = \"https://matrix.example.org\"\nroom_id = \"!r:example.org\"\naccess_token_env = \"HOME\"\n"
+            }
         }
     }
 
@@ -349,7 +634,7 @@ mod tests {
         let mut known: Vec<&str> = err.message().split('`').skip(3).step_by(2).collect();
         known.sort_unstable();
         let mut table: Vec<&str> = KEYS.iter().map(|(key, _, _)| *key).collect();
-        table.extend(["type", "timeout"]);
+        table.extend(["type", "timeout", "digest", "max_per_hour"]);
         table.sort_unstable();
         assert_eq!(known, table, "{}", err.message());
     }
@@ -366,17 +651,18 @@ mod tests {
         let err = error("[notifiers.x]\ntype = \"sms\"\n");
         assert_eq!(
             err,
-            "t.toml:2:8: unknown notifier type \"sms\"; use \"email\", \"webhook\" or \"stdout\""
+            "t.toml:2:8: unknown notifier type \"sms\"; use \"email\", \"webhook\", \"stdout\", \"slack\", \"mattermost\", \"discord\", \"teams\", \"googlechat\", \"ntfy\", \"telegram\" or \"matrix\""
         );
     }
 
     #[test]
     fn every_key_of_another_type_is_rejected_where_it_stands() {
         for ty in NotifierType::ALL {
-            for (key, _, _) in KEYS.iter().filter(|(_, owner, _)| *owner != ty) {
+            for (key, _, _) in KEYS.iter().filter(|(_, owners, _)| !owners.contains(&ty)) {
                 // A value of the shape the key takes, so that only its type is wrong.
                 let value = match *key {
-                    "to" => "[\"b@example.org\"]",
+                    "to" | "tags" => "[\"b@example.org\"]",
+                    "priority" => "3",
                     "headers" => "{ X-A = \"b\" }",
                     _ => "\"x\"",
                 };

@@ -28,7 +28,7 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 #[derive(Clone, Debug)]
 pub struct Request {
     pub method: Method,
-    uri: Uri,
+    pub uri: Uri,
     headers: HeaderMap,
     pub body: Bytes,
 }
@@ -179,7 +179,14 @@ struct Shared {
     /// One-off answers per path, used up in order before the path's route.
     queued: Mutex<HashMap<String, VecDeque<Route>>>,
     requests: Mutex<Vec<Request>>,
+    /// Per path, a check of each request's payload, as a platform validates what it is sent.
+    checks: Mutex<HashMap<String, Check>>,
+    /// Per path, what the check found wrong, one entry per refused request.
+    refused: Mutex<HashMap<String, Vec<String>>>,
 }
+
+/// A platform's payload check: `Err` says what the platform would refuse.
+pub type Check = fn(&Request) -> Result<(), String>;
 
 impl Shared {
     async fn answer(&self, request: hyper::Request<Incoming>) -> hyper::Result<Response<Body>> {
@@ -192,6 +199,16 @@ impl Shared {
         };
         // Recorded before any delay, so a test sees a request that is still being answered.
         lock(&self.requests).push(request.clone());
+        let check = lock(&self.checks).get(request.uri.path()).copied();
+        if let Some(Err(why)) = check.map(|check| check(&request)) {
+            lock(&self.refused)
+                .entry(request.uri.path().to_owned())
+                .or_default()
+                .push(why.clone());
+            let mut refusal = Route::status(400).response(&request);
+            *refusal.body_mut() = Full::new(Bytes::from(why)).boxed_unsync();
+            return Ok(refusal);
+        }
         let queued = lock(&self.queued)
             .get_mut(request.uri.path())
             .and_then(VecDeque::pop_front);
@@ -255,6 +272,20 @@ impl HttpServer {
             .entry(normalize_path(path))
             .or_default()
             .extend(routes);
+    }
+
+    /// Checks every later request to `path` with `check`, answering `400` with its complaint
+    /// when it fails, before any route or queued answer.
+    pub fn check(&self, path: &str, check: Check) {
+        lock(&self.shared.checks).insert(normalize_path(path), check);
+    }
+
+    /// What the check of `path` refused, one entry per refused request.
+    pub fn refused(&self, path: &str) -> Vec<String> {
+        lock(&self.shared.refused)
+            .get(&normalize_path(path))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Recorded requests to `path` (whatever their query string), in arrival order.

@@ -1,0 +1,158 @@
+//! Chat notifiers: each platform's own message format, posted over HTTP.
+//!
+//! Owns turning a [`Message`] into one platform request ([`Platform::request`]) and reading the
+//! platform's retry hint when it asks to slow down. The text itself comes from
+//! [`compose`](super::compose), written in each platform's markup. Must never put a URL or
+//! token in an error or a log line (the URL often is the credential), never follow a redirect,
+//! and never send feed text that could ping a channel, add a link or change the markup.
+
+mod slack;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use url::Url;
+
+use super::compose::View;
+use super::http::{self, Refusal};
+use super::message::Message;
+use super::{DeliveryError, DeliveryErrorKind, SetupError};
+use crate::config::{ChatConfig, NotifierName};
+
+/// What a platform request carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatBody {
+    /// A JSON document.
+    Json(serde_json::Value),
+    /// Plain text (ntfy).
+    Text(String),
+}
+
+/// One request to a chat platform.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// `POST`, or `PUT` where the platform takes an idempotent transaction (Matrix).
+    pub method: Method,
+    /// Where it goes: a secret, never shown.
+    pub url: Url,
+    /// Headers beyond the content type.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: ChatBody,
+}
+
+impl ChatRequest {
+    /// A JSON `POST` to `url`.
+    pub fn post_json(url: &Url, body: serde_json::Value) -> ChatRequest {
+        ChatRequest {
+            method: Method::POST,
+            url: url.clone(),
+            headers: HeaderMap::new(),
+            body: ChatBody::Json(body),
+        }
+    }
+
+    /// The body as it goes on the wire, pretty-printed when it is JSON.
+    pub fn preview(&self) -> String {
+        match &self.body {
+            ChatBody::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+            ChatBody::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// One chat platform's message format and manners.
+pub trait Platform: Send + Sync {
+    /// The request that delivers `message`.
+    fn request(&self, message: &Message, view: &View) -> ChatRequest;
+
+    /// How long the platform asked to be left alone, read from a refusal: the `Retry-After`
+    /// header unless the platform says it elsewhere.
+    fn retry_hint(&self, refusal: &Refusal) -> Option<Duration> {
+        refusal.retry_after_header()
+    }
+}
+
+/// Posts alerts to a chat platform.
+pub struct ChatNotifier {
+    name: NotifierName,
+    type_name: &'static str,
+    platform: Box<dyn Platform>,
+    client: reqwest::Client,
+    view: View,
+}
+
+impl ChatNotifier {
+    /// A notifier for `cfg`; fails when its URL or token could not be read, so a missing
+    /// secret fails at start-up.
+    pub fn new(
+        name: &NotifierName,
+        cfg: &ChatConfig,
+        timeout: Duration,
+        view: View,
+    ) -> Result<ChatNotifier, SetupError> {
+        let type_name = cfg.notifier_type().name();
+        let err = |message: String| SetupError {
+            kind: type_name,
+            notifier: name.clone(),
+            message,
+        };
+        let platform = platform(cfg).map_err(err)?;
+        let client = http::client(timeout).map_err(|e| err(e.to_string()))?;
+        Ok(ChatNotifier {
+            name: name.clone(),
+            type_name,
+            platform,
+            client,
+            view,
+        })
+    }
+
+    /// The request that would deliver `message`, for `preview`.
+    pub fn request(&self, message: &Message) -> ChatRequest {
+        self.platform.request(message, &self.view)
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
+        let r = self.request(message);
+        let mut builder = self.client.request(r.method, r.url).headers(r.headers);
+        builder = match r.body {
+            ChatBody::Json(v) => builder.json(&v),
+            ChatBody::Text(t) => builder
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(t),
+        };
+        http::deliver(
+            builder,
+            |kind: DeliveryErrorKind, message: String| {
+                DeliveryError::new(kind, self.type_name, &self.name, message)
+            },
+            |refusal| self.platform.retry_hint(refusal),
+        )
+        .await
+    }
+}
+
+/// The platform `cfg` names, with its secrets read.
+fn platform(cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
+    let read = |e: &crate::config::MissingSecret| e.to_string();
+    Ok(match cfg {
+        ChatConfig::Slack { url } => {
+            Box::new(slack::Slack::new(url.expose().map_err(read)?.clone()))
+        }
+        ChatConfig::Mattermost { .. }
+        | ChatConfig::Discord { .. }
+        | ChatConfig::Teams { .. }
+        | ChatConfig::GoogleChat { .. }
+        | ChatConfig::Ntfy { .. }
+        | ChatConfig::Telegram { .. }
+        | ChatConfig::Matrix { .. } => {
+            return Err(format!(
+                "{} is not supported yet",
+                cfg.notifier_type().name()
+            ));
+        }
+    })
+}
