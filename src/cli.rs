@@ -120,6 +120,15 @@ pub enum Command {
         /// The notifier's name (`[notifiers.NAME]`).
         notifier: String,
     },
+    /// Print exactly what one notifier would send, without sending: the MIME message of an
+    /// email, the body of a webhook or chat message.
+    Preview {
+        /// The notifier's name (`[notifiers.NAME]`).
+        notifier: String,
+        /// Render the first alert this feed file (or URL) raises, instead of a test alert.
+        #[arg(long, value_name = "FEED_FILE")]
+        item: Option<String>,
+    },
 }
 
 impl Command {
@@ -136,7 +145,8 @@ impl Command {
             | Command::Inspect { .. }
             | Command::Feeds
             | Command::Alerts { .. }
-            | Command::Retry { .. } => false,
+            | Command::Retry { .. }
+            | Command::Preview { .. } => false,
         }
     }
 }
@@ -197,6 +207,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Alerts { since, json } => runtime.block_on(alerts(&config, &since, json)),
         Command::Retry { notifier } => runtime.block_on(retry(&config, notifier.as_deref())),
         Command::NotifyTest { notifier } => runtime.block_on(notify_test(config, &notifier)),
+        Command::Preview { notifier, item } => {
+            runtime.block_on(preview(&config, &notifier, item.as_deref()))
+        }
     }
 }
 
@@ -352,6 +365,50 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
 
 /// Reads a feed from a URL or a path, exactly as a poll would: with the same caps on size (a
 /// file is read as a `file://` feed), from the configured feed's settings when it is one.
+async fn preview(config: &Config, name: &str, item: Option<&str>) -> Result<ExitCode> {
+    let key = known_notifier(config, None, name).await?;
+    let view = crate::notify::View {
+        tz: config.general.timezone,
+    };
+    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], view)?;
+    let alert = match item {
+        Some(source) => first_alert(config, source).await?,
+        None => crate::notify::test_alert(),
+    };
+    let rendered = notifier.preview(&alert)?;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // The exact bytes: feed text in them is escaped for the notifier's syntax already, and an
+    // email's headers are encoded.
+    out.write_all(rendered.as_bytes())?;
+    if !rendered.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The alert the first matching item of a feed file or URL raises.
+async fn first_alert(config: &Config, source: &str) -> Result<crate::alert::Alert> {
+    let matcher = Matcher::compile(&config.watchlist_specs())?;
+    let (body, ct, base) = read_source(source, Some(config)).await?;
+    let feed = parse::parse_feed(&body, ct.as_deref(), Some(&base))
+        .with_context(|| format!("{source} is not a feed"))?;
+    let url = crate::model::FeedUrl::new(&url::Url::parse(&base)?);
+    let feed_name = config.feed_by_url(&url::Url::parse(&base)?).map_or_else(
+        || feed.title.clone().unwrap_or_else(|| base.clone()),
+        |f| f.display_name(feed.title.as_deref()).to_owned(),
+    );
+    feed.items
+        .iter()
+        .find_map(|item| {
+            let matches = matcher.match_item(&ItemText::from_item(item), |_| true);
+            matches
+                .first()
+                .map(|m| crate::alert::Alert::new(&feed_name, &url, item, m))
+        })
+        .with_context(|| format!("no watchlist matches an item of {source}"))
+}
+
 async fn read_source(
     source: &str,
     config: Option<&Config>,

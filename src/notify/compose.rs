@@ -98,7 +98,19 @@ fn snippet<M: Markup>(m: &AlertMatch) -> String {
 /// snippet lines as fit, and a count of those that do not.
 pub fn alert_text<M: Markup>(alert: &Alert, view: &View, max: usize) -> String {
     let head = [title::<M>(alert), source::<M>(alert, view)];
-    let lines = head.into_iter().chain(snippets::<M>(alert));
+    fit_matches::<M>(head.into_iter().chain(snippets::<M>(alert)), max)
+}
+
+/// The title and as many snippet lines as fit in `max`, for platforms that show the source
+/// apart.
+pub fn highlights<M: Markup>(alert: &Alert, max: usize) -> String {
+    fit_matches::<M>(
+        std::iter::once(title::<M>(alert)).chain(snippets::<M>(alert)),
+        max,
+    )
+}
+
+fn fit_matches<M: Markup>(lines: impl Iterator<Item = String>, max: usize) -> String {
     fit(lines, max, |n| {
         M::escape(&format!(
             "… and {n} more {}",

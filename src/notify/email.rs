@@ -121,6 +121,11 @@ impl EmailNotifier {
         }
     }
 
+    /// The message as it would go on the wire, for `preview`.
+    pub fn preview(&self, alert: &Alert) -> Result<String, DeliveryError> {
+        Ok(String::from_utf8_lossy(&self.message(alert)?.formatted()).into_owned())
+    }
+
     fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
         let domain = self.from.email.domain();
         let mut b = Message::builder()

@@ -175,6 +175,17 @@ impl Notifier {
             Notifier::Chat(n) => n.send(&Message::Alert(alert)).await,
         }
     }
+
+    /// Exactly what [`send`](Self::send) would send for `alert`, without sending it: the MIME
+    /// message of an email, the body of a webhook or chat message, the lines stdout prints.
+    pub fn preview(&self, alert: &Alert) -> Result<String, DeliveryError> {
+        Ok(match self {
+            Notifier::Email(n) => n.preview(alert)?,
+            Notifier::Webhook(n) => n.preview(alert),
+            Notifier::Stdout(n) => n.render(alert),
+            Notifier::Chat(n) => n.request(&Message::Alert(alert)).preview(),
+        })
+    }
 }
 
 /// Builds every configured notifier.

@@ -26,18 +26,23 @@ impl StdoutNotifier {
 
     /// Prints one alert.
     pub fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        let text = match self.format {
-            StdoutFormat::Json => {
-                let json = serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default();
-                escape_json_controls(&json).into_owned() + "\n"
-            }
-            StdoutFormat::Text => render_text(alert),
-        };
+        let text = self.render(alert);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             // Whoever reads our output is gone or stuck; the alert waits for a reader.
             .map_err(|e| DeliveryError::new(DeliveryErrorKind::Retry, "stdout", &self.name, e))
+    }
+
+    /// What [`send`](Self::send) prints for `alert`.
+    pub fn render(&self, alert: &Alert) -> String {
+        match self.format {
+            StdoutFormat::Json => {
+                let json = serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default();
+                escape_json_controls(&json).into_owned() + "\n"
+            }
+            StdoutFormat::Text => render_text(alert),
+        }
     }
 }
 

@@ -133,6 +133,11 @@ impl WebhookNotifier {
         })
     }
 
+    /// The body as it would be posted, pretty-printed, for `preview`.
+    pub fn preview(&self, alert: &Alert) -> String {
+        serde_json::to_string_pretty(&WebhookPayload::from(alert)).unwrap_or_default()
+    }
+
     /// Posts one alert.
     pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let fail = |kind, message: String| DeliveryError::new(kind, "webhook", &self.name, message);

@@ -12,6 +12,7 @@ mod hostile;
 mod matching;
 mod parse;
 mod pipeline;
+mod preview;
 mod reach;
 mod retry;
 mod secrets;

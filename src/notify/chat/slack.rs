@@ -69,7 +69,7 @@ impl Platform for Slack {
                     Mrkdwn::escape(&a.headline())
                 ),
                 format!("{}: {}", a.watchlist, a.headline()),
-                compose::alert_text::<Mrkdwn>(a, view, SECTION_CHARS),
+                compose::highlights::<Mrkdwn>(a, SECTION_CHARS),
                 compose::source::<Mrkdwn>(a, view),
             ),
             Message::Batch(b) => (
