@@ -26,6 +26,7 @@ pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
 pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretValue,
+    SigningKey,
 };
 pub use secrets::{basic_auth, redact_userinfo};
 pub use validate::default_user_agent;
@@ -248,8 +249,8 @@ pub struct WebhookConfig {
     pub url: Secret<Url>,
     /// Extra headers (values marked sensitive).
     pub headers: HeaderMap,
-    /// Key for the `X-Feedwatch-Signature` HMAC, read at load, if the receiver checks one.
-    pub secret: Option<SecretValue>,
+    /// Standard Webhooks signing key, read at load, if the receiver checks signatures.
+    pub secret: Option<Result<SigningKey, MissingSecret>>,
 }
 
 /// How the stdout notifier prints.

@@ -14,4 +14,5 @@ mod pipeline;
 mod reach;
 mod retry;
 mod secrets;
+mod signing;
 mod timed;

@@ -11,13 +11,13 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret};
+use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret, secret_source};
 use crate::config::error::{ConfigError, Location, Source};
 use crate::config::raw::RawNotifier;
 use crate::config::secrets::{self, SecretInventory};
 use crate::config::{
-    EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret, SecretValue,
-    StdoutFormat, WebhookConfig,
+    EmailConfig, MissingSecret, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret,
+    SecretValue, SigningKey, StdoutFormat, WebhookConfig,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -299,16 +299,23 @@ fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, Co
         Some(h) => header_map(src, t.dir, h.get_ref(), &owner, secrets)?,
         None => Default::default(),
     };
-    let secret = t.secret(
-        (&n.secret_env, &n.secret_file),
-        ("secret", "signing secret"),
-        secrets,
-    )?;
+    let secret = signing_key(t, secrets)?;
     Ok(WebhookConfig {
         url: Secret::new(url),
         headers,
         secret,
     })
+}
+
+/// The webhook's `secret_env` or `secret_file`, read now as a Standard Webhooks signing key.
+fn signing_key(
+    t: &Table,
+    secrets: &mut SecretInventory,
+) -> Result<Option<Result<SigningKey, MissingSecret>>, ConfigError> {
+    let n = t.raw.get_ref();
+    let source = secret_source(t.src, t.dir, (&n.secret_env, &n.secret_file), "secret")?;
+    Ok(source
+        .map(|(source, at)| secrets.read_signing_key(at, t.secret_of("signing secret"), &source)))
 }
 
 fn stdout_format(t: &Table) -> Result<StdoutFormat, ConfigError> {
