@@ -334,7 +334,8 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
 async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
     let key = known_notifier(&config, None, name).await?;
     // Only the notifier: no database, no lock, so this works beside a running daemon.
-    let notifier = crate::notify::Notifier::new(&config.notifiers[&key])?;
+    let origin = crate::notify::Origin::of(&config);
+    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], &origin)?;
     match notifier.send(&crate::notify::test_alert()).await {
         Ok(()) => {
             errln!("notifier {name}: test alert sent");

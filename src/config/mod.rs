@@ -37,6 +37,8 @@ pub const DEFAULT_PATH: &str = "/etc/feedwatch/config.toml";
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The main config file, absolute when it could be made so: where the watchlists live.
+    pub path: std::path::PathBuf,
     /// `[general]`, with defaults applied.
     pub general: General,
     /// Feeds in file order (main file first, then includes in sorted order).

@@ -425,6 +425,7 @@ impl<'a> Builder<'a> {
             (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
         });
         Ok(Config {
+            path: std::path::absolute(&main.path).unwrap_or_else(|_| main.path.clone()),
             general: self.general,
             feeds: self.feeds,
             watchlists: self.watchlists,

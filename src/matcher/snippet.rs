@@ -91,7 +91,9 @@ impl Snippet {
         )
     }
 
-    fn parts(&self) -> (&str, &str, &str) {
+    /// The text before the hit, the hit, and the text after it; all of it before, with no
+    /// hit, when the offsets do not fall on character boundaries.
+    pub fn parts(&self) -> (&str, &str, &str) {
         match (
             self.text.get(..self.mark_start),
             self.text.get(self.mark_start..self.mark_end),

@@ -161,8 +161,28 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     assert!(text.contains("Feed 0"), "{text}");
     assert!(text.contains("2026-11-26T09:00:00"), "{text}");
     assert!(text.contains("**ISIS-K**"), "{text}");
+    let config = w.sandbox.path("config.toml");
+    let footer = format!(
+        "Sent by feedwatch on {}. The watchlists are in {}.",
+        host(),
+        config.display()
+    );
+    assert!(text.contains(&footer), "{text}");
     let html = mail.html_body();
-    assert!(html.contains("<mark>ISIS-K</mark>"), "{html}");
+    assert!(html.contains(">ISIS-K</mark> for border attack"), "{html}");
+    assert!(
+        html.contains(
+            "<a href=\"http://news.test/2?utm_source=rss\" style=\"color:#0b57d0;text-decoration:none;\">Officials blame ISIS-K for border attack</a>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<code style=\"font-size:12px;\">{}</code>",
+            config.display()
+        )),
+        "{html}"
+    );
 
     let hooks = w.hooks();
     assert_eq!(hooks.len(), 1, "exactly one webhook POST");
@@ -578,4 +598,11 @@ fn a_flood_from_one_feed_alerts_at_most_the_cap_and_the_rest_never() {
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(w.hooks().len(), cap);
     assert!(!out.stderr.contains("too many alerts"), "{}", out.stderr);
+}
+
+/// This machine's host name, as the kernel reports it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .expect("the host name")
 }
