@@ -22,9 +22,9 @@ const SIGNING_KEY_PREFIX: &str = "whsec_";
 /// Shortest signing key accepted, in bytes: the Standard Webhooks spec asks for 24 to 64
 /// random bytes (192 to 512 bits); a shorter key is guessable, and receivers' libraries refuse
 /// one outside that range.
-pub const SIGNING_KEY_MIN: usize = 24;
+const SIGNING_KEY_MIN: usize = 24;
 /// Longest signing key accepted, in bytes (see [`SIGNING_KEY_MIN`]).
-pub const SIGNING_KEY_MAX: usize = 64;
+const SIGNING_KEY_MAX: usize = 64;
 /// What to write as a signing secret, for messages.
 const WRITE_SIGNING_KEY: &str = "write `whsec_` followed by the base64 of 24 to 64 random bytes, \
      e.g. the output of `echo \"whsec_$(head -c 32 /dev/urandom | base64)\"`";
@@ -35,8 +35,8 @@ const WRITE_SIGNING_KEY: &str = "write `whsec_` followed by the base64 of 24 to 
 pub struct SigningKey(Secret<Vec<u8>>);
 
 impl SigningKey {
-    /// The key of `text`, a secret written `whsec_<base64>` whose key is [`SIGNING_KEY_MIN`]
-    /// to [`SIGNING_KEY_MAX`] bytes long; the error says what is wrong and what to write,
+    /// The key of `text`, a secret written `whsec_<base64>` whose key is 24 to 64 bytes long
+    /// (the Standard Webhooks range); the error says what is wrong and what to write,
     /// never quoting the value.
     pub fn parse(text: &str) -> Result<SigningKey, String> {
         use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
