@@ -76,7 +76,12 @@ fn main() {
             to: vec!["desk@example.org".parse().unwrap()],
         };
         let name = NotifierName("bench".into());
-        let notifier = EmailNotifier::new(&name, &cfg, Duration::from_secs(10)).unwrap();
+        let origin = feedwatch::notify::Origin {
+            host: "desk-01".into(),
+            config: "/etc/feedwatch/config.toml".into(),
+            timezone: chrono_tz::UTC,
+        };
+        let notifier = EmailNotifier::new(&name, &cfg, Duration::from_secs(10), origin).unwrap();
         let alert = test_alert();
         let start = Instant::now();
         for _ in 0..n {

@@ -347,10 +347,8 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
 async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
     let key = known_notifier(&config, None, name).await?;
     // Only the notifier: no database, no lock, so this works beside a running daemon.
-    let view = crate::notify::View {
-        tz: config.general.timezone,
-    };
-    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], view)?;
+    let origin = crate::notify::Origin::of(&config);
+    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], &origin)?;
     match notifier.send(&crate::notify::test_alert()).await {
         Ok(()) => {
             errln!("notifier {name}: test alert sent");
@@ -367,10 +365,8 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
 /// file is read as a `file://` feed), from the configured feed's settings when it is one.
 async fn preview(config: &Config, name: &str, item: Option<&str>) -> Result<ExitCode> {
     let key = known_notifier(config, None, name).await?;
-    let view = crate::notify::View {
-        tz: config.general.timezone,
-    };
-    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], view)?;
+    let origin = crate::notify::Origin::of(config);
+    let notifier = crate::notify::Notifier::new(&config.notifiers[&key], &origin)?;
     let alert = match item {
         Some(source) => first_alert(config, source).await?,
         None => crate::notify::test_alert(),

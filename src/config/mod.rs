@@ -26,7 +26,7 @@ pub use crate::model::{Database, NotifierName};
 pub use error::{ConfigError, Location};
 pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretUrl,
-    SecretValue,
+    SecretValue, SigningKey,
 };
 pub use secrets::{basic_auth, redact_userinfo};
 pub use validate::default_user_agent;
@@ -37,6 +37,8 @@ pub const DEFAULT_PATH: &str = "/etc/feedwatch/config.toml";
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The main config file, absolute when it could be made so: where the watchlists live.
+    pub path: std::path::PathBuf,
     /// `[general]`, with defaults applied.
     pub general: General,
     /// Feeds in file order (main file first, then includes in sorted order).
@@ -302,11 +304,11 @@ pub struct EmailConfig {
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// Target URL, `http://` or `https://` (may carry a token, so masked in `Debug`).
-    pub url: Secret<Url>,
+    pub url: SecretUrl,
     /// Extra headers (values marked sensitive).
     pub headers: HeaderMap,
-    /// Key for the `X-Feedwatch-Signature` HMAC, read at load, if the receiver checks one.
-    pub secret: Option<SecretValue>,
+    /// Standard Webhooks signing key, read at load, if the receiver checks signatures.
+    pub secret: Option<Result<SigningKey, MissingSecret>>,
 }
 
 /// A chat platform and where its messages go. URLs and tokens are secrets: they often are the

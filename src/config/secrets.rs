@@ -17,6 +17,59 @@ use url::Url;
 
 use super::error::Location;
 
+/// The prefix of a Standard Webhooks signing secret.
+const SIGNING_KEY_PREFIX: &str = "whsec_";
+/// Shortest signing key accepted, in bytes: the Standard Webhooks spec asks for 24 to 64
+/// random bytes (192 to 512 bits); a shorter key is guessable, and receivers' libraries refuse
+/// one outside that range.
+const SIGNING_KEY_MIN: usize = 24;
+/// Longest signing key accepted, in bytes (see [`SIGNING_KEY_MIN`]).
+const SIGNING_KEY_MAX: usize = 64;
+/// What to write as a signing secret, for messages.
+const WRITE_SIGNING_KEY: &str = "write `whsec_` followed by the base64 of 24 to 64 random bytes, \
+     e.g. the output of `echo \"whsec_$(head -c 32 /dev/urandom | base64)\"`";
+
+/// The HMAC key of a webhook's Standard Webhooks signing secret: the bytes the base64 after
+/// `whsec_` stands for. `Debug` never prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey(Secret<Vec<u8>>);
+
+impl SigningKey {
+    /// The key of `text`, a secret written `whsec_<base64>` whose key is 24 to 64 bytes long
+    /// (the Standard Webhooks range); the error says what is wrong and what to write,
+    /// never quoting the value.
+    pub fn parse(text: &str) -> Result<SigningKey, String> {
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        // Padding optional: secrets are often copied without their trailing `=`.
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let Some(encoded) = text.trim().strip_prefix(SIGNING_KEY_PREFIX) else {
+            return Err(format!(
+                "not a Standard Webhooks secret (no `{SIGNING_KEY_PREFIX}` prefix); {WRITE_SIGNING_KEY}"
+            ));
+        };
+        let key = LENIENT.decode(encoded).map_err(|_| {
+            format!(
+                "the part after `{SIGNING_KEY_PREFIX}` is not valid base64; {WRITE_SIGNING_KEY}"
+            )
+        })?;
+        if !(SIGNING_KEY_MIN..=SIGNING_KEY_MAX).contains(&key.len()) {
+            return Err(format!(
+                "the key is {} bytes long; {WRITE_SIGNING_KEY}",
+                key.len()
+            ));
+        }
+        Ok(SigningKey(Secret::new(key)))
+    }
+
+    /// The key's bytes, for computing a signature (never for logging).
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose()
+    }
+}
+
 /// A value that may hold a credential (a URL with a token, a password); `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -88,7 +141,16 @@ impl SecretSource {
     /// Reads the secret now: the variable's value, or the file's first line. An empty value
     /// counts as missing: it is almost always a placeholder left unfilled.
     pub fn read(&self) -> Result<String, String> {
-        let value = match self {
+        let value = self.read_possibly_empty()?;
+        if value.is_empty() {
+            return Err(self.empty());
+        }
+        Ok(value)
+    }
+
+    /// The value as [`read`](Self::read) finds it, empty or not.
+    fn read_possibly_empty(&self) -> Result<String, String> {
+        Ok(match self {
             SecretSource::Env(var) => std::env::var(var).map_err(|_| {
                 format!("environment variable {var} is not set; set it in the service's environment (e.g. /etc/feedwatch/env) or in the shell that runs feedwatch")
             })?,
@@ -100,17 +162,18 @@ impl SecretSource {
                     path.display()
                 )
             })?,
-        };
-        if value.is_empty() {
-            return Err(match self {
-                SecretSource::Env(var) => format!("environment variable {var} is empty"),
-                _ => format!(
-                    "{} is empty",
-                    self.path().unwrap_or(Path::new("")).display()
-                ),
-            });
+        })
+    }
+
+    /// Why an empty value is refused: `environment variable X is empty`, `FILE is empty`.
+    fn empty(&self) -> String {
+        match self {
+            SecretSource::Env(var) => format!("environment variable {var} is empty"),
+            _ => format!(
+                "{} is empty",
+                self.path().unwrap_or(Path::new("")).display()
+            ),
         }
-        Ok(value)
     }
 }
 
@@ -205,17 +268,44 @@ impl SecretInventory {
         source: &SecretSource,
         convert: impl FnOnce(String) -> Result<T, String>,
     ) -> Result<T, MissingSecret> {
+        let read = source.read().and_then(convert);
+        self.record(location, what, source, read)
+    }
+
+    /// Reads a webhook's Standard Webhooks signing secret (`whsec_` and base64) as its key; a
+    /// value that is empty or not of that form is recorded as missing, with what to write.
+    pub(super) fn read_signing_key(
+        &mut self,
+        location: Location,
+        what: String,
+        source: &SecretSource,
+    ) -> Result<SigningKey, MissingSecret> {
+        let read = source.read_possibly_empty().and_then(|text| {
+            if text.is_empty() {
+                Err(format!("{}; {WRITE_SIGNING_KEY}", source.empty()))
+            } else {
+                SigningKey::parse(&text)
+            }
+        });
+        self.record(location, what, source, read)
+    }
+
+    /// Notes the file a secret comes from, and a secret that could not be read.
+    fn record<T>(
+        &mut self,
+        location: Location,
+        what: String,
+        source: &SecretSource,
+        read: Result<T, String>,
+    ) -> Result<T, MissingSecret> {
         if let Some(path) = source.path() {
             self.files.push((path.to_path_buf(), what.clone()));
         }
-        let value = source
-            .read()
-            .and_then(convert)
-            .map_err(|problem| MissingSecret {
-                location,
-                what,
-                problem,
-            });
+        let value = read.map_err(|problem| MissingSecret {
+            location,
+            what,
+            problem,
+        });
         if let Err(missing) = &value {
             self.missing.push(missing.clone());
         }
@@ -437,6 +527,36 @@ mod tests {
         assert!(
             unset.starts_with("environment variable FEEDWATCH_TEST_NEVER_SET_ANYWHERE is not set")
         );
+    }
+
+    #[test]
+    fn signing_keys_are_whsec_and_base64_of_24_to_64_bytes() {
+        let encoded = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        for n in [SIGNING_KEY_MIN, 32, SIGNING_KEY_MAX] {
+            let key = SigningKey::parse(&format!("whsec_{}", encoded(n))).unwrap();
+            assert_eq!(key.expose(), vec![7u8; n]);
+        }
+        let unpadded = format!("whsec_{}", encoded(32).trim_end_matches('='));
+        assert_eq!(SigningKey::parse(&unpadded).unwrap().expose(), [7u8; 32]);
+        for (text, problem) in [
+            (
+                format!("whsec_{}", encoded(SIGNING_KEY_MIN - 1)),
+                "23 bytes",
+            ),
+            (
+                format!("whsec_{}", encoded(SIGNING_KEY_MAX + 1)),
+                "65 bytes",
+            ),
+            (encoded(32), "no `whsec_` prefix"),
+            ("whsec_s3cr3t!!".into(), "not valid base64"),
+        ] {
+            let err = SigningKey::parse(&text).unwrap_err();
+            assert!(err.contains(problem), "{text}: {err}");
+            assert!(err.contains("write `whsec_`"), "{err}");
+            assert!(!err.contains(&text), "the value is never quoted: {err}");
+        }
+        let key = SigningKey::parse(&format!("whsec_{}", encoded(32))).unwrap();
+        assert_eq!(format!("{key:?}"), "SigningKey(Secret(***))");
     }
 
     #[test]

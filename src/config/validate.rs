@@ -432,6 +432,7 @@ impl<'a> Builder<'a> {
             (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
         });
         Ok(Config {
+            path: std::path::absolute(&main.path).unwrap_or_else(|_| main.path.clone()),
             general: self.general,
             feeds: self.feeds,
             watchlists: self.watchlists,
@@ -508,11 +509,22 @@ fn cadence(src: &Source, f: &RawFeed, general: &General) -> Result<Cadence, Conf
 fn read_secret(
     src: &Source,
     dir: &Path,
-    (env, file): (&Option<Spanned<String>>, &Option<Spanned<String>>),
+    fields: (&Option<Spanned<String>>, &Option<Spanned<String>>),
     key: &str,
     what: String,
     secrets: &mut SecretInventory,
 ) -> Result<Option<SecretValue>, ConfigError> {
+    Ok(secret_source(src, dir, fields, key)?.map(|(source, at)| secrets.read(at, what, &source)))
+}
+
+/// Where `<key>_env` or `<key>_file` (at most one of them) says to read a secret from, and
+/// where the config says so: `None` when neither is set.
+fn secret_source(
+    src: &Source,
+    dir: &Path,
+    (env, file): (&Option<Spanned<String>>, &Option<Spanned<String>>),
+    key: &str,
+) -> Result<Option<(SecretSource, Location)>, ConfigError> {
     let (source, span) = match (env, file) {
         (Some(e), Some(_)) => {
             return Err(src.error(
@@ -524,8 +536,10 @@ fn read_secret(
         (None, Some(f)) => (SecretSource::file(f.get_ref(), dir), f.span()),
         (None, None) => return Ok(None),
     };
-    let at = Location::at(&src.path, &src.text, span.start);
-    Ok(Some(secrets.read(at, what, &source)))
+    Ok(Some((
+        source,
+        Location::at(&src.path, &src.text, span.start),
+    )))
 }
 
 /// `{ env = "VAR" }` or `{ file = "path" }`: exactly one of them.
@@ -921,7 +935,7 @@ headers = { "X-Api-Key" = "hook-key" }
         else {
             panic!("chat is a webhook notifier");
         };
-        assert_eq!(hook.url.expose().path(), "/services/hook-token");
+        assert_eq!(hook.url.expose().unwrap().path(), "/services/hook-token");
         assert_eq!(hook.headers["x-api-key"], "hook-key");
     }
 

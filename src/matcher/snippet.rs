@@ -91,7 +91,8 @@ impl Snippet {
         )
     }
 
-    /// The text before the hit, the hit, and the text after it.
+    /// The text before the hit, the hit, and the text after it; all of it before, with no
+    /// hit, when the offsets do not fall on character boundaries.
     pub fn parts(&self) -> (&str, &str, &str) {
         match (
             self.text.get(..self.mark_start),

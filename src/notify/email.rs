@@ -1,11 +1,13 @@
 //! The email notifier: multipart plain text + HTML over SMTP with lettre.
 //!
-//! Owns the message format. Must never put feed text in a header unencoded (lettre encodes the
+//! Owns the message: headers here, the HTML template in [`html`], the text part in `plain`. Must never put feed text in a header unencoded (lettre encodes the
 //! subject, and titles are flattened to one line first; a subject holding `=?` is encoded whole,
 //! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped. The
 //! connections for `smtp://` URLs are in [`connection`].
 
 mod connection;
+pub mod html;
+pub mod plain;
 
 use std::time::Duration;
 
@@ -14,7 +16,10 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{DeliveryError, DeliveryErrorKind, SetupError};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::{DeliveryError, DeliveryErrorKind, Origin, SetupError};
 use crate::alert::{Alert, one_line};
 use crate::config::{EmailConfig, NotifierName};
 
@@ -25,6 +30,7 @@ pub struct EmailNotifier {
     from: Mailbox,
     to: Vec<Mailbox>,
     timeout: Duration,
+    origin: Origin,
 }
 
 /// `smtp://` goes over connections with `TCP_NODELAY` (see [`connection`]); `smtps://` over
@@ -49,12 +55,13 @@ const WATCHLIST: HeaderName = HeaderName::new_from_ascii_str("X-Feedwatch-Watchl
 const LIST_ID: HeaderName = HeaderName::new_from_ascii_str("List-Id");
 
 impl EmailNotifier {
-    /// A notifier for `cfg`; fails when its password could not be read, so a missing secret
-    /// fails at start-up.
+    /// A notifier for `cfg` whose mails say they come from `origin`; fails when its password
+    /// could not be read, so a missing secret fails at start-up.
     pub fn new(
         name: &NotifierName,
         cfg: &EmailConfig,
         timeout: Duration,
+        origin: Origin,
     ) -> Result<EmailNotifier, SetupError> {
         let err = |message: String| SetupError {
             kind: "email",
@@ -91,6 +98,7 @@ impl EmailNotifier {
             from: cfg.from.clone(),
             to: cfg.to.clone(),
             timeout,
+            origin,
         })
     }
 
@@ -145,8 +153,8 @@ impl EmailNotifier {
             b = b.to(to.clone());
         }
         b.multipart(MultiPart::alternative_plain_html(
-            plain_body(alert),
-            html_body(alert),
+            plain_body(alert, &self.origin),
+            html_body(alert, &self.origin),
         ))
         .map_err(|e| {
             DeliveryError::new(
@@ -226,70 +234,41 @@ fn dns_label(name: &str) -> String {
     }
 }
 
-/// `[feedwatch] <watchlist>: <item title>`, on one line.
+/// `[feedwatch] <watchlist>: <headline>`, on one line.
 pub fn subject(alert: &Alert) -> String {
     one_line(&format!(
         "[feedwatch] {}: {}",
-        alert.watchlist, alert.item.title
+        alert.watchlist,
+        alert.headline()
     ))
 }
 
 /// The text/plain part.
-pub fn plain_body(alert: &Alert) -> String {
-    let mut s = format!("{}\n\n", alert.item.title);
-    if let Some(link) = &alert.item.link {
-        s.push_str(&format!("Link:      {link}\n"));
-    }
-    s.push_str(&format!("Feed:      {}\n", alert.feed.name));
-    if let Some(p) = alert.item.published {
-        s.push_str(&format!("Published: {}\n", p.to_rfc3339()));
-    }
-    s.push_str(&format!("Watchlist: {}\n\nMatches:\n", alert.watchlist));
-    for m in &alert.matches {
-        s.push_str(&format!(
-            "- {} (in {}): {}\n",
-            m.term,
-            m.field,
-            m.snippet.marked_text()
-        ));
-    }
-    if !alert.item.summary.is_empty() {
-        s.push_str(&format!("\n{}\n", alert.item.summary));
-    }
-    s
+pub fn plain_body(alert: &Alert, origin: &Origin) -> String {
+    plain::render_alert(alert, origin)
 }
 
 /// The text/html part; every piece of feed text is escaped.
-pub fn html_body(alert: &Alert) -> String {
-    let e = |s: &str| html_escape::encode_text(s).into_owned();
-    let title = match &alert.item.link {
-        Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
-            "<a href=\"{}\">{}</a>",
-            html_escape::encode_double_quoted_attribute(link),
-            e(&alert.item.title)
-        ),
-        _ => e(&alert.item.title),
-    };
-    let mut s = format!("<!DOCTYPE html><html><body>\n<h2>{title}</h2>\n<p>");
-    s.push_str(&format!("Feed: {}<br>\n", e(&alert.feed.name)));
-    if let Some(p) = alert.item.published {
-        s.push_str(&format!("Published: {}<br>\n", e(&p.to_rfc3339())));
-    }
-    s.push_str(&format!("Watchlist: {}</p>\n<ul>\n", e(&alert.watchlist)));
-    for m in &alert.matches {
-        let snippet = m.snippet.marked_html();
-        s.push_str(&format!(
-            "<li><b>{}</b> in {}: {snippet}</li>\n",
-            e(&m.term),
-            m.field
-        ));
-    }
-    s.push_str("</ul>\n");
-    if !alert.item.summary.is_empty() {
-        s.push_str(&format!("<p>{}</p>\n", e(&alert.item.summary)));
-    }
-    s.push_str("</body></html>\n");
-    s
+pub fn html_body(alert: &Alert, origin: &Origin) -> String {
+    html::render_alert(alert, origin)
+}
+
+/// The story's link if it is one a reader may safely follow: `http` or `https` with a host,
+/// as the URL parser writes it back (so no quote or space survives raw).
+fn safe_link(link: &str) -> Option<url::Url> {
+    url::Url::parse(link.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// `published` in the reader's zone, for people (`Thu 26 Nov 2026 10:00 CET`) and as
+/// RFC 3339 with the zone's offset (`2026-11-26T10:00:00+01:00`).
+fn local_time(published: DateTime<Utc>, timezone: Tz) -> (String, String) {
+    let local = published.with_timezone(&timezone);
+    (
+        local.format("%a %-d %b %Y %H:%M %Z").to_string(),
+        local.to_rfc3339(),
+    )
 }
 
 #[cfg(test)]
@@ -318,12 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn the_subject_shows_the_headline() {
+        let mut a = test_alert();
+        assert_eq!(
+            subject(&a),
+            "[feedwatch] notify-test: Test alert from feedwatch"
+        );
+        a.update = true;
+        assert_eq!(
+            subject(&a),
+            "[feedwatch] notify-test: Updated: Test alert from feedwatch"
+        );
+    }
+
+    #[test]
     fn feed_text_cannot_break_out_of_headers_or_html() {
         let mut a = test_alert();
         a.item.title = "Hello\r\nBcc: victim@example.org <script>x</script>".into();
         assert!(!subject(&a).contains('\n'));
         assert!(!subject(&a).contains('\r'));
-        let html = html_body(&a);
+        let html = html_body(&a, &crate::notify::test_origin());
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
     }

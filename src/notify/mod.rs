@@ -16,10 +16,12 @@ mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -31,7 +33,7 @@ use crate::text::Escaped;
 
 pub use chat::ChatNotifier;
 pub use compose::View;
-pub use email::EmailNotifier;
+pub use email::{EmailNotifier, html, plain};
 pub use message::{Batch, BatchKind, Message};
 pub use stdout::StdoutNotifier;
 pub use webhook::{WebhookNotifier, WebhookPayload};
@@ -137,6 +139,44 @@ impl DeliveryError {
     }
 }
 
+/// Where alerts are sent from and how their times are shown, for notifiers that tell the
+/// reader (the email footer names the host and the config file holding the watchlists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// This machine's host name.
+    pub host: String,
+    /// The main config file.
+    pub config: PathBuf,
+    /// The zone times are shown in (`general.timezone`).
+    pub timezone: Tz,
+}
+
+impl Origin {
+    /// The origin of alerts sent under `config`, on this machine.
+    pub fn of(config: &Config) -> Origin {
+        Origin {
+            host: this_host(),
+            config: config.path.clone(),
+            timezone: config.general.timezone,
+        }
+    }
+}
+
+/// The name alerts say they were sent from: `$FEEDWATCH_HOST` when set (a container's host
+/// name is a random id), else this machine's host name, else `unknown host`.
+fn this_host() -> String {
+    std::env::var("FEEDWATCH_HOST")
+        .ok()
+        .or_else(|| {
+            hostname::get()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned())
+        })
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".to_owned())
+}
+
 /// One configured notifier, ready to send.
 pub enum Notifier {
     /// SMTP email.
@@ -150,17 +190,23 @@ pub enum Notifier {
 }
 
 impl Notifier {
-    /// Builds a notifier from its config; `view` says how times are shown.
-    pub fn new(cfg: &NotifierConfig, view: View) -> Result<Notifier, SetupError> {
+    /// Builds a notifier from its config, sending from `origin`.
+    pub fn new(cfg: &NotifierConfig, origin: &Origin) -> Result<Notifier, SetupError> {
         Ok(match &cfg.kind {
-            NotifierKind::Email(e) => {
-                Notifier::Email(EmailNotifier::new(&cfg.name, e, cfg.timeout)?)
-            }
+            NotifierKind::Email(e) => Notifier::Email(EmailNotifier::new(
+                &cfg.name,
+                e,
+                cfg.timeout,
+                origin.clone(),
+            )?),
             NotifierKind::Webhook(w) => {
                 Notifier::Webhook(WebhookNotifier::new(&cfg.name, w, cfg.timeout)?)
             }
             NotifierKind::Stdout(f) => Notifier::Stdout(StdoutNotifier::new(&cfg.name, *f)),
             NotifierKind::Chat(c) => {
+                let view = View {
+                    tz: origin.timezone,
+                };
                 Notifier::Chat(ChatNotifier::new(&cfg.name, c, cfg.timeout, view)?)
             }
         })
@@ -190,13 +236,11 @@ impl Notifier {
 
 /// Builds every configured notifier.
 pub fn build_all(config: &Config) -> Result<BTreeMap<NotifierName, Notifier>, SetupError> {
-    let view = View {
-        tz: config.general.timezone,
-    };
+    let origin = Origin::of(config);
     config
         .notifiers
         .iter()
-        .map(|(name, cfg)| Ok((name.clone(), Notifier::new(cfg, view)?)))
+        .map(|(name, cfg)| Ok((name.clone(), Notifier::new(cfg, &origin)?)))
         .collect()
 }
 
@@ -562,6 +606,16 @@ pub fn test_alert() -> Alert {
             },
         }],
         update: false,
+    }
+}
+
+/// An origin for tests: host `desk-01`, `/etc/feedwatch/config.toml`, Europe/Berlin.
+#[cfg(test)]
+pub(crate) fn test_origin() -> Origin {
+    Origin {
+        host: "desk-01".into(),
+        config: "/etc/feedwatch/config.toml".into(),
+        timezone: chrono_tz::Europe::Berlin,
     }
 }
 

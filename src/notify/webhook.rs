@@ -2,17 +2,20 @@
 //! receiver's `Retry-After` for the dispatcher.
 //!
 //! Owns the wire payload (kept apart from the stored `Alert` so the outbox format can change
-//! without breaking receivers). Must never follow a redirect to resend the body elsewhere.
+//! without breaking receivers) and its Standard Webhooks headers and signature. Must never
+//! follow a redirect to resend the body elsewhere.
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
 use super::{DeliveryError, DeliveryErrorKind, SetupError};
 use crate::alert::Alert;
-use crate::config::{NotifierName, WebhookConfig};
+use crate::config::{NotifierName, SigningKey, WebhookConfig};
 
 /// The JSON body of a webhook call.
 #[derive(Debug, Serialize)]
@@ -81,25 +84,28 @@ pub struct WebhookNotifier {
     url: url::Url,
     client: reqwest::Client,
     headers: reqwest::header::HeaderMap,
-    secret: Option<String>,
+    secret: Option<SigningKey>,
 }
 
-/// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a secret is configured.
-pub const SIGNATURE_HEADER: &str = "X-Feedwatch-Signature";
+/// Standard Webhooks header carrying the message id: the alert's id, the same on every retry,
+/// so a receiver can drop a duplicate.
+pub const ID_HEADER: &str = "webhook-id";
+/// Standard Webhooks header carrying the send time, in Unix seconds.
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// Standard Webhooks header carrying `v1,<base64 HMAC-SHA256>`, when a secret is configured.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
-/// `sha256=<hex>` of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+/// The Standard Webhooks `webhook-signature` value for message `id` sent at `timestamp` (Unix
+/// seconds) with `body`: `v1,` and the base64 of HMAC-SHA256 under `key` over
+/// `{id}.{timestamp}.{body}`.
+pub fn signature(key: &SigningKey, id: &str, timestamp: i64, body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    let digest = mac.finalize().into_bytes();
+    format!("v1,{}", STANDARD.encode(digest))
 }
 
 impl WebhookNotifier {
@@ -118,15 +124,11 @@ impl WebhookNotifier {
         let secret = cfg
             .secret
             .as_ref()
-            .map(|s| {
-                s.expose()
-                    .map(str::to_owned)
-                    .map_err(|e| err(e.to_string()))
-            })
+            .map(|s| s.clone().map_err(|e| err(e.to_string())))
             .transpose()?;
         Ok(WebhookNotifier {
             name: name.clone(),
-            url: cfg.url.expose().clone(),
+            url: cfg.url.expose().map_err(|e| err(e.to_string()))?.clone(),
             client,
             headers: cfg.headers.clone(),
             secret,
@@ -152,8 +154,14 @@ impl WebhookNotifier {
             .post(self.url.clone())
             .headers(self.headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json");
-        if let Some(secret) = &self.secret {
-            request = request.header(SIGNATURE_HEADER, signature(secret, &body));
+        // Against the system clock, as the receiver's tolerance window is.
+        let timestamp = chrono::Utc::now().timestamp();
+        let id = alert.alert_id.as_str();
+        request = request
+            .header(ID_HEADER, id)
+            .header(TIMESTAMP_HEADER, timestamp);
+        if let Some(key) = &self.secret {
+            request = request.header(SIGNATURE_HEADER, signature(key, id, timestamp, &body));
         }
         super::http::deliver(
             request.body(body),
@@ -169,11 +177,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_matches_the_rfc_4231_test_vector() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+    fn signature_matches_the_standard_webhooks_test_vector() {
+        // The Standard Webhooks reference libraries' signing test.
+        let key = SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            signature(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
 }

@@ -137,7 +137,10 @@ fn check_prints_a_summary_for_a_good_config() {
         .arg(&path)
         .arg("check")
         .env("FEEDWATCH_SMTP_PASSWORD", "x")
-        .env("FEEDWATCH_WEBHOOK_SECRET", "y")
+        .env(
+            "FEEDWATCH_WEBHOOK_SECRET",
+            "whsec_ZXhhbXBsZS1jb25maWctY2hlY2sta2V5LTMyYnl0ZXM=",
+        )
         .env("FEEDWATCH_MEMBERS_PASSWORD", "z")
         .env("FEEDWATCH_MEMBERS_KEY", "k")
         .output()
@@ -171,7 +174,10 @@ fn check_reads_the_secrets_the_daemon_will_need() {
         .arg(&path)
         .arg("check")
         .env_remove("FEEDWATCH_SMTP_PASSWORD")
-        .env("FEEDWATCH_WEBHOOK_SECRET", "y")
+        .env(
+            "FEEDWATCH_WEBHOOK_SECRET",
+            "whsec_ZXhhbXBsZS1jb25maWctY2hlY2sta2V5LTMyYnl0ZXM=",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

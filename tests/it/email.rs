@@ -24,7 +24,12 @@ fn send_all(cfg: &EmailConfig, alerts: &[Alert]) -> Vec<Result<(), DeliveryError
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let name = NotifierName("desk".into());
-        let notifier = EmailNotifier::new(&name, cfg, Duration::from_secs(10)).unwrap();
+        let origin = feedwatch::notify::Origin {
+            host: "desk-01".into(),
+            config: "/etc/feedwatch/config.toml".into(),
+            timezone: chrono_tz::UTC,
+        };
+        let notifier = EmailNotifier::new(&name, cfg, Duration::from_secs(10), origin).unwrap();
         let mut results = Vec::new();
         for alert in alerts {
             results.push(notifier.send(alert).await);

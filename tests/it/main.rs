@@ -16,4 +16,5 @@ mod preview;
 mod reach;
 mod retry;
 mod secrets;
+mod signing;
 mod timed;

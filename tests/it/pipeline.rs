@@ -4,11 +4,14 @@
 use std::process::Command;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::common::http::{HttpServer, Route};
 use crate::common::sandbox::{RunOutput, Sandbox, run_to_exit, wait_timeout};
 use crate::common::smtp::{SmtpServer, closed_smtp_url};
 
-const HOOK_SECRET: &str = "s3cret-shared-with-the-receiver";
+const HOOK_SECRET: &str = "whsec_cGlwZWxpbmUtdGVzdC1zaWduaW5nLWtleS0zMmJ5dGU=";
 
 fn rss(items: &[(&str, &str, &str)]) -> String {
     let mut s = String::from(
@@ -158,29 +161,60 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
     assert!(text.contains("Feed 0"), "{text}");
     assert!(text.contains("2026-11-26T09:00:00"), "{text}");
     assert!(text.contains("**ISIS-K**"), "{text}");
+    let config = w.sandbox.path("config.toml");
+    let footer = format!(
+        "Sent by feedwatch on {}. The watchlists are in {}.",
+        host(),
+        config.display()
+    );
+    assert!(text.contains(&footer), "{text}");
     let html = mail.html_body();
-    assert!(html.contains("<mark>ISIS-K</mark>"), "{html}");
+    assert!(html.contains(">ISIS-K</mark> for border attack"), "{html}");
+    assert!(
+        html.contains(
+            "<a href=\"http://news.test/2?utm_source=rss\" style=\"color:#0b57d0;text-decoration:none;\">Officials blame ISIS-K for border attack</a>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<code style=\"font-size:12px;\">{}</code>",
+            config.display()
+        )),
+        "{html}"
+    );
 
     let hooks = w.hooks();
     assert_eq!(hooks.len(), 1, "exactly one webhook POST");
     let req = &w.http.requests("/hook")[0];
     assert_eq!(req.method, "POST");
     assert_eq!(req.header("content-type"), Some("application/json"));
-    // The receiver can check the body's origin: HMAC-SHA256 under the shared secret.
-    let mut mac =
-        <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(HOOK_SECRET.as_bytes())
-            .unwrap();
+    // The receiver can check the body's origin (Standard Webhooks): HMAC-SHA256 under the
+    // decoded secret over "{id}.{timestamp}.{body}".
+    let h = &hooks[0];
+    let id = req.header("webhook-id").unwrap();
+    assert_eq!(id, h["alert_id"].as_str().unwrap());
+    let timestamp = req.header("webhook-timestamp").unwrap();
+    assert!(
+        timestamp.parse::<i64>().is_ok_and(|t| t > 1_700_000_000),
+        "{timestamp}"
+    );
+    let key = STANDARD
+        .decode(HOOK_SECRET.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&key).unwrap();
+    hmac::Mac::update(&mut mac, format!("{id}.{timestamp}.").as_bytes());
     hmac::Mac::update(&mut mac, &req.body);
-    let expected: String = hmac::Mac::finalize(mac)
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = STANDARD.encode(hmac::Mac::finalize(mac).into_bytes());
+    assert_eq!(
+        req.header("webhook-signature"),
+        Some(format!("v1,{expected}").as_str())
+    );
     assert_eq!(
         req.header("x-feedwatch-signature"),
-        Some(format!("sha256={expected}").as_str())
+        None,
+        "the old header is gone"
     );
-    let h = &hooks[0];
     let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["alert_id", "feed", "item", "matches", "watchlist"]);
     assert_eq!(h["watchlist"], "isis-k");
@@ -564,4 +598,11 @@ fn a_flood_from_one_feed_alerts_at_most_the_cap_and_the_rest_never() {
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(w.hooks().len(), cap);
     assert!(!out.stderr.contains("too many alerts"), "{}", out.stderr);
+}
+
+/// This machine's host name, as the kernel reports it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .expect("the host name")
 }

@@ -22,7 +22,7 @@ const FEED_PASSWORD: &str = "feed-pa55word-from-the-environment";
 const FEED_KEY: &str = "feed-api-key-read-from-a-file-77aa";
 const HOOK_TOKEN: &str = "TOKENa1b2c3d4e5f6g7h8i9j0k1l2m3";
 const HOOK_AUTH: &str = "Bearer hook-bearer-token-1a2b3c4d5e6f";
-const HOOK_SECRET: &str = "hook-signing-key-9f8e7d6c5b4a3210";
+const HOOK_SECRET: &str = "whsec_c2VjcmV0cy10ZXN0LXNpZ25pbmcta2V5LTMyYnl0ZXM=";
 
 fn rss(guid: &str, title: &str) -> String {
     format!(
@@ -209,8 +209,8 @@ fn no_secret_reaches_logs_database_payloads_or_output_even_at_trace_level() {
     for hook in &hooks {
         assert_eq!(hook.header("authorization"), Some(HOOK_AUTH));
         assert!(
-            hook.header("x-feedwatch-signature")
-                .is_some_and(|s| s.starts_with("sha256=")),
+            hook.header("webhook-signature")
+                .is_some_and(|s| s.starts_with("v1,")),
         );
     }
 
@@ -310,7 +310,12 @@ fn check_reports_every_missing_secret_in_one_run() {
 #[test]
 fn check_warns_about_secrets_other_users_can_read() {
     let sandbox = Sandbox::new();
-    let key = write_with_mode(&sandbox, "hook.key", "k3y\n", 0o644);
+    let key = write_with_mode(
+        &sandbox,
+        "hook.key",
+        "whsec_a2V5LXdpdGgtbW9kZS0wNjQ0LWZvci1jaGVjay14eHg=\n",
+        0o644,
+    );
     let cfg = "[[feeds]]\nurl = \"https://u:p@feeds.example.org/a.xml\"\n\n\
                [notifiers.chat]\ntype = \"webhook\"\nurl = \"https://hooks.example.org/hook\"\n\
                secret_file = \"hook.key\"\n";
@@ -350,7 +355,12 @@ fn relative_secret_files_come_from_systemd_credentials_when_it_provides_them() {
     let cfg = "[notifiers.chat]\ntype = \"webhook\"\nurl = \"https://hooks.example.org/hook\"\n\
                secret_file = \"hook-secret\"\n";
     let config = write_with_mode(&sandbox, "config.toml", cfg, 0o600);
-    write_with_mode(&sandbox, "hook-secret", "beside-the-config\n", 0o600);
+    write_with_mode(
+        &sandbox,
+        "hook-secret",
+        "whsec_a2V5LWJlc2lkZS10aGUtY29uZmlnLWZpbGUteHh4eHg=\n",
+        0o600,
+    );
     let credentials = sandbox.path("credentials");
     std::fs::create_dir(&credentials).unwrap();
 
@@ -375,7 +385,12 @@ fn relative_secret_files_come_from_systemd_credentials_when_it_provides_them() {
         "{}",
         out.stderr
     );
-    write_with_mode(&sandbox, "credentials/hook-secret", "from-systemd\n", 0o400);
+    write_with_mode(
+        &sandbox,
+        "credentials/hook-secret",
+        "whsec_a2V5LWZyb20tc3lzdGVtZC1jcmVkZW50aWFscy14eHg=\n",
+        0o400,
+    );
     let out = check_with_credentials(&sandbox, &config, Some(&credentials));
     assert!(out.success(), "{}", out.stderr);
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret};
+use super::{TIMEOUT, duration_or, header_map, mailbox, read_secret, secret_source};
 use crate::config::error::{ConfigError, Location, Source};
 use crate::config::raw::{RawChatId, RawNotifier};
 use crate::config::secrets::{self, SecretInventory};
 use crate::config::{
-    ChatConfig, EmailConfig, NotifierConfig, NotifierKind, NotifierName, NotifierType, Secret,
-    SecretSource, SecretUrl, SecretValue, StdoutFormat, WebhookConfig,
+    ChatConfig, EmailConfig, MissingSecret, NotifierConfig, NotifierKind, NotifierName,
+    NotifierType, Secret, SecretSource, SecretUrl, SecretValue, SigningKey, StdoutFormat,
+    WebhookConfig,
 };
 use crate::schedule::Cadence;
 use chrono_tz::Tz;
@@ -365,31 +366,15 @@ fn smtp_tls(src: &Source, smtp: &Spanned<String>, url: &Url) -> Result<SmtpTls, 
 
 fn webhook(t: &Table, secrets: &mut SecretInventory) -> Result<WebhookConfig, ConfigError> {
     let (src, n) = (t.src, t.raw.get_ref());
-    let raw_url = t.required("url", &n.url)?;
-    let url = match Url::parse(raw_url.get_ref()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-        _ => {
-            return Err(src.error(
-                raw_url.span(),
-                "webhook `url` must be an http:// or https:// URL",
-            ));
-        }
-    };
-    if secrets::url_has_token(&url) {
-        secrets.inline(t.at(raw_url.span()), t.secret_of("token in the url"));
-    }
+    let url = t.endpoint(secrets)?;
     let owner = format!("notifier {:?}", t.name.0);
     let headers = match &n.headers {
         Some(h) => header_map(src, t.dir, h.get_ref(), &owner, secrets)?,
         None => Default::default(),
     };
-    let secret = t.secret(
-        (&n.secret_env, &n.secret_file),
-        ("secret", "signing secret"),
-        secrets,
-    )?;
+    let secret = signing_key(t, secrets)?;
     Ok(WebhookConfig {
-        url: Secret::new(url),
+        url,
         headers,
         secret,
     })
@@ -405,7 +390,7 @@ impl Table<'_> {
             (Some(url), None, None) => {
                 let parsed = http_url(url.get_ref()).map_err(|e| self.src.error(url.span(), e))?;
                 if secrets::url_has_token(&parsed) {
-                    secrets.inline(self.at(url.span()), what);
+                    secrets.inline(self.at(url.span()), self.secret_of("token in the url"));
                 }
                 Ok(SecretUrl::given(parsed))
             }
@@ -586,6 +571,17 @@ fn matrix(t: &Table, secrets: &mut SecretInventory) -> Result<ChatConfig, Config
     })
 }
 
+/// The webhook's `secret_env` or `secret_file`, read now as a Standard Webhooks signing key.
+fn signing_key(
+    t: &Table,
+    secrets: &mut SecretInventory,
+) -> Result<Option<Result<SigningKey, MissingSecret>>, ConfigError> {
+    let n = t.raw.get_ref();
+    let source = secret_source(t.src, t.dir, (&n.secret_env, &n.secret_file), "secret")?;
+    Ok(source
+        .map(|(source, at)| secrets.read_signing_key(at, t.secret_of("signing secret"), &source)))
+}
+
 fn stdout_format(t: &Table) -> Result<StdoutFormat, ConfigError> {
     let Some(format) = &t.raw.get_ref().format else {
         return Ok(StdoutFormat::Text);
@@ -696,7 +692,10 @@ mod tests {
     #[test]
     fn a_missing_key_names_the_notifier_and_what_it_needs() {
         let err = error("[notifiers.chat]\ntype = \"webhook\"\n");
-        assert_eq!(err, "t.toml:1:1: notifier \"chat\" (webhook) needs `url`");
+        assert_eq!(
+            err,
+            "t.toml:1:1: notifier \"chat\" (webhook) needs `url`, `url_env` or `url_file`"
+        );
     }
 
     fn with_password(url: &str) -> String {
