@@ -48,7 +48,8 @@ impl Markup for ChatFormat {
                 other => other,
             })
             .collect();
-        inert(&lookalikes, "", "")
+        // A zero-width space parts `](`, so not even Markdown could read a link.
+        inert(&lookalikes, "", "]")
     }
 
     fn link(url: &Url, text: &str) -> String {
@@ -119,8 +120,8 @@ mod tests {
     #[test]
     fn feed_text_cannot_mention_link_or_format() {
         assert_eq!(
-            ChatFormat::escape("<users/all> <http://e.test|x> *b* _i_ ~s~ `c` & co"),
-            "‹users/all› ‹http:\u{200B}//e.test|x› ∗b∗ ＿i＿ ∼s∼ ˋcˋ & co"
+            ChatFormat::escape("<users/all> <http://e.test|x> *b* _i_ ~s~ `c` & [a](b)"),
+            "‹users/all› ‹http:\u{200B}//e.test|x› ∗b∗ ＿i＿ ∼s∼ ˋcˋ & [a]\u{200B}(b)"
         );
     }
 }
