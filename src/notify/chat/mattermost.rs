@@ -99,6 +99,14 @@ mod tests {
     use crate::notify::message::{Batch, BatchKind};
 
     #[test]
+    fn mentions_channels_and_hashtags_in_feed_text_stay_text() {
+        assert_eq!(
+            MattermostMarkdown::escape("@here ~town-square #tag a@b.test"),
+            "@\u{200B}here ~\u{200B}town-square #\u{200B}tag a@\u{200B}b.test"
+        );
+    }
+
+    #[test]
     fn a_batch_of_200_stays_within_a_post_and_counts_the_rest() {
         let alerts: Vec<Alert> = (0..200)
             .map(|i| {

@@ -5,7 +5,8 @@
 //! fitted to [`TEXT_CHARS`], and fitted again to less while the JSON would still be larger
 //! (non-Latin text takes up to three bytes a character, and each line is a block). Must never let feed text reach a `TextBlock`'s markdown as markup: its markdown
 //! characters are backslash-escaped (CommonMark, which Adaptive Cards' markdown follows), and
-//! bare URLs are broken so Teams links nothing but the story.
+//! bare URLs are broken so Teams links nothing but the story. A Teams mention needs an `<at>`
+//! tag and an entry in the card's `msteams.entities`, which feed text cannot add.
 
 use serde_json::{Value, json};
 use url::Url;
