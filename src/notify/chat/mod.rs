@@ -6,7 +6,12 @@
 //! token in an error or a log line (the URL often is the credential), never follow a redirect,
 //! and never send feed text that could ping a channel, add a link or change the markup.
 
+mod discord;
+mod googlechat;
+mod inert;
+mod mattermost;
 mod slack;
+mod teams;
 
 use std::time::Duration;
 
@@ -142,13 +147,25 @@ fn platform(cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
         ChatConfig::Slack { url } => {
             Box::new(slack::Slack::new(url.expose().map_err(read)?.clone()))
         }
-        ChatConfig::Mattermost { .. }
-        | ChatConfig::Discord { .. }
-        | ChatConfig::Teams { .. }
-        | ChatConfig::GoogleChat { .. }
-        | ChatConfig::Ntfy { .. }
-        | ChatConfig::Telegram { .. }
-        | ChatConfig::Matrix { .. } => {
+        ChatConfig::Mattermost {
+            url,
+            username,
+            channel,
+        } => Box::new(mattermost::Mattermost::new(
+            url.expose().map_err(read)?.clone(),
+            username.clone(),
+            channel.clone(),
+        )),
+        ChatConfig::Discord { url } => {
+            Box::new(discord::Discord::new(url.expose().map_err(read)?.clone()))
+        }
+        ChatConfig::Teams { url } => {
+            Box::new(teams::Teams::new(url.expose().map_err(read)?.clone()))
+        }
+        ChatConfig::GoogleChat { url } => Box::new(googlechat::GoogleChat::new(
+            url.expose().map_err(read)?.clone(),
+        )),
+        ChatConfig::Ntfy { .. } | ChatConfig::Telegram { .. } | ChatConfig::Matrix { .. } => {
             return Err(format!(
                 "{} is not supported yet",
                 cfg.notifier_type().name()

@@ -5,7 +5,11 @@
 //! The one feed item is hostile: its title tries markup, mentions and links in every syntax, so
 //! each platform's escaping is put to the test.
 
+mod discord;
+mod googlechat;
+mod mattermost;
 mod slack;
+mod teams;
 
 use std::path::PathBuf;
 

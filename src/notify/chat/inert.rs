@@ -1,0 +1,74 @@
+//! Making feed text inert in chat markups that have no escape for everything they parse:
+//! backslash escapes for markdown, and a zero-width space where a platform would otherwise
+//! find a mention, a channel, a hashtag or a bare URL to link.
+//!
+//! Owns only these character rewrites. Must never drop or reorder a visible character: what a
+//! reader sees is the feed's text.
+
+/// U+200B ZERO WIDTH SPACE: invisible, and enough to stop a platform recognising `@all`,
+/// `http://…` or `<users/all>` as anything but text.
+pub const ZWSP: char = '\u{200B}';
+
+/// `text` with a backslash before each character in `backslashed`, a [`ZWSP`] after each in
+/// `broken`, and bare URLs (`scheme://`, `www.`) broken so no platform links them.
+pub fn inert(text: &str, backslashed: &str, broken: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for c in text.chars() {
+        if backslashed.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        if broken.contains(c) {
+            out.push(ZWSP);
+        }
+    }
+    unlink(&out)
+}
+
+/// `text` with every `://` and `www.` split by a [`ZWSP`], which no autolinker reads as a URL.
+fn unlink(text: &str) -> String {
+    if !text.contains("://") && !text.to_ascii_lowercase().contains("www.") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("://") {
+            out.push(':');
+            out.push(ZWSP);
+            rest = &rest[1..];
+            continue;
+        }
+        if rest
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("www."))
+        {
+            out.push_str(&rest[..3]);
+            out.push(ZWSP);
+            rest = &rest[3..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// A URL for markdown's `[text](url)`: parentheses, which could end it early, encoded.
+pub fn markdown_url(url: &url::Url) -> String {
+    url.as_str().replace('(', "%28").replace(')', "%29")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_escaped_and_links_and_mentions_broken() {
+        assert_eq!(
+            inert("*a* @all see http://x.test or WWW.y.test", "*", "@"),
+            "\\*a\\* @\u{200B}all see http:\u{200B}//x.test or WWW\u{200B}.y.test"
+        );
+        assert_eq!(inert("plain ünïcode", "*", "@"), "plain ünïcode");
+    }
+}
