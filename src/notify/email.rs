@@ -14,7 +14,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{DeliveryError, DeliveryErrorKind, SetupError};
+use super::{Batch, DeliveryError, DeliveryErrorKind, SetupError};
 use crate::alert::{Alert, one_line};
 use crate::config::{EmailConfig, NotifierName};
 
@@ -94,10 +94,21 @@ impl EmailNotifier {
         })
     }
 
-    /// Sends one alert. lettre's own timeout covers only connecting, so the whole send is
-    /// bounded here as well.
+    /// Sends one alert.
     pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let message = self.message(alert)?;
+        self.deliver(message).await
+    }
+
+    /// Sends several alerts (a digest, or a summary) as one mail.
+    pub async fn send_batch(&self, batch: &Batch<'_>) -> Result<(), DeliveryError> {
+        let message = self.batch_message(batch)?;
+        self.deliver(message).await
+    }
+
+    /// Hands one mail to the server. lettre's own timeout covers only connecting, so the
+    /// whole send is bounded here as well.
+    async fn deliver(&self, message: Message) -> Result<(), DeliveryError> {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Err(_) => Err(DeliveryError::timeout("email", &self.name, self.timeout)),
             Ok(Err(e)) => {
@@ -143,14 +154,81 @@ impl EmailNotifier {
             plain_body(alert),
             html_body(alert),
         ))
-        .map_err(|e| {
-            DeliveryError::new(
-                DeliveryErrorKind::Reject,
-                "email",
-                &self.name,
-                format_args!("cannot build message: {e}"),
-            )
-        })
+        .map_err(|e| self.unbuildable(e))
+    }
+
+    fn batch_message(&self, batch: &Batch<'_>) -> Result<Message, DeliveryError> {
+        let domain = self.from.email.domain();
+        let rendered = render_batch(batch);
+        let id = super::Message::Batch(*batch).id();
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .raw_header(subject_header(rendered.subject))
+            // Derived from the alerts it holds, so a resend after a crash is recognisably the same.
+            .message_id(Some(format!("<{id}.{}@{domain}>", self.name)))
+            .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()));
+        // Filing headers only when the whole batch is about one watchlist.
+        if let [(watchlist, _)] = batch.by_watchlist().as_slice() {
+            b = b
+                .raw_header(HeaderValue::new(WATCHLIST, (*watchlist).to_owned()))
+                .raw_header(HeaderValue::new(
+                    LIST_ID,
+                    format!("<{}.{domain}>", dns_label(watchlist)),
+                ));
+        }
+        for to in &self.to {
+            b = b.to(to.clone());
+        }
+        b.multipart(MultiPart::alternative_plain_html(
+            rendered.plain,
+            rendered.html,
+        ))
+        .map_err(|e| self.unbuildable(e))
+    }
+
+    fn unbuildable(&self, e: lettre::error::Error) -> DeliveryError {
+        DeliveryError::new(
+            DeliveryErrorKind::Reject,
+            "email",
+            &self.name,
+            format_args!("cannot build message: {e}"),
+        )
+    }
+}
+
+/// One mail's subject and parts.
+pub struct RenderedMail {
+    /// The subject, on one line.
+    pub subject: String,
+    /// The text/plain part.
+    pub plain: String,
+    /// The text/html part.
+    pub html: String,
+}
+
+/// A batch as one mail: the heading as subject, then the alerts grouped by watchlist, newest
+/// first, each as a single alert's mail shows it.
+pub fn render_batch(batch: &Batch<'_>) -> RenderedMail {
+    let heading = batch.heading();
+    let e = |s: &str| html_escape::encode_text(s).into_owned();
+    let mut plain = format!("{heading}\n");
+    let mut html = format!(
+        "<!DOCTYPE html><html><body>\n<p><strong>{}</strong></p>\n",
+        e(&heading)
+    );
+    for (watchlist, alerts) in batch.by_watchlist() {
+        plain.push_str(&format!("\n=== {watchlist} ===\n"));
+        html.push_str(&format!("<h1>{}</h1>\n", e(watchlist)));
+        for alert in alerts {
+            plain.push_str(&format!("\n{}\n", plain_body(alert)));
+            html.push_str(&format!("<hr>\n{}\n", html_fragment(alert)));
+        }
+    }
+    html.push_str("</body></html>\n");
+    RenderedMail {
+        subject: one_line(&format!("[feedwatch] {heading}")),
+        plain,
+        html,
     }
 }
 
@@ -256,6 +334,14 @@ pub fn plain_body(alert: &Alert) -> String {
 
 /// The text/html part; every piece of feed text is escaped.
 pub fn html_body(alert: &Alert) -> String {
+    format!(
+        "<!DOCTYPE html><html><body>\n{}</body></html>\n",
+        html_fragment(alert)
+    )
+}
+
+/// One alert in HTML, to put in a body; every piece of feed text is escaped.
+fn html_fragment(alert: &Alert) -> String {
     let e = |s: &str| html_escape::encode_text(s).into_owned();
     let title = match &alert.item.link {
         Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
@@ -265,7 +351,7 @@ pub fn html_body(alert: &Alert) -> String {
         ),
         _ => e(&alert.item.title),
     };
-    let mut s = format!("<!DOCTYPE html><html><body>\n<h2>{title}</h2>\n<p>");
+    let mut s = format!("<h2>{title}</h2>\n<p>");
     s.push_str(&format!("Feed: {}<br>\n", e(&alert.feed.name)));
     if let Some(p) = alert.item.published {
         s.push_str(&format!("Published: {}<br>\n", e(&p.to_rfc3339())));
@@ -283,7 +369,6 @@ pub fn html_body(alert: &Alert) -> String {
     if !alert.item.summary.is_empty() {
         s.push_str(&format!("<p>{}</p>\n", e(&alert.item.summary)));
     }
-    s.push_str("</body></html>\n");
     s
 }
 
