@@ -407,4 +407,35 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
     }
+
+    #[test]
+    fn a_batch_is_one_mail_by_watchlist_newest_first_with_feed_text_escaped() {
+        let mut old = test_alert();
+        old.watchlist = "isis-k".into();
+        old.item.title = "Older <script>x</script>".into();
+        old.item.published = Some(chrono::Utc::now() - chrono::Duration::hours(2));
+        let mut new = old.clone();
+        new.item.title = "Newer\r\nBcc: victim@example.org".into();
+        new.item.published = Some(chrono::Utc::now());
+        let mut other = test_alert();
+        other.watchlist = "aaa".into();
+        let alerts = [old, new, other];
+        let batch = Batch {
+            kind: crate::notify::BatchKind::Digest,
+            alerts: &alerts,
+        };
+        let mail = render_batch(&batch);
+        assert_eq!(mail.subject, "[feedwatch] Digest: 3 alerts");
+        let order: Vec<usize> = ["=== aaa ===", "=== isis-k ===", "Newer", "Older"]
+            .iter()
+            .map(|s| {
+                mail.plain
+                    .find(s)
+                    .unwrap_or_else(|| panic!("{s}: {}", mail.plain))
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", mail.plain);
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(mail.html.contains("&lt;script&gt;"), "{}", mail.html);
+    }
 }

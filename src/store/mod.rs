@@ -228,7 +228,7 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Makes pending deliveries (all, or `notifier`'s only) due at `now` at the latest, attempts
-    /// unchanged; how many are pending that way.
+    /// unchanged; how many are pending that way. Held deliveries stay held.
     async fn retry_now(
         &self,
         notifier: Option<&NotifierName>,

@@ -381,3 +381,34 @@ fn capped_desk_config(sandbox: &Sandbox, http: &HttpServer, extra: &str) {
         ),
     );
 }
+
+#[test]
+fn thousands_of_matching_items_never_become_thousands_of_posts() {
+    // One poll of a feed alerts for at most 100 items; 21 feeds of 100 make 2,100 alerts.
+    let http = HttpServer::start();
+    let (sandbox, config) = capped_desk(&http, &[], "max_per_hour = 5");
+    let mut feeds = String::new();
+    for f in 0..21 {
+        sandbox.write(&format!("feed{f}.xml"), &rss(&stories(f * 100, 100)));
+        feeds.push_str(&format!("[[feeds]]\nurl = \"feed{f}.xml\"\n\n"));
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[[feeds]]\nurl = \"feed.xml\"\n\n", &feeds),
+    )
+    .unwrap();
+    let out = run_to_exit(sandbox.cmd(&config).arg("once"));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let calls = http.requests("/hook");
+    assert_eq!(calls.len(), 6, "5 single alerts and 1 summary");
+    let summary = body(&calls[5]);
+    assert_eq!(summary["kind"], "summary");
+    // A summary carries at most a thousand alerts; the rest wait for the next hour's.
+    assert_eq!(summary["alerts"].as_array().map(Vec::len), Some(995));
+    assert!(
+        out.stderr.contains("1100 deliveries are held"),
+        "{}",
+        out.stderr
+    );
+}

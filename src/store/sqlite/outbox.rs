@@ -68,6 +68,7 @@ pub(super) fn postpone_notifier(
 }
 
 /// Makes pending deliveries (all, or one notifier's) due at `now` at the latest; how many.
+/// Deliveries held for a digest or by an hourly cap stay held: a retry is about failures.
 pub(super) fn retry_now(
     c: &Connection,
     notifier: Option<&NotifierName>,
@@ -75,7 +76,8 @@ pub(super) fn retry_now(
 ) -> Result<usize, StoreError> {
     let n = c.execute(
         "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2)
-         WHERE state = 'pending' AND (?1 IS NULL OR notifier = ?1)",
+         WHERE state = 'pending' AND (?1 IS NULL OR notifier = ?1)
+             AND (held_until IS NULL OR held_until <= ?2)",
         params![notifier.map(|n| n.0.as_str()), to_ts(now)],
     )?;
     Ok(n)
