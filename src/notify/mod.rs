@@ -8,7 +8,7 @@
 //! be written.
 //!
 //! How a notifier's due deliveries go out is its [`Pace`], decided by pure functions
-//! ([`plan_flood`], [`digest_release`]) while the I/O stays in the drain:
+//! (`plan_flood`, `digest_release`) while the I/O stays in the drain:
 //!
 //! - **Digest** (`digest = "<cron>"`): a delivery is released once a digest time has passed
 //!   since its alert was created; until then it is *held* in the store until that time. Every
