@@ -20,7 +20,7 @@ use crate::fetch::{FetchOutcome, Fetcher};
 use crate::matcher::{ItemText, Matcher, WatchlistMatch};
 use crate::model::{FeedUrl, Field, Item, Validators};
 use crate::parse::{self, ParsedFeed};
-use crate::store::{self, Access, AlertRecord, DeliveryRecord, SharedStore};
+use crate::store::{self, Access, AlertRecord, DeliveryRecord, SentAs, SharedStore};
 use crate::text::{Escaped, escape_json_controls, html_to_text};
 
 /// `println!` for a line that may carry text from outside (feeds, servers, the database):
@@ -338,6 +338,13 @@ async fn once(config: Config, all: bool) -> Result<ExitCode> {
             report.pending
         );
     }
+    if report.held > 0 {
+        // Not a failure: they wait for their digest time, or for max_per_hour's window.
+        errln!(
+            "feedwatch: {} deliveries are held for a digest or by max_per_hour; a later pass after their time sends them",
+            report.held
+        );
+    }
     if d.given_up > 0 || report.pending > 0 {
         return Ok(ExitCode::from(1));
     }
@@ -349,7 +356,8 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
     // Only the notifier: no database, no lock, so this works beside a running daemon.
     let origin = crate::notify::Origin::of(&config);
     let notifier = crate::notify::Notifier::new(&config.notifiers[&key], &origin)?;
-    match notifier.send(&crate::notify::test_alert()).await {
+    let alert = crate::notify::test_alert();
+    match notifier.send(&crate::notify::Message::Alert(&alert)).await {
         Ok(()) => {
             errln!("notifier {name}: test alert sent");
             Ok(ExitCode::SUCCESS)
@@ -371,7 +379,7 @@ async fn preview(config: &Config, name: &str, item: Option<&str>) -> Result<Exit
         Some(source) => first_alert(config, source).await?,
         None => crate::notify::test_alert(),
     };
-    let rendered = notifier.preview(&alert)?;
+    let rendered = notifier.preview(&crate::notify::Message::Alert(&alert))?;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     // The exact bytes: feed text in them is escaped for the notifier's syntax already, and an
@@ -761,8 +769,18 @@ async fn alerts(config: &Config, since: &str, json: bool) -> Result<ExitCode> {
 /// next tried and why the last attempt failed.
 fn delivery_detail(d: &DeliveryRecord, now: DateTime<Utc>) -> String {
     let time = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    if let (None, Some(held)) = (&d.sent_at, &d.held_until)
+        && *held > now
+        && d.next_attempt_at.is_none_or(|next| next <= *held)
+    {
+        return format!("held until {} ({})", time(held), until(Some(*held), now));
+    }
     match (&d.sent_at, &d.next_attempt_at, &d.last_error) {
-        (Some(t), _, _) => format!("at {}", time(t)),
+        (Some(t), _, _) => match d.sent_as {
+            Some(SentAs::Summary) => format!("at {} (sent in a summary)", time(t)),
+            Some(SentAs::Digest) => format!("at {} (sent in a digest)", time(t)),
+            Some(SentAs::Single) | None => format!("at {}", time(t)),
+        },
         (None, Some(next), error) => {
             let when = if *next <= now {
                 "due now".to_owned()
@@ -792,6 +810,8 @@ fn alert_json(a: &AlertRecord) -> serde_json::Value {
                 "last_error": d.last_error,
                 "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
                 "next_attempt_at": d.next_attempt_at.map(|t| t.to_rfc3339()),
+                "sent_as": d.sent_as.map(SentAs::as_str),
+                "held_until": d.held_until.map(|t| t.to_rfc3339()),
             })
         })
         .collect();

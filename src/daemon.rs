@@ -150,7 +150,9 @@ impl Daemon {
                 return Err(e);
             }
         };
-        report.pending = self.pipeline.store.pending_deliveries().await?;
+        let pending = self.pipeline.store.pending_deliveries().await?;
+        report.held = self.pipeline.store.held_deliveries(self.now()).await?;
+        report.pending = pending.saturating_sub(report.held);
         self.prune().await?;
         Ok(report)
     }
@@ -387,6 +389,8 @@ pub struct OnceReport {
     pub delivery: DrainReport,
     /// Deliveries still pending afterwards (failed now, or waiting for their retry time).
     pub pending: usize,
+    /// Deliveries held afterwards for a digest or by `max_per_hour`: waiting, not failing.
+    pub held: usize,
 }
 
 impl OnceReport {

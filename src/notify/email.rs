@@ -19,7 +19,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{DeliveryError, DeliveryErrorKind, Origin, SetupError};
+use super::{Batch, DeliveryError, DeliveryErrorKind, Origin, SetupError};
 use crate::alert::{Alert, one_line};
 use crate::config::{EmailConfig, NotifierName};
 
@@ -102,10 +102,21 @@ impl EmailNotifier {
         })
     }
 
-    /// Sends one alert. lettre's own timeout covers only connecting, so the whole send is
-    /// bounded here as well.
+    /// Sends one alert.
     pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let message = self.message(alert)?;
+        self.deliver(message).await
+    }
+
+    /// Sends several alerts (a digest, or a summary) as one mail.
+    pub async fn send_batch(&self, batch: &Batch<'_>) -> Result<(), DeliveryError> {
+        let message = self.batch_message(batch)?;
+        self.deliver(message).await
+    }
+
+    /// Hands one mail to the server. lettre's own timeout covers only connecting, so the
+    /// whole send is bounded here as well.
+    async fn deliver(&self, message: Message) -> Result<(), DeliveryError> {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Err(_) => Err(DeliveryError::timeout("email", &self.name, self.timeout)),
             Ok(Err(e)) => {
@@ -129,9 +140,13 @@ impl EmailNotifier {
         }
     }
 
-    /// The message as it would go on the wire, for `preview`.
-    pub fn preview(&self, alert: &Alert) -> Result<String, DeliveryError> {
-        Ok(String::from_utf8_lossy(&self.message(alert)?.formatted()).into_owned())
+    /// The mail as it would go on the wire, for `preview`.
+    pub fn preview(&self, message: &super::Message<'_>) -> Result<String, DeliveryError> {
+        let mail = match message {
+            super::Message::Alert(alert) => self.message(alert)?,
+            super::Message::Batch(batch) => self.batch_message(batch)?,
+        };
+        Ok(String::from_utf8_lossy(&mail.formatted()).into_owned())
     }
 
     fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
@@ -156,14 +171,71 @@ impl EmailNotifier {
             plain_body(alert, &self.origin),
             html_body(alert, &self.origin),
         ))
-        .map_err(|e| {
-            DeliveryError::new(
-                DeliveryErrorKind::Reject,
-                "email",
-                &self.name,
-                format_args!("cannot build message: {e}"),
-            )
-        })
+        .map_err(|e| self.unbuildable(e))
+    }
+
+    fn batch_message(&self, batch: &Batch<'_>) -> Result<Message, DeliveryError> {
+        let domain = self.from.email.domain();
+        let rendered = render_batch(batch, &self.origin);
+        let id = super::Message::Batch(*batch).id();
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .raw_header(subject_header(rendered.subject))
+            // Derived from the alerts it holds, so a resend after a crash is recognisably the same.
+            .message_id(Some(format!("<{id}.{}@{domain}>", self.name)))
+            .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()));
+        // Filing headers only when the whole batch is about one watchlist.
+        if let [(watchlist, _)] = batch.by_watchlist().as_slice() {
+            b = b
+                .raw_header(HeaderValue::new(WATCHLIST, (*watchlist).to_owned()))
+                .raw_header(HeaderValue::new(
+                    LIST_ID,
+                    format!("<{}.{domain}>", dns_label(watchlist)),
+                ));
+        }
+        for to in &self.to {
+            b = b.to(to.clone());
+        }
+        b.multipart(MultiPart::alternative_plain_html(
+            rendered.plain,
+            rendered.html,
+        ))
+        .map_err(|e| self.unbuildable(e))
+    }
+
+    fn unbuildable(&self, e: lettre::error::Error) -> DeliveryError {
+        DeliveryError::new(
+            DeliveryErrorKind::Reject,
+            "email",
+            &self.name,
+            format_args!("cannot build message: {e}"),
+        )
+    }
+}
+
+/// One mail's subject and parts.
+pub struct RenderedMail {
+    /// The subject, on one line.
+    pub subject: String,
+    /// The text/plain part.
+    pub plain: String,
+    /// The text/html part.
+    pub html: String,
+}
+
+/// A batch as one mail: the heading as subject, then the alerts grouped by watchlist, newest
+/// first, each as a single alert's mail shows it.
+pub fn render_batch(batch: &Batch<'_>, origin: &Origin) -> RenderedMail {
+    let heading = batch.heading();
+    let alerts: Vec<Alert> = batch
+        .by_watchlist()
+        .into_iter()
+        .flat_map(|(_, alerts)| alerts.into_iter().cloned())
+        .collect();
+    RenderedMail {
+        subject: one_line(&format!("[feedwatch] {heading}")),
+        plain: plain::render_batch(&alerts, &heading, origin),
+        html: html::render_batch(&alerts, &heading, origin),
     }
 }
 
@@ -319,5 +391,36 @@ mod tests {
         let html = html_body(&a, &crate::notify::test_origin());
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn a_batch_is_one_mail_by_watchlist_newest_first_with_feed_text_escaped() {
+        let mut old = test_alert();
+        old.watchlist = "isis-k".into();
+        old.item.title = "Older <script>x</script>".into();
+        old.item.published = Some(chrono::Utc::now() - chrono::Duration::hours(2));
+        let mut new = old.clone();
+        new.item.title = "Newer\r\nBcc: victim@example.org".into();
+        new.item.published = Some(chrono::Utc::now());
+        let mut other = test_alert();
+        other.watchlist = "aaa".into();
+        let alerts = [old, new, other];
+        let batch = Batch {
+            kind: crate::notify::BatchKind::Digest,
+            alerts: &alerts,
+        };
+        let mail = render_batch(&batch, &crate::notify::test_origin());
+        assert_eq!(mail.subject, "[feedwatch] Digest: 3 alerts");
+        let order: Vec<usize> = ["[aaa] ", "[isis-k] Newer", "[isis-k] Older"]
+            .iter()
+            .map(|s| {
+                mail.plain
+                    .find(s)
+                    .unwrap_or_else(|| panic!("{s}: {}", mail.plain))
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", mail.plain);
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+        assert!(mail.html.contains("&lt;script&gt;"), "{}", mail.html);
     }
 }

@@ -72,9 +72,9 @@ impl<'a> Message<'a> {
     }
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
     /// The alerts grouped by watchlist (in name order), newest first within each group.
-    pub fn by_watchlist(&self) -> Vec<(&str, Vec<&Alert>)> {
+    pub fn by_watchlist(&self) -> Vec<(&'a str, Vec<&'a Alert>)> {
         let mut groups: BTreeMap<&str, Vec<&Alert>> = BTreeMap::new();
         for a in self.alerts {
             groups.entry(a.watchlist.as_str()).or_default().push(a);

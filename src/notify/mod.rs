@@ -1,10 +1,34 @@
 //! Notifiers and the dispatcher that drains the outbox through them.
 //!
-//! Owns delivery: every notifier has the same shape (`send` one alert, bounded by its timeout),
-//! and the [`Dispatcher`] marks each delivery sent, or failed with its error and a retry time.
-//! Must never hold a database transaction while sending, never drop a delivery silently (a
-//! delivery is pending until it is sent or has failed for longer than [`GIVE_UP_AFTER`]), and
-//! never send an alert again because the record of its send could not be written.
+//! Owns delivery: every notifier has the same shape (`send` one [`Message`], bounded by its
+//! timeout), and the [`Dispatcher`] marks each delivery sent, or failed with its error and a
+//! retry time. Must never hold a database transaction while sending, never drop a delivery
+//! silently (a delivery is pending until it is sent or has failed for longer than
+//! [`GIVE_UP_AFTER`]), and never send an alert again because the record of its send could not
+//! be written.
+//!
+//! How a notifier's due deliveries go out is its [`Pace`], decided by pure functions
+//! (`plan_flood`, `digest_release`) while the I/O stays in the drain:
+//!
+//! - **Digest** (`digest = "<cron>"`): a delivery is released once a digest time has passed
+//!   since its alert was created; until then it is *held* in the store until that time. Every
+//!   released due delivery goes out in one message, and all are recorded sent in one write
+//!   after the send succeeded. A hold is a time stored beside the retry time, never in its
+//!   place, so the outbox's earliest due time (what the daemon sleeps until) is exact, and a
+//!   digest whose time passed while feedwatch was stopped is simply due at the next start.
+//!   Holds are decided from the config in force: every process lifts them all before its first
+//!   drain and decides them again, so editing or removing a notifier's `digest` takes effect
+//!   at the next start without losing or re-sending anything. The dispatcher keeps no state of
+//!   its own that a restart could lose.
+//! - **Capped** (`max_per_hour = N`): at most N alerts go one by one in a rolling hour; the
+//!   rest are folded into one summary an hour, and what still does not fit is held until the
+//!   window allows a single or a new summary. The window is counted from the store, which
+//!   records how each delivery went out (single, summary, digest), so a restart keeps it.
+//! - **Instant**: each alert as it comes.
+//!
+//! A batch (digest or summary) is one message: if it fails, every delivery in it is retried
+//! by the usual rules, together. A crash between the send and its record sends the batch once
+//! more after the restart, with the same id, as it would a single alert.
 
 pub mod chat;
 pub mod compose;
@@ -17,6 +41,7 @@ mod webhook;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,7 +53,8 @@ use tracing::{error, info, warn};
 use crate::alert::Alert;
 use crate::clock::SharedClock;
 use crate::config::{Config, NotifierConfig, NotifierKind, NotifierName};
-use crate::store::{DeliveryId, DueDelivery, SharedStore, StoreError};
+use crate::schedule::Cadence;
+use crate::store::{DeliveryId, DueDelivery, SentAs, SentWindow, SharedStore, StoreError};
 use crate::text::Escaped;
 
 pub use chat::ChatNotifier;
@@ -54,6 +80,11 @@ const REJECTED_ATTEMPTS: u32 = 3;
 const RECEIVER_FAULT_STREAK: u32 = 3;
 /// Deliveries read per batch.
 const BATCH: usize = 64;
+/// Most alerts one digest or summary carries, so a feed listing ten thousand matching items
+/// still makes messages a receiver accepts; the rest go in the next one.
+const MAX_BATCH_ALERTS: usize = 1000;
+/// The window `max_per_hour` counts in.
+const HOUR: chrono::Duration = chrono::Duration::hours(1);
 
 /// A notifier could not be set up from its config.
 #[derive(Debug, thiserror::Error)]
@@ -178,58 +209,82 @@ fn this_host() -> String {
 }
 
 /// One configured notifier, ready to send.
-pub enum Notifier {
-    /// SMTP email.
+pub struct Notifier {
+    channel: Channel,
+    pace: Pace,
+}
+
+/// Where a notifier sends.
+enum Channel {
     Email(EmailNotifier),
-    /// JSON POST.
     Webhook(WebhookNotifier),
-    /// Standard output.
     Stdout(StdoutNotifier),
-    /// A chat platform.
     Chat(ChatNotifier),
+}
+
+/// How a notifier's alerts go out.
+#[derive(Clone)]
+pub enum Pace {
+    /// Each as it comes; with a cap, at most that many one by one in a rolling hour, the rest
+    /// folded into one summary an hour.
+    Instant {
+        /// `max_per_hour`.
+        cap: Option<u32>,
+    },
+    /// Held, and sent together when the schedule comes round (`max_per_hour` does not apply:
+    /// the digest is the fold).
+    Digest(Cadence),
 }
 
 impl Notifier {
     /// Builds a notifier from its config, sending from `origin`.
     pub fn new(cfg: &NotifierConfig, origin: &Origin) -> Result<Notifier, SetupError> {
-        Ok(match &cfg.kind {
-            NotifierKind::Email(e) => Notifier::Email(EmailNotifier::new(
+        let channel = match &cfg.kind {
+            NotifierKind::Email(e) => Channel::Email(EmailNotifier::new(
                 &cfg.name,
                 e,
                 cfg.timeout,
                 origin.clone(),
             )?),
             NotifierKind::Webhook(w) => {
-                Notifier::Webhook(WebhookNotifier::new(&cfg.name, w, cfg.timeout)?)
+                Channel::Webhook(WebhookNotifier::new(&cfg.name, w, cfg.timeout)?)
             }
-            NotifierKind::Stdout(f) => Notifier::Stdout(StdoutNotifier::new(&cfg.name, *f)),
+            NotifierKind::Stdout(f) => Channel::Stdout(StdoutNotifier::new(&cfg.name, *f)),
             NotifierKind::Chat(c) => {
                 let view = View {
                     tz: origin.timezone,
                 };
-                Notifier::Chat(ChatNotifier::new(&cfg.name, c, cfg.timeout, view)?)
+                Channel::Chat(ChatNotifier::new(&cfg.name, c, cfg.timeout, view)?)
             }
-        })
+        };
+        let pace = match &cfg.digest {
+            Some(cadence) => Pace::Digest(cadence.clone()),
+            None => Pace::Instant {
+                cap: cfg.max_per_hour,
+            },
+        };
+        Ok(Notifier { channel, pace })
     }
 
-    /// Sends one alert, within the notifier's timeout.
-    pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        match self {
-            Notifier::Email(n) => n.send(alert).await,
-            Notifier::Webhook(n) => n.send(alert).await,
-            Notifier::Stdout(n) => n.send(alert),
-            Notifier::Chat(n) => n.send(&Message::Alert(alert)).await,
+    /// Sends one message, within the notifier's timeout.
+    pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
+        match (&self.channel, message) {
+            (Channel::Email(n), Message::Alert(alert)) => n.send(alert).await,
+            (Channel::Email(n), Message::Batch(batch)) => n.send_batch(batch).await,
+            (Channel::Webhook(n), _) => n.send(message).await,
+            (Channel::Stdout(n), _) => n.send(message),
+            (Channel::Chat(n), _) => n.send(message).await,
         }
     }
 
-    /// Exactly what [`send`](Self::send) would send for `alert`, without sending it: the MIME
-    /// message of an email, the body of a webhook or chat message, the lines stdout prints.
-    pub fn preview(&self, alert: &Alert) -> Result<String, DeliveryError> {
-        Ok(match self {
-            Notifier::Email(n) => n.preview(alert)?,
-            Notifier::Webhook(n) => n.preview(alert),
-            Notifier::Stdout(n) => n.render(alert),
-            Notifier::Chat(n) => n.request(&Message::Alert(alert)).preview(),
+    /// Exactly what [`send`](Self::send) would send for `message`, without sending it: the
+    /// MIME message of an email, the body of a webhook or chat message, the lines stdout prints.
+    pub fn preview(&self, message: &Message<'_>) -> Result<String, DeliveryError> {
+        Ok(match &self.channel {
+            Channel::Email(n) => n.preview(message)?,
+            Channel::Webhook(n) => n.preview(message),
+            Channel::Stdout(n) => n.render(message),
+            Channel::Chat(n) => n.request(message).preview(),
         })
     }
 }
@@ -263,9 +318,12 @@ pub struct Dispatcher {
     /// Cancelled at shutdown: the send in hand finishes, no new one starts.
     stop: CancellationToken,
     /// Deliveries sent whose record as sent could not be written (the disk is full, say), with
-    /// when they were sent. Still pending in the store, so they must never be sent again: the
-    /// records are written before anything else is sent.
-    unrecorded: Mutex<HashMap<DeliveryId, DateTime<Utc>>>,
+    /// when and how they were sent. Still pending in the store, so they must never be sent
+    /// again: the records are written before anything else is sent.
+    unrecorded: Mutex<HashMap<DeliveryId, (DateTime<Utc>, SentAs)>>,
+    /// Whether the holds an earlier process decided were lifted, to be decided again under
+    /// this config.
+    holds_released: AtomicBool,
 }
 
 impl Dispatcher {
@@ -282,6 +340,7 @@ impl Dispatcher {
             clock,
             stop,
             unrecorded: Mutex::default(),
+            holds_released: AtomicBool::new(false),
         }
     }
 
@@ -291,8 +350,14 @@ impl Dispatcher {
         self.unrecorded().len()
     }
 
-    fn unrecorded(&self) -> MutexGuard<'_, HashMap<DeliveryId, DateTime<Utc>>> {
+    fn unrecorded(&self) -> MutexGuard<'_, HashMap<DeliveryId, (DateTime<Utc>, SentAs)>> {
         self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether sending must stop: at shutdown, or while a send is not recorded (the store
+    /// cannot write, and each send it cannot record would be sent again after a restart).
+    fn halted(&self) -> bool {
+        self.stop.is_cancelled() || !self.unrecorded().is_empty()
     }
 
     /// Sends every delivery due now; failed ones are rescheduled, not retried in this call.
@@ -303,6 +368,19 @@ impl Dispatcher {
     /// logged where it happens, saying what could not be read or written.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
         self.record_earlier_sends().await?;
+        if !self.holds_released.load(Ordering::SeqCst) {
+            let released = logged(
+                self.store.release_holds().await,
+                "cannot lift the holds of digests and hourly caps",
+            )?;
+            self.holds_released.store(true, Ordering::SeqCst);
+            if released > 0 {
+                info!(
+                    deliveries = released,
+                    "held deliveries are decided again under this config"
+                );
+            }
+        }
         let started = self.clock.now();
         let notifiers = logged(
             self.store.due_notifiers(started).await,
@@ -331,48 +409,252 @@ impl Dispatcher {
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         let mut streak = RejectionStreak::default();
+        // A notifier since removed from the config sends one by one, and fails, kept pending.
+        let pace = self
+            .notifiers
+            .get(&notifier)
+            .map_or(Pace::Instant { cap: None }, |n| n.pace.clone());
+        let limit = match pace {
+            Pace::Instant { cap: None } => BATCH,
+            Pace::Instant { cap: Some(_) } | Pace::Digest(_) => MAX_BATCH_ALERTS,
+        };
+        // Each round sends, postpones or holds every delivery it read, so none is read twice.
         loop {
             let due = logged(
-                self.store.due_deliveries(&notifier, started, BATCH).await,
+                self.store.due_deliveries(&notifier, started, limit).await,
                 "cannot read the outbox",
             )?;
-            if due.is_empty() {
+            if due.is_empty() || self.halted() {
                 return Ok(report);
             }
-            for delivery in due {
-                // A send another notifier could not record stops this one too: the store
-                // cannot write, and each send it cannot record would be sent again after a
-                // restart.
-                if self.stop.is_cancelled() || !self.unrecorded().is_empty() {
-                    return Ok(report);
+            let now = self.clock.now();
+            let go_on = match &pace {
+                Pace::Digest(cadence) => {
+                    self.drain_digest(&notifier, cadence, due, now, &mut report)
+                        .await?
                 }
-                let result = self.send(&delivery).await;
-                let now = self.clock.now();
-                let verdict = judge(result.as_ref().err(), &delivery, &mut streak, now);
-                let rejected = result
-                    .as_ref()
-                    .is_err_and(|e| e.kind == DeliveryErrorKind::Reject);
-                if rejected && matches!(verdict, Verdict::Failing { retry_at: Some(_) }) {
-                    warn!(notifier = %notifier, "{RECEIVER_FAULT_STREAK} alerts in a row were rejected the same way: taken as the receiver's fault, so its alerts wait for the retry");
+                Pace::Instant { cap } => {
+                    let window = match cap {
+                        Some(_) => logged(
+                            self.store.sent_window(&notifier, now - HOUR).await,
+                            "cannot read what the notifier sent in the last hour",
+                        )?,
+                        None => SentWindow::default(),
+                    };
+                    let plan = plan_flood(*cap, &window, due.len(), now);
+                    self.follow(&notifier, plan, due, &mut streak, &mut report)
+                        .await?
                 }
-                self.record(&delivery, result.err(), verdict, &mut report)
-                    .await?;
-                match verdict {
-                    Verdict::Failing { retry_at: Some(at) } => {
-                        // Its other alerts wait for the same retry rather than each spending
-                        // a timeout on a server that is down.
-                        logged(
-                            self.store.postpone_notifier(&notifier, at).await,
-                            "cannot postpone a failing notifier's deliveries",
-                        )?;
-                        return Ok(report);
-                    }
-                    // Sent, rejected or given up: the next alert goes at once.
-                    Verdict::Sent
-                    | Verdict::Failing { retry_at: None }
-                    | Verdict::Rejected { .. } => {}
+            };
+            if !go_on {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Sends a digest of the due deliveries a digest time released, and holds the others until
+    /// theirs; false when the notifier must wait.
+    async fn drain_digest(
+        &self,
+        notifier: &NotifierName,
+        cadence: &Cadence,
+        due: Vec<DueDelivery>,
+        now: DateTime<Utc>,
+        report: &mut DrainReport,
+    ) -> Result<bool, StoreError> {
+        let mut released = Vec::new();
+        let mut held: BTreeMap<DateTime<Utc>, Vec<DeliveryId>> = BTreeMap::new();
+        // Alerts of one poll share their creation time: one schedule look-up for them all.
+        let mut last: Option<(DateTime<Utc>, Option<DateTime<Utc>>)> = None;
+        for d in due {
+            let until = match last {
+                Some((created, until)) if created == d.created_at => until,
+                _ => digest_release(cadence, d.created_at, now),
+            };
+            last = Some((d.created_at, until));
+            match until {
+                Some(until) => held.entry(until).or_default().push(d.id),
+                None => released.push(d),
+            }
+        }
+        for (until, ids) in held {
+            logged(
+                self.store.hold(&ids, until).await,
+                "cannot hold deliveries for the digest",
+            )?;
+        }
+        if released.is_empty() {
+            return Ok(true);
+        }
+        self.send_batch(notifier, BatchKind::Digest, released, report)
+            .await
+    }
+
+    /// Carries out a plan for a capped (or uncapped) notifier's due deliveries, oldest first;
+    /// false when the notifier must wait.
+    async fn follow(
+        &self,
+        notifier: &NotifierName,
+        plan: FloodPlan,
+        mut due: Vec<DueDelivery>,
+        streak: &mut RejectionStreak,
+        report: &mut DrainReport,
+    ) -> Result<bool, StoreError> {
+        let mut rest = due.split_off(plan.singles.min(due.len()));
+        let held = rest.split_off(plan.summary.min(rest.len()));
+        for delivery in due {
+            if self.halted() {
+                return Ok(false);
+            }
+            if !self
+                .send_single(notifier, &delivery, streak, report)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        if !rest.is_empty() {
+            if self.halted() {
+                return Ok(false);
+            }
+            info!(notifier = %notifier, alerts = rest.len(), "max_per_hour reached: the alerts beyond it go in one summary");
+            if !self
+                .send_batch(notifier, BatchKind::Summary, rest, report)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        if let (Some(until), false) = (plan.hold_until, held.is_empty()) {
+            let ids: Vec<DeliveryId> = held.iter().map(|d| d.id).collect();
+            logged(
+                self.store.hold(&ids, until).await,
+                "cannot hold deliveries beyond max_per_hour",
+            )?;
+            info!(notifier = %notifier, alerts = ids.len(), until = %until, "max_per_hour reached: alerts wait for the window");
+        }
+        Ok(true)
+    }
+
+    /// Sends one delivery as a message of its own and records what became of it; false when
+    /// the notifier is failing and its other alerts wait.
+    async fn send_single(
+        &self,
+        notifier: &NotifierName,
+        delivery: &DueDelivery,
+        streak: &mut RejectionStreak,
+        report: &mut DrainReport,
+    ) -> Result<bool, StoreError> {
+        let result = match read_alert(delivery) {
+            Ok(alert) => self.send(notifier, &Message::Alert(&alert)).await,
+            Err(e) => Err(e),
+        };
+        let now = self.clock.now();
+        let verdict = judge(result.as_ref().err(), delivery, streak, now);
+        let rejected = result
+            .as_ref()
+            .is_err_and(|e| e.kind == DeliveryErrorKind::Reject);
+        if rejected && matches!(verdict, Verdict::Failing { retry_at: Some(_) }) {
+            warn!(notifier = %notifier, "{RECEIVER_FAULT_STREAK} alerts in a row were rejected the same way: taken as the receiver's fault, so its alerts wait for the retry");
+        }
+        self.record(delivery, result.err(), verdict, report).await?;
+        match verdict {
+            Verdict::Failing { retry_at: Some(at) } => {
+                // Its other alerts wait for the same retry rather than each spending a
+                // timeout on a server that is down.
+                logged(
+                    self.store.postpone_notifier(notifier, at).await,
+                    "cannot postpone a failing notifier's deliveries",
+                )?;
+                Ok(false)
+            }
+            // Sent, rejected or given up: the next alert goes at once.
+            Verdict::Sent | Verdict::Failing { retry_at: None } | Verdict::Rejected { .. } => {
+                Ok(true)
+            }
+        }
+    }
+
+    /// Sends deliveries as one message of `kind` and records them all at once; false when the
+    /// notifier is failing and its other alerts wait. A stored alert that cannot be read is
+    /// given up on its own, and the others go without it.
+    async fn send_batch(
+        &self,
+        notifier: &NotifierName,
+        kind: BatchKind,
+        deliveries: Vec<DueDelivery>,
+        report: &mut DrainReport,
+    ) -> Result<bool, StoreError> {
+        let mut alerts = Vec::with_capacity(deliveries.len());
+        let mut carried = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            match read_alert(&d) {
+                Ok(alert) => {
+                    alerts.push(alert);
+                    carried.push(d);
+                }
+                Err(e) => {
+                    report.given_up += 1;
+                    warn!(notifier = %notifier, error = %Escaped(&e.message), "delivery failed; giving up on this alert");
+                    logged(
+                        self.store.mark_attempt_failed(d.id, &e.message, None).await,
+                        "cannot record a failed delivery attempt",
+                    )?;
                 }
             }
+        }
+        if carried.is_empty() {
+            return Ok(true);
+        }
+        let batch = Batch {
+            kind,
+            alerts: &alerts,
+        };
+        let result = self.send(notifier, &Message::Batch(batch)).await;
+        let now = self.clock.now();
+        let ids: Vec<DeliveryId> = carried.iter().map(|d| d.id).collect();
+        let error = match result {
+            Ok(()) => {
+                let sent_as = match kind {
+                    BatchKind::Digest => SentAs::Digest,
+                    BatchKind::Summary => SentAs::Summary,
+                };
+                report.sent += ids.len();
+                let recorded = self.store.mark_sent(&ids, sent_as, now).await;
+                if let Err(e) = &recorded {
+                    self.unrecorded()
+                        .extend(ids.iter().map(|id| (*id, (now, sent_as))));
+                    error!(notifier = %notifier, alerts = ids.len(), error = %e, "{} sent, but cannot record it as sent; it is not sent again, and nothing more is sent until the record is written", batch.heading());
+                }
+                return recorded.map(|()| true);
+            }
+            Err(error) => error,
+        };
+        let failed: Vec<(DeliveryId, Option<DateTime<Utc>>)> = carried
+            .iter()
+            .map(|d| (d.id, batch_retry(&error, d, now)))
+            .collect();
+        let retrying = failed.iter().filter(|(_, at)| at.is_some()).count();
+        report.retrying += retrying;
+        report.given_up += failed.len() - retrying;
+        warn!(notifier = %notifier, alerts = failed.len(), given_up = failed.len() - retrying, error = %Escaped(&error.message), "{} failed; its alerts are retried together", batch.heading());
+        logged(
+            self.store.mark_batch_failed(&failed, &error.message).await,
+            "cannot record a failed delivery attempt",
+        )?;
+        let failing = matches!(
+            error.kind,
+            DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault
+        );
+        match failed.iter().filter_map(|(_, at)| *at).min() {
+            Some(at) if failing => {
+                logged(
+                    self.store.postpone_notifier(notifier, at).await,
+                    "cannot postpone a failing notifier's deliveries",
+                )?;
+                Ok(false)
+            }
+            _ => Ok(true),
         }
     }
 
@@ -393,14 +675,14 @@ impl Dispatcher {
 
     /// Writes the records of sends that could not be recorded when they happened.
     async fn record_earlier_sends(&self) -> Result<(), StoreError> {
-        let unrecorded: Vec<(DeliveryId, DateTime<Utc>)> = self
+        let unrecorded: Vec<(DeliveryId, (DateTime<Utc>, SentAs))> = self
             .unrecorded()
             .iter()
-            .map(|(id, at)| (*id, *at))
+            .map(|(id, how)| (*id, *how))
             .collect();
-        for (id, sent_at) in unrecorded {
+        for (id, (sent_at, sent_as)) in unrecorded {
             logged(
-                self.store.mark_sent(id, sent_at).await,
+                self.store.mark_sent(&[id], sent_as, sent_at).await,
                 "still cannot record an alert as sent; nothing more is sent until it is",
             )?;
             self.unrecorded().remove(&id);
@@ -419,27 +701,25 @@ impl Dispatcher {
         Ok(next.map(|t| (t - now).to_std().unwrap_or_default()))
     }
 
-    /// Sends one delivery through its notifier.
-    async fn send(&self, d: &DueDelivery) -> Result<(), DeliveryError> {
-        let Some(notifier) = self.notifiers.get(&d.notifier) else {
+    /// Sends one message through `notifier`.
+    async fn send(
+        &self,
+        notifier: &NotifierName,
+        message: &Message<'_>,
+    ) -> Result<(), DeliveryError> {
+        let Some(n) = self.notifiers.get(notifier) else {
             // Kept pending, not dropped: a renamed notifier may come back in the config.
             return Err(DeliveryError {
                 kind: DeliveryErrorKind::ReceiverFault,
                 message: format!(
                     "notifier {:?} is not in the config; kept pending",
-                    d.notifier.0
+                    notifier.0
                 ),
                 code: None,
                 retry_after: None,
             });
         };
-        let alert = Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
-            kind: DeliveryErrorKind::Unreadable,
-            message: format!("stored alert is unreadable: {e}"),
-            code: None,
-            retry_after: None,
-        })?;
-        notifier.send(&alert).await
+        n.send(message).await
     }
 
     /// Records what became of one delivery.
@@ -455,10 +735,10 @@ impl Dispatcher {
         else {
             report.sent += 1;
             let sent_at = self.clock.now();
-            let recorded = self.store.mark_sent(d.id, sent_at).await;
+            let recorded = self.store.mark_sent(&[d.id], SentAs::Single, sent_at).await;
             if let Err(e) = &recorded {
                 // Kept, so the alert is not sent again while the record waits for the store.
-                self.unrecorded().insert(d.id, sent_at);
+                self.unrecorded().insert(d.id, (sent_at, SentAs::Single));
                 error!(notifier = %d.notifier, delivery = d.id.0, error = %e, "alert sent, but cannot record it as sent; it is not sent again, and nothing more is sent until the record is written");
             }
             return recorded;
@@ -479,6 +759,100 @@ impl Dispatcher {
                 .await,
             "cannot record a failed delivery attempt",
         )
+    }
+}
+
+/// The stored alert a delivery carries.
+fn read_alert(d: &DueDelivery) -> Result<Alert, DeliveryError> {
+    Alert::from_payload(&d.payload).map_err(|e| DeliveryError {
+        kind: DeliveryErrorKind::Unreadable,
+        message: format!("stored alert is unreadable: {e}"),
+        code: None,
+        retry_after: None,
+    })
+}
+
+/// What to do with a capped notifier's due deliveries now, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FloodPlan {
+    /// The first this many go one by one.
+    singles: usize,
+    /// The next this many are folded into one summary.
+    summary: usize,
+    /// The rest are held until then; `None` when there is no rest.
+    hold_until: Option<DateTime<Utc>>,
+}
+
+/// Plans `due` deliveries under an hourly `cap`, given what the notifier sent in the last hour:
+/// singles while the rolling hour has room for them, the rest in one summary unless one went
+/// out within the hour, and what is left held until the window has room for a single or a
+/// summary. So any hour sees at most `cap` singles and one summary.
+fn plan_flood(cap: Option<u32>, window: &SentWindow, due: usize, now: DateTime<Utc>) -> FloodPlan {
+    let Some(cap) = cap else {
+        return FloodPlan {
+            singles: due,
+            summary: 0,
+            hold_until: None,
+        };
+    };
+    let cap = cap as usize;
+    let singles = cap.saturating_sub(window.singles.len()).min(due);
+    let rest = due - singles;
+    if rest == 0 {
+        return FloodPlan {
+            singles,
+            summary: 0,
+            hold_until: None,
+        };
+    }
+    // With this round's singles the hour is full: a single fits again once the oldest of the
+    // last `cap` singles is an hour old.
+    let sent = window.singles.len() + singles;
+    let single_slot = window
+        .singles
+        .get(sent.saturating_sub(cap))
+        .map_or(now + HOUR, |t| *t + HOUR);
+    let (summary, next_summary) = match window.last_summary {
+        Some(t) if t + HOUR > now => (0, t + HOUR),
+        _ => (rest.min(MAX_BATCH_ALERTS), now + HOUR),
+    };
+    FloodPlan {
+        singles,
+        summary,
+        hold_until: (rest > summary).then(|| {
+            // Never now or earlier, or the drain would read the same deliveries again.
+            single_slot
+                .min(next_summary)
+                .max(now + chrono::Duration::seconds(1))
+        }),
+    }
+}
+
+/// Until when a digest notifier holds an alert created at `created`: the first digest time
+/// after it, or `None` once that has passed.
+fn digest_release(
+    cadence: &Cadence,
+    created: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let fire = cadence.next_regular(created, 0.0);
+    (fire > now).then_some(fire)
+}
+
+/// When to retry a delivery whose batch failed with `error`, or `None` to give it up: a
+/// refused message by the rejection rule, passing trouble by the usual backoff.
+fn batch_retry(
+    error: &DeliveryError,
+    d: &DueDelivery,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match error.kind {
+        DeliveryErrorKind::Reject | DeliveryErrorKind::Unreadable => {
+            (d.attempts + 1 < REJECTED_ATTEMPTS).then(|| now + chrono::Duration::minutes(30))
+        }
+        DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
+            retry_time(d, now, error.retry_after)
+        }
     }
 }
 
@@ -762,6 +1136,138 @@ mod tests {
             Verdict::Rejected { retry_at: None }
         );
         assert_eq!(streak.alerts, 2, "not counted as a rejection");
+    }
+
+    fn minutes_ago(now: DateTime<Utc>, m: &[i64]) -> Vec<DateTime<Utc>> {
+        m.iter()
+            .map(|m| now - chrono::Duration::minutes(*m))
+            .collect()
+    }
+
+    #[test]
+    fn without_a_cap_everything_goes_one_by_one() {
+        let now = Utc::now();
+        let plan = plan_flood(None, &SentWindow::default(), 500, now);
+        assert_eq!(
+            plan,
+            FloodPlan {
+                singles: 500,
+                summary: 0,
+                hold_until: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_burst_beyond_the_cap_gives_the_cap_in_singles_and_one_summary() {
+        let now = Utc::now();
+        let plan = plan_flood(Some(5), &SentWindow::default(), 50, now);
+        assert_eq!(
+            plan,
+            FloodPlan {
+                singles: 5,
+                summary: 45,
+                hold_until: None
+            }
+        );
+        let quiet = plan_flood(Some(5), &SentWindow::default(), 3, now);
+        assert_eq!(quiet.singles, 3);
+        assert_eq!((quiet.summary, quiet.hold_until), (0, None));
+    }
+
+    #[test]
+    fn after_a_summary_the_rest_waits_for_a_single_slot_or_the_next_summary() {
+        let now = Utc::now();
+        // Five singles 50, 40 … 10 minutes ago and a summary 30 minutes ago: the hour is full.
+        let window = SentWindow {
+            singles: minutes_ago(now, &[50, 40, 30, 20, 10]),
+            last_summary: Some(now - chrono::Duration::minutes(30)),
+        };
+        let plan = plan_flood(Some(5), &window, 7, now);
+        assert_eq!(
+            plan,
+            FloodPlan {
+                singles: 0,
+                summary: 0,
+                hold_until: Some(now + chrono::Duration::minutes(10)),
+            },
+            "the single of 50 minutes ago leaves the hour first"
+        );
+        // Three singles left room for two; the summary is 55 minutes old.
+        let window = SentWindow {
+            singles: minutes_ago(now, &[30, 20, 10]),
+            last_summary: Some(now - chrono::Duration::minutes(55)),
+        };
+        let plan = plan_flood(Some(5), &window, 7, now);
+        assert_eq!(
+            plan,
+            FloodPlan {
+                singles: 2,
+                summary: 0,
+                hold_until: Some(now + chrono::Duration::minutes(5)),
+            },
+            "the next summary is due before a single fits again"
+        );
+    }
+
+    #[test]
+    fn an_hour_without_a_summary_folds_the_rest_and_caps_its_size() {
+        let now = Utc::now();
+        let window = SentWindow {
+            singles: minutes_ago(now, &[59, 58, 57, 56, 55]),
+            last_summary: Some(now - chrono::Duration::minutes(61)),
+        };
+        let plan = plan_flood(Some(5), &window, 10_000, now);
+        assert_eq!(plan.singles, 0);
+        assert_eq!(plan.summary, MAX_BATCH_ALERTS);
+        assert_eq!(
+            plan.hold_until,
+            Some(now + chrono::Duration::minutes(1)),
+            "the rest waits for the single of 59 minutes ago to leave the hour"
+        );
+        // A cap lowered below what the hour already sent: still nothing one by one.
+        let plan = plan_flood(Some(2), &window, 3, now);
+        assert_eq!((plan.singles, plan.summary, plan.hold_until), (0, 3, None));
+    }
+
+    #[test]
+    fn a_digest_holds_an_alert_until_the_first_digest_time_after_it() {
+        let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        let cadence = Cadence::cron("0 8 * * 1-5", tz).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // Friday evening in Berlin: held until Monday 08:00 (07:00 UTC in winter).
+        let created = at("2026-12-04T18:00:00Z");
+        assert_eq!(
+            digest_release(&cadence, created, at("2026-12-05T12:00:00Z")),
+            Some(at("2026-12-07T07:00:00Z"))
+        );
+        assert_eq!(
+            digest_release(&cadence, created, at("2026-12-07T07:00:00Z")),
+            None,
+            "released at the digest time"
+        );
+        assert_eq!(
+            digest_release(&cadence, created, at("2026-12-09T10:00:00Z")),
+            None,
+            "a digest time missed while stopped has passed all the same"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_retries_each_alert_by_the_usual_rules() {
+        let now = Utc::now();
+        let down = error(DeliveryErrorKind::Retry, 503);
+        assert_eq!(
+            batch_retry(&down, &delivery(0, 0, now), now),
+            Some(now + chrono::Duration::seconds(30))
+        );
+        assert_eq!(batch_retry(&down, &delivery(0, 80, now), now), None);
+        let refused = error(DeliveryErrorKind::Reject, 413);
+        assert_eq!(
+            batch_retry(&refused, &delivery(0, 0, now), now),
+            Some(now + chrono::Duration::minutes(30))
+        );
+        assert_eq!(batch_retry(&refused, &delivery(2, 0, now), now), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The stdout notifier: prints each alert, as text or as the webhook's JSON.
+//! The stdout notifier: prints each message, as text or as the webhook's JSON (one line per
+//! message, so the JSON output stays one document a line).
 //!
 //! Owns console output of alerts. Must never print anything else on stdout (logs go to stderr).
 
 use std::io::Write;
 
-use super::{DeliveryError, DeliveryErrorKind, WebhookPayload};
+use super::{DeliveryError, DeliveryErrorKind, Message};
 use crate::alert::Alert;
 use crate::config::{NotifierName, StdoutFormat};
 use crate::text::{Escaped, escape_json_controls};
@@ -24,9 +25,9 @@ impl StdoutNotifier {
         }
     }
 
-    /// Prints one alert.
-    pub fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        let text = self.render(alert);
+    /// Prints one message.
+    pub fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
+        let text = self.render(message);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -34,14 +35,23 @@ impl StdoutNotifier {
             .map_err(|e| DeliveryError::new(DeliveryErrorKind::Retry, "stdout", &self.name, e))
     }
 
-    /// What [`send`](Self::send) prints for `alert`.
-    pub fn render(&self, alert: &Alert) -> String {
-        match self.format {
-            StdoutFormat::Json => {
-                let json = serde_json::to_string(&WebhookPayload::from(alert)).unwrap_or_default();
-                escape_json_controls(&json).into_owned() + "\n"
+    /// What [`send`](Self::send) prints for `message`.
+    pub fn render(&self, message: &Message<'_>) -> String {
+        match (self.format, message) {
+            (StdoutFormat::Json, _) => {
+                let json = super::webhook::body(message).unwrap_or_default();
+                escape_json_controls(&String::from_utf8_lossy(&json)).into_owned() + "\n"
             }
-            StdoutFormat::Text => render_text(alert),
+            (StdoutFormat::Text, Message::Alert(alert)) => render_text(alert),
+            (StdoutFormat::Text, Message::Batch(batch)) => {
+                let mut s = format!("== {} ==\n", Escaped(&batch.heading()));
+                for (_, alerts) in batch.by_watchlist() {
+                    for alert in alerts {
+                        s.push_str(&render_text(alert));
+                    }
+                }
+                s
+            }
         }
     }
 }

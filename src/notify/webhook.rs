@@ -1,5 +1,6 @@
-//! The webhook notifier: one JSON `POST` per alert; any 2xx is success, and a failure carries the
-//! receiver's `Retry-After` for the dispatcher.
+//! The webhook notifier: one JSON `POST` per message (one alert, or a digest or summary holding
+//! several); any 2xx is success, and a failure carries the receiver's `Retry-After` for the
+//! dispatcher.
 //!
 //! Owns the wire payload (kept apart from the stored `Alert` so the outbox format can change
 //! without breaking receivers) and its Standard Webhooks headers and signature. Must never
@@ -13,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::{DeliveryError, DeliveryErrorKind, SetupError};
+use super::{Batch, BatchKind, DeliveryError, DeliveryErrorKind, Message, SetupError};
 use crate::alert::Alert;
 use crate::config::{NotifierName, SigningKey, WebhookConfig};
 
@@ -25,6 +26,47 @@ pub struct WebhookPayload<'a> {
     feed: WireFeed<'a>,
     item: WireItem<'a>,
     matches: Vec<WireMatch<'a>>,
+}
+
+/// The JSON body of a webhook call carrying several alerts: a digest, or the summary of alerts
+/// beyond the notifier's hourly cap.
+#[derive(Debug, Serialize)]
+pub struct WebhookBatch<'a> {
+    /// `digest` or `summary`.
+    kind: &'static str,
+    /// The message's stable id: the same when a batch is resent after a crash.
+    id: String,
+    /// `Digest: 12 alerts`, `37 more alerts for isis-k`.
+    heading: String,
+    /// Each alert, as a single alert's call carries it, grouped by watchlist, newest first.
+    alerts: Vec<WebhookPayload<'a>>,
+}
+
+impl<'a> From<Batch<'a>> for WebhookBatch<'a> {
+    fn from(b: Batch<'a>) -> Self {
+        WebhookBatch {
+            kind: match b.kind {
+                BatchKind::Digest => "digest",
+                BatchKind::Summary => "summary",
+            },
+            id: Message::Batch(b).id(),
+            heading: b.heading(),
+            alerts: b
+                .by_watchlist()
+                .into_iter()
+                .flat_map(|(_, alerts)| alerts)
+                .map(WebhookPayload::from)
+                .collect(),
+        }
+    }
+}
+
+/// The JSON body for `message`.
+pub fn body(message: &Message) -> Result<Vec<u8>, serde_json::Error> {
+    match message {
+        Message::Alert(a) => serde_json::to_vec(&WebhookPayload::from(*a)),
+        Message::Batch(b) => serde_json::to_vec(&WebhookBatch::from(*b)),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -135,18 +177,18 @@ impl WebhookNotifier {
         })
     }
 
-    /// The body as it would be posted, pretty-printed, for `preview`.
-    pub fn preview(&self, alert: &Alert) -> String {
-        serde_json::to_string_pretty(&WebhookPayload::from(alert)).unwrap_or_default()
+    /// The body exactly as it would be posted, for `preview`.
+    pub fn preview(&self, message: &Message<'_>) -> String {
+        String::from_utf8_lossy(&body(message).unwrap_or_default()).into_owned()
     }
 
-    /// Posts one alert.
-    pub async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    /// Posts one message.
+    pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
         let fail = |kind, message: String| DeliveryError::new(kind, "webhook", &self.name, message);
-        let body = serde_json::to_vec(&WebhookPayload::from(alert)).map_err(|e| {
+        let body = body(message).map_err(|e| {
             fail(
                 DeliveryErrorKind::Reject,
-                format!("cannot encode the alert: {e}"),
+                format!("cannot encode the message: {e}"),
             )
         })?;
         let mut request = self
@@ -156,12 +198,13 @@ impl WebhookNotifier {
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         // Against the system clock, as the receiver's tolerance window is.
         let timestamp = chrono::Utc::now().timestamp();
-        let id = alert.alert_id.as_str();
+        // The alert's id, or the batch's: the same on every retry.
+        let id = message.id();
         request = request
-            .header(ID_HEADER, id)
+            .header(ID_HEADER, &id)
             .header(TIMESTAMP_HEADER, timestamp);
         if let Some(key) = &self.secret {
-            request = request.header(SIGNATURE_HEADER, signature(key, id, timestamp, &body));
+            request = request.header(SIGNATURE_HEADER, signature(key, &id, timestamp, &body));
         }
         super::http::deliver(
             request.body(body),

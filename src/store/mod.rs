@@ -18,7 +18,7 @@ use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierNam
 
 pub use records::{
     AlertRecord, DeliveryId, DeliveryRecord, DeliveryState, DueDelivery, FeedNotice, FeedState,
-    FreshPoll, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned,
+    FreshPoll, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow,
 };
 pub use sqlite::SqliteStore;
 
@@ -168,7 +168,7 @@ pub trait Store: Send + Sync {
     /// their feed's latest document has not listed since before it.
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError>;
 
-    /// Notifiers with deliveries due at `now`.
+    /// Notifiers with deliveries due at `now` (neither waiting for a retry nor held).
     async fn due_notifiers(&self, now: DateTime<Utc>) -> Result<Vec<NotifierName>, StoreError>;
 
     /// One notifier's pending deliveries due at `now`, oldest first.
@@ -186,8 +186,38 @@ pub trait Store: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Marks a delivery sent.
-    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Marks deliveries sent `sent_as`, at once: all of a batch, or none.
+    async fn mark_sent(
+        &self,
+        ids: &[DeliveryId],
+        sent_as: SentAs,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records one failed attempt of the deliveries a batch carried, at once: each retried at
+    /// its own time, or given up when that is `None`.
+    async fn mark_batch_failed(
+        &self,
+        failed: &[(DeliveryId, Option<DateTime<Utc>>)],
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Holds pending deliveries back until `until`, for their notifier's digest or hourly cap
+    /// (their retry time and attempts unchanged).
+    async fn hold(&self, ids: &[DeliveryId], until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Lifts every hold, so they are decided again under the config now in force; how many.
+    async fn release_holds(&self) -> Result<usize, StoreError>;
+
+    /// What `notifier` sent after `since`: its singles and its latest summary.
+    async fn sent_window(
+        &self,
+        notifier: &NotifierName,
+        since: DateTime<Utc>,
+    ) -> Result<SentWindow, StoreError>;
+
+    /// How many pending deliveries are held past `now` for a digest or an hourly cap.
+    async fn held_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     /// Records a failed attempt: retried at `retry_at`, or given up when it is `None`.
     async fn mark_attempt_failed(
@@ -198,7 +228,7 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Makes pending deliveries (all, or `notifier`'s only) due at `now` at the latest, attempts
-    /// unchanged; how many are pending that way.
+    /// unchanged; how many are pending that way. Held deliveries stay held.
     async fn retry_now(
         &self,
         notifier: Option<&NotifierName>,
@@ -211,7 +241,8 @@ pub trait Store: Send + Sync {
     /// How many deliveries are pending.
     async fn pending_deliveries(&self) -> Result<usize, StoreError>;
 
-    /// The earliest time a pending delivery becomes due, if any.
+    /// The earliest time a pending delivery becomes due (its retry time and hold both past),
+    /// if any.
     async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Alerts created since `since`, newest first, with their deliveries.

@@ -157,6 +157,47 @@ impl DeliveryState {
     }
 }
 
+/// How a delivery went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentAs {
+    /// In a message of its own.
+    Single,
+    /// Folded into the summary of alerts beyond the notifier's `max_per_hour`.
+    Summary,
+    /// In the notifier's digest.
+    Digest,
+}
+
+impl SentAs {
+    /// Lowercase name, as `alerts --json` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentAs::Single => "single",
+            SentAs::Summary => "summary",
+            SentAs::Digest => "digest",
+        }
+    }
+
+    /// The value [`SentAs::as_str`] gave, if it is one.
+    pub fn parse(s: &str) -> Option<SentAs> {
+        match s {
+            "single" => Some(SentAs::Single),
+            "summary" => Some(SentAs::Summary),
+            "digest" => Some(SentAs::Digest),
+            _ => None,
+        }
+    }
+}
+
+/// What one notifier sent in a recent window, for its `max_per_hour`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentWindow {
+    /// When each alert sent in a message of its own went out, oldest first.
+    pub singles: Vec<DateTime<Utc>>,
+    /// When the latest summary went out, if one did.
+    pub last_summary: Option<DateTime<Utc>>,
+}
+
 /// A delivery that is due now.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -207,6 +248,10 @@ pub struct DeliveryRecord {
     pub sent_at: Option<DateTime<Utc>>,
     /// When a pending delivery is next tried (`None` once sent or given up).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// How it went out, once sent.
+    pub sent_as: Option<SentAs>,
+    /// Until when a pending delivery is held for its notifier's digest or hourly cap.
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// One alert with its deliveries, for `feedwatch alerts`.

@@ -5,6 +5,7 @@ mod chat;
 mod cli;
 mod common;
 mod config;
+mod digest;
 mod email;
 mod faults;
 mod fetch;

@@ -79,6 +79,16 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
     ",
+    // 2: how each delivery went out (one by one, folded into an hourly summary, or in a
+    // digest), so `max_per_hour` counts from the store and a restart keeps the window; and
+    // how long a delivery is held for its digest or by that cap.
+    "
+    ALTER TABLE deliveries ADD COLUMN sent_as TEXT
+        CHECK (sent_as IN ('single', 'summary', 'digest'));
+    ALTER TABLE deliveries ADD COLUMN held_until INTEGER;
+    UPDATE deliveries SET sent_as = 'single' WHERE state = 'sent';
+    CREATE INDEX deliveries_sent ON deliveries (notifier, sent_at) WHERE state = 'sent';
+    ",
 ];
 
 /// Brings the schema up to date, one step per transaction.

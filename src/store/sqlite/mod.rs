@@ -26,7 +26,7 @@ use rusqlite::Connection;
 
 use super::records::{
     AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemRhythm, PollCounts,
-    Pruned,
+    Pruned, SentAs, SentWindow,
 };
 use super::{Access, Store, StoreError};
 use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
@@ -315,8 +315,48 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(move |c| outbox::mark_sent(c, id, now)).await
+    async fn mark_sent(
+        &self,
+        ids: &[DeliveryId],
+        sent_as: SentAs,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.run(move |c| outbox::mark_sent(c, &ids, sent_as, now))
+            .await
+    }
+
+    async fn mark_batch_failed(
+        &self,
+        failed: &[(DeliveryId, Option<DateTime<Utc>>)],
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (failed, error) = (failed.to_vec(), error.to_owned());
+        self.run(move |c| outbox::mark_batch_failed(c, &failed, &error))
+            .await
+    }
+
+    async fn hold(&self, ids: &[DeliveryId], until: DateTime<Utc>) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.run(move |c| outbox::hold(c, &ids, until)).await
+    }
+
+    async fn release_holds(&self) -> Result<usize, StoreError> {
+        self.run(|c| outbox::release_holds(c)).await
+    }
+
+    async fn sent_window(
+        &self,
+        notifier: &NotifierName,
+        since: DateTime<Utc>,
+    ) -> Result<SentWindow, StoreError> {
+        let notifier = notifier.clone();
+        self.run(move |c| outbox::sent_window(c, &notifier, since))
+            .await
+    }
+
+    async fn held_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.run(move |c| outbox::held(c, now)).await
     }
 
     async fn mark_attempt_failed(

@@ -9,16 +9,18 @@ use rusqlite::{Connection, params};
 
 use super::{from_ts, to_ts};
 use crate::model::NotifierName;
-use crate::store::{DeliveryId, DueDelivery, StoreError};
+use crate::store::{DeliveryId, DueDelivery, SentAs, SentWindow, StoreError};
 
-/// Notifiers with deliveries due at `now`.
+/// Notifiers with deliveries due at `now` (neither waiting for a retry nor held).
 pub(super) fn due_notifiers(
     c: &Connection,
     now: DateTime<Utc>,
 ) -> Result<Vec<NotifierName>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT DISTINCT notifier FROM deliveries
-         WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY notifier",
+         WHERE state = 'pending' AND next_attempt_at <= ?1
+             AND (held_until IS NULL OR held_until <= ?1)
+         ORDER BY notifier",
     )?;
     let rows = stmt.query_map([to_ts(now)], |r| r.get(0).map(NotifierName))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -35,6 +37,7 @@ pub(super) fn due_deliveries(
         "SELECT d.id, d.notifier, d.attempts, a.created_at, a.payload
          FROM deliveries d JOIN alerts a ON a.id = d.alert_id
          WHERE d.state = 'pending' AND d.notifier = ?1 AND d.next_attempt_at <= ?2
+             AND (d.held_until IS NULL OR d.held_until <= ?2)
          ORDER BY d.next_attempt_at, d.id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![notifier.0, to_ts(now), limit as i64], |r| {
@@ -65,6 +68,7 @@ pub(super) fn postpone_notifier(
 }
 
 /// Makes pending deliveries (all, or one notifier's) due at `now` at the latest; how many.
+/// Deliveries held for a digest or by an hourly cap stay held: a retry is about failures.
 pub(super) fn retry_now(
     c: &Connection,
     notifier: Option<&NotifierName>,
@@ -72,7 +76,8 @@ pub(super) fn retry_now(
 ) -> Result<usize, StoreError> {
     let n = c.execute(
         "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2)
-         WHERE state = 'pending' AND (?1 IS NULL OR notifier = ?1)",
+         WHERE state = 'pending' AND (?1 IS NULL OR notifier = ?1)
+             AND (held_until IS NULL OR held_until <= ?2)",
         params![notifier.map(|n| n.0.as_str()), to_ts(now)],
     )?;
     Ok(n)
@@ -99,29 +104,117 @@ pub(super) fn pending(c: &Connection) -> Result<usize, StoreError> {
     Ok(n.max(0) as usize)
 }
 
-/// The earliest time a pending delivery becomes due, if any.
+/// The earliest time a pending delivery becomes due (retry time and hold both past), if any.
 pub(super) fn next_at(c: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let t: Option<i64> = c.query_row(
-        "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+        "SELECT MIN(MAX(next_attempt_at, COALESCE(held_until, next_attempt_at)))
+         FROM deliveries WHERE state = 'pending'",
         [],
         |r| r.get(0),
     )?;
     Ok(t.map(from_ts))
 }
 
-/// Marks a delivery sent.
+/// Marks deliveries sent `sent_as`, in one transaction.
 pub(super) fn mark_sent(
-    c: &Connection,
-    id: DeliveryId,
+    c: &mut Connection,
+    ids: &[DeliveryId],
+    sent_as: SentAs,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
-             last_error = NULL
-         WHERE id = ?1",
-        params![id.0, to_ts(now)],
-    )?;
+    let tx = c.transaction()?;
+    {
+        let mut update = tx.prepare_cached(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                 sent_as = ?3, last_error = NULL, held_until = NULL
+             WHERE id = ?1",
+        )?;
+        for id in ids {
+            update.execute(params![id.0, to_ts(now), sent_as.as_str()])?;
+        }
+    }
+    tx.commit()?;
     Ok(())
+}
+
+/// Records one failed attempt of each delivery a batch carried, in one transaction.
+pub(super) fn mark_batch_failed(
+    c: &mut Connection,
+    failed: &[(DeliveryId, Option<DateTime<Utc>>)],
+    error: &str,
+) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    for (id, retry_at) in failed {
+        mark_attempt_failed(&tx, *id, error, *retry_at)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Holds pending deliveries back until `until`, in one transaction.
+pub(super) fn hold(
+    c: &mut Connection,
+    ids: &[DeliveryId],
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    {
+        let mut update = tx.prepare_cached(
+            "UPDATE deliveries SET held_until = ?2 WHERE id = ?1 AND state = 'pending'",
+        )?;
+        for id in ids {
+            update.execute(params![id.0, to_ts(until)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Lifts every hold; how many there were.
+pub(super) fn release_holds(c: &Connection) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "UPDATE deliveries SET held_until = NULL
+         WHERE state = 'pending' AND held_until IS NOT NULL",
+        [],
+    )?)
+}
+
+/// What `notifier` sent after `since`: when each single went out, and the latest summary.
+/// Deliveries sent before `sent_as` was recorded count as singles.
+pub(super) fn sent_window(
+    c: &Connection,
+    notifier: &NotifierName,
+    since: DateTime<Utc>,
+) -> Result<SentWindow, StoreError> {
+    let mut singles = c.prepare_cached(
+        "SELECT sent_at FROM deliveries
+         WHERE state = 'sent' AND notifier = ?1 AND sent_at > ?2
+             AND COALESCE(sent_as, 'single') = 'single'
+         ORDER BY sent_at",
+    )?;
+    let singles = singles
+        .query_map(params![notifier.0, to_ts(since)], |r| r.get(0).map(from_ts))?
+        .collect::<Result<_, _>>()?;
+    let last_summary: Option<i64> = c.query_row(
+        "SELECT MAX(sent_at) FROM deliveries
+         WHERE state = 'sent' AND notifier = ?1 AND sent_at > ?2 AND sent_as = 'summary'",
+        params![notifier.0, to_ts(since)],
+        |r| r.get(0),
+    )?;
+    Ok(SentWindow {
+        singles,
+        last_summary: last_summary.map(from_ts),
+    })
+}
+
+/// How many pending deliveries are held past `now`.
+pub(super) fn held(c: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let n: i64 = c.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND held_until > ?1",
+        [to_ts(now)],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as usize)
 }
 
 /// Records a failed attempt: retried at `retry_at`, or given up when it is `None`.

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use super::{from_ts, to_ts};
 use crate::model::{AlertId, FeedUrl, NotifierName};
-use crate::store::{AlertRecord, DeliveryRecord, DeliveryState, StoreError};
+use crate::store::{AlertRecord, DeliveryRecord, DeliveryState, SentAs, StoreError};
 
 fn delivery_state(s: &str) -> DeliveryState {
     match s {
@@ -45,7 +45,8 @@ pub(super) fn alerts_since(
     let mut alerts: Vec<(i64, AlertRecord)> = rows.collect::<Result<_, _>>()?;
     let mut deliveries = c.prepare_cached(
         "SELECT notifier, state, attempts, last_error, sent_at,
-                CASE state WHEN 'pending' THEN next_attempt_at END
+                CASE state WHEN 'pending' THEN next_attempt_at END, sent_as,
+                CASE state WHEN 'pending' THEN held_until END
          FROM deliveries
          WHERE alert_id = ?1 ORDER BY notifier",
     )?;
@@ -58,6 +59,11 @@ pub(super) fn alerts_since(
                 last_error: r.get(3)?,
                 sent_at: r.get::<_, Option<i64>>(4)?.map(from_ts),
                 next_attempt_at: r.get::<_, Option<i64>>(5)?.map(from_ts),
+                sent_as: r
+                    .get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .and_then(SentAs::parse),
+                held_until: r.get::<_, Option<i64>>(7)?.map(from_ts),
             })
         })?;
         alert.deliveries = rows.collect::<Result<_, _>>()?;

@@ -9,7 +9,9 @@ use crate::model::ItemIdentity;
 use crate::model::{
     AlertId, Database, FeedUrl, ItemKey, KeySource, NotifierName, StoryLink, Validators,
 };
-use crate::store::{Access, FreshPoll, NewAlert, NewItem, PollCounts, Pruned, Store};
+use crate::store::{
+    Access, FreshPoll, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow, Store,
+};
 
 fn store() -> SqliteStore {
     SqliteStore::open(&Database::Memory, Access::Exclusive).unwrap()
@@ -325,7 +327,9 @@ async fn retry_makes_pending_deliveries_due_now_and_reports_next_attempts() {
     assert_eq!(s.retry_now(None, now).await.unwrap(), 2);
     let due = s.due_deliveries(&hook, now, 10).await.unwrap();
     assert_eq!(due[0].attempts, 1, "a retry is not an attempt");
-    s.mark_sent(due[0].id, now).await.unwrap();
+    s.mark_sent(&[due[0].id], SentAs::Single, now)
+        .await
+        .unwrap();
     let alerts = s.alerts_since(now - Duration::hours(1)).await.unwrap();
     let sent = alerts[0]
         .deliveries
@@ -337,4 +341,192 @@ async fn retry_makes_pending_deliveries_due_now_and_reports_next_attempts() {
         "only pending deliveries have a next attempt"
     );
     assert_eq!(s.pending_notifiers().await.unwrap(), [mail]);
+}
+
+/// Whole seconds, as the store keeps times.
+fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
+    super::from_ts(t.timestamp())
+}
+
+#[tokio::test]
+async fn a_held_delivery_waits_for_its_hold_and_its_retry_and_a_release_lifts_it() {
+    let s = store();
+    let now = secs(Utc::now());
+    commit(&s, "a", now, &[("1", "https://x/1"), ("2", "https://x/2")]).await;
+    let mail = NotifierName("mail".into());
+    let due = s.due_deliveries(&mail, now, 10).await.unwrap();
+    let (one, two) = (due[0].id, due[1].id);
+    let digest_time = now + Duration::hours(8);
+    s.hold(&[one, two], digest_time).await.unwrap();
+    assert!(s.due_deliveries(&mail, now, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.due_notifiers(now).await.unwrap(),
+        [NotifierName("hook".into())]
+    );
+    assert_eq!(s.held_deliveries(now).await.unwrap(), 2);
+    assert_eq!(
+        s.held_deliveries(digest_time).await.unwrap(),
+        0,
+        "a hold ends"
+    );
+    assert_eq!(
+        s.due_deliveries(&mail, digest_time, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let alerts = s.alerts_since(now - Duration::hours(1)).await.unwrap();
+    let held = alerts[0]
+        .deliveries
+        .iter()
+        .find(|d| d.notifier == mail)
+        .unwrap();
+    assert_eq!(held.held_until, Some(digest_time));
+
+    // Failing after its hold ended: due when both the hold and the retry have passed.
+    let retry = digest_time + Duration::minutes(5);
+    s.mark_batch_failed(&[(one, Some(retry)), (two, None)], "503")
+        .await
+        .unwrap();
+    assert!(
+        s.due_deliveries(&mail, digest_time, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.due_deliveries(&mail, retry, 10).await.unwrap().len(),
+        1,
+        "two was given up"
+    );
+    s.hold(&[one], retry + Duration::hours(1)).await.unwrap();
+    // The hook's deliveries are due now; the mail's one once hold and retry both passed.
+    s.mark_sent(&[due[0].id], SentAs::Single, now)
+        .await
+        .unwrap();
+    let hook = NotifierName("hook".into());
+    let hook_due = s.due_deliveries(&hook, now, 10).await.unwrap();
+    s.mark_sent(&[hook_due[0].id, hook_due[1].id], SentAs::Digest, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.next_delivery_at().await.unwrap(),
+        None,
+        "all sent or given up"
+    );
+
+    commit(&s, "a", now, &[("3", "https://x/3")]).await;
+    let three = s.due_deliveries(&mail, now, 10).await.unwrap()[0].id;
+    s.hold(&[three], now + Duration::hours(2)).await.unwrap();
+    assert_eq!(
+        s.next_delivery_at().await.unwrap(),
+        Some(now),
+        "the hook's delivery of 3 is due now"
+    );
+    assert_eq!(s.release_holds().await.unwrap(), 1);
+    assert_eq!(s.due_deliveries(&mail, now, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_next_due_time_is_the_later_of_hold_and_retry() {
+    let s = store();
+    let now = secs(Utc::now());
+    commit(&s, "a", now, &[("1", "https://x/1")]).await;
+    for n in ["mail", "hook"] {
+        let due = s
+            .due_deliveries(&NotifierName(n.into()), now, 10)
+            .await
+            .unwrap();
+        s.hold(&[due[0].id], now + Duration::hours(3))
+            .await
+            .unwrap();
+        if n == "mail" {
+            s.mark_attempt_failed(due[0].id, "503", Some(now + Duration::hours(4)))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        s.next_delivery_at().await.unwrap(),
+        Some(now + Duration::hours(3))
+    );
+    assert!(
+        s.due_notifiers(now + Duration::hours(3) - Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_sent_window_counts_singles_and_the_last_summary_of_one_notifier() {
+    let s = store();
+    let now = secs(Utc::now());
+    let items: Vec<(String, String)> = (0..6)
+        .map(|i| (i.to_string(), format!("https://x/{i}")))
+        .collect();
+    let items: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.as_str()))
+        .collect();
+    commit(&s, "a", now - Duration::hours(2), &items).await;
+    let mail = NotifierName("mail".into());
+    let due = s.due_deliveries(&mail, now, 10).await.unwrap();
+    let ids: Vec<_> = due.iter().map(|d| d.id).collect();
+    let old = now - Duration::minutes(90);
+    s.mark_sent(&ids[0..1], SentAs::Single, old).await.unwrap();
+    s.mark_sent(&ids[1..2], SentAs::Single, now - Duration::minutes(30))
+        .await
+        .unwrap();
+    s.mark_sent(&ids[2..3], SentAs::Single, now - Duration::minutes(10))
+        .await
+        .unwrap();
+    s.mark_sent(&ids[3..5], SentAs::Summary, now - Duration::minutes(20))
+        .await
+        .unwrap();
+    s.mark_sent(&ids[5..6], SentAs::Digest, now - Duration::minutes(5))
+        .await
+        .unwrap();
+    let window = s
+        .sent_window(&mail, now - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        window,
+        SentWindow {
+            singles: vec![now - Duration::minutes(30), now - Duration::minutes(10)],
+            last_summary: Some(now - Duration::minutes(20)),
+        }
+    );
+    let hook = NotifierName("hook".into());
+    assert_eq!(
+        s.sent_window(&hook, now - Duration::hours(1))
+            .await
+            .unwrap(),
+        SentWindow::default(),
+        "another notifier's sends do not count"
+    );
+    let alerts = s.alerts_since(now - Duration::hours(3)).await.unwrap();
+    let how: Vec<Option<&str>> = alerts
+        .iter()
+        .rev()
+        .map(|a| {
+            a.deliveries
+                .iter()
+                .find(|d| d.notifier == mail)
+                .and_then(|d| d.sent_as.map(SentAs::as_str))
+        })
+        .collect();
+    assert_eq!(
+        how,
+        [
+            Some("single"),
+            Some("single"),
+            Some("single"),
+            Some("summary"),
+            Some("summary"),
+            Some("digest")
+        ]
+    );
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use feedwatch::model::{FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
 use feedwatch::store::{
     AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemRhythm, PollCounts,
-    Pruned, SharedStore, Store, StoreError,
+    Pruned, SentAs, SentWindow, SharedStore, Store, StoreError,
 };
 
 /// The inner store, with the next `failures` `mark_sent` calls failing.
@@ -121,7 +121,12 @@ impl Store for FlakyStore {
         self.inner.postpone_notifier(notifier, until).await
     }
 
-    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_sent(
+        &self,
+        ids: &[DeliveryId],
+        sent_as: SentAs,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.mark_sent_calls.fetch_add(1, Ordering::SeqCst);
         let failing = self
             .failures
@@ -132,7 +137,35 @@ impl Store for FlakyStore {
                 path: "feedwatch.db".into(),
             });
         }
-        self.inner.mark_sent(id, now).await
+        self.inner.mark_sent(ids, sent_as, now).await
+    }
+
+    async fn mark_batch_failed(
+        &self,
+        failed: &[(DeliveryId, Option<DateTime<Utc>>)],
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_batch_failed(failed, error).await
+    }
+
+    async fn hold(&self, ids: &[DeliveryId], until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.hold(ids, until).await
+    }
+
+    async fn release_holds(&self) -> Result<usize, StoreError> {
+        self.inner.release_holds().await
+    }
+
+    async fn sent_window(
+        &self,
+        notifier: &NotifierName,
+        since: DateTime<Utc>,
+    ) -> Result<SentWindow, StoreError> {
+        self.inner.sent_window(notifier, since).await
+    }
+
+    async fn held_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.inner.held_deliveries(now).await
     }
 
     async fn mark_attempt_failed(
