@@ -106,7 +106,10 @@ fn defuse_room_mention(text: String) -> String {
     while let Some(at) = rest.find('@') {
         out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
-        if rest.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("room")) {
+        if rest
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("room"))
+        {
             out.push('\u{2060}');
         }
     }

@@ -169,7 +169,10 @@ fn platform(name: &NotifierName, cfg: &ChatConfig) -> Result<Box<dyn Platform>, 
             tags,
         } => Box::new(ntfy::Ntfy::new(
             url.expose().map_err(read)?,
-            token.as_ref().map(|t| t.expose().map_err(read)).transpose()?,
+            token
+                .as_ref()
+                .map(|t| t.expose().map_err(read))
+                .transpose()?,
             *priority,
             tags,
         )?),

@@ -46,10 +46,11 @@ impl Ntfy {
     ) -> Result<Ntfy, String> {
         let auth = token
             .map(|t| {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.trim())).map_err(|_| {
-                    "the ntfy token holds characters a header cannot carry; check `token`"
-                        .to_owned()
-                })?;
+                let mut v =
+                    HeaderValue::from_str(&format!("Bearer {}", t.trim())).map_err(|_| {
+                        "the ntfy token holds characters a header cannot carry; check `token`"
+                            .to_owned()
+                    })?;
                 v.set_sensitive(true);
                 Ok::<_, String>(v)
             })
@@ -59,8 +60,9 @@ impl Ntfy {
             .map(|t| plain::one_line(t).replace(',', " ").trim().to_owned())
             .filter(|t| !t.is_empty())
             .collect();
-        // The topic URL may be the only secret: an answer must not echo it into a log.
-        let secrets = [token.map(str::to_owned), Some(url.to_string())]
+        // The topic's name may be the only secret: an answer must not echo it into a log.
+        let topic = url.path().trim_matches('/').to_owned();
+        let secrets = [token.map(str::to_owned), Some(topic)]
             .into_iter()
             .flatten()
             .collect();
@@ -167,7 +169,10 @@ impl Platform for Ntfy {
         put("title", header_text(&compose::cut(&title, TITLE_CHARS)));
         put("click", click.and_then(|u| header_text(u.as_str())));
         put("tags", header_text(&self.tags(watchlists)));
-        put("priority", Some(HeaderValue::from(u16::from(self.priority))));
+        put(
+            "priority",
+            Some(HeaderValue::from(u16::from(self.priority))),
+        );
         if let Some(auth) = &self.auth {
             headers.insert(AUTHORIZATION, auth.clone());
         }
@@ -193,7 +198,13 @@ mod tests {
 
     fn ntfy() -> Ntfy {
         let url = Url::parse("https://ntfy.example.org/topic").unwrap();
-        Ntfy::new(&url, Some("tk_secret"), 4, &["warning".into(), "a,b".into()]).unwrap()
+        Ntfy::new(
+            &url,
+            Some("tk_secret"),
+            4,
+            &["warning".into(), "a,b".into()],
+        )
+        .unwrap()
     }
 
     fn view() -> View {
@@ -272,10 +283,10 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_loses_the_token_and_topic_url() {
+    fn an_answer_loses_the_token_and_topic() {
         assert_eq!(
             ntfy().without_secrets("403 for tk_secret on https://ntfy.example.org/topic".into()),
-            "403 for [redacted] on [redacted]"
+            "403 for [redacted] on https://ntfy.example.org/[redacted]"
         );
     }
 }

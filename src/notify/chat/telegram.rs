@@ -157,8 +157,7 @@ mod tests {
             ),
             "{v}"
         );
-        let ChatBody::Json(v) = telegram("@news").request(&Message::Alert(&a), &view()).body
-        else {
+        let ChatBody::Json(v) = telegram("@news").request(&Message::Alert(&a), &view()).body else {
             panic!("JSON")
         };
         assert_eq!(v["chat_id"], "@news");

@@ -103,6 +103,12 @@ impl Route {
         self
     }
 
+    /// Answers with this body.
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Route {
+        self.body = body.into();
+        self
+    }
+
     /// Waits this long before answering.
     pub fn with_delay(mut self, delay: Duration) -> Route {
         self.delay = delay;
