@@ -5,7 +5,8 @@
 //!
 //! Owns the event's format and its transaction id, derived from the notifier and the message's
 //! stable id so that a retried send is one event: the homeserver drops a repeated transaction.
-//! Must never let feed text reach the HTML unescaped, never mention anyone (`m.mentions` is
+//! Must never let feed text reach the HTML unescaped, never let a client link a URL in it (a
+//! zero-width space breaks `://` and `www.`), never mention anyone (`m.mentions` is
 //! empty, and `@room` in feed text is broken with a word joiner for clients and servers that
 //! still read mentions from the body), and never let the access token reach a log.
 
@@ -143,7 +144,7 @@ pub struct MatrixHtml;
 
 impl Markup for MatrixHtml {
     fn escape(text: &str) -> String {
-        defuse_room_mention(html_escape(&plain::one_line(text)))
+        defuse_room_mention(html_escape(&Plain::escape(text)))
     }
 
     fn link(url: &Url, text: &str) -> String {

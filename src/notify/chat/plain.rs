@@ -4,19 +4,25 @@
 //!
 //! Owns what plain text looks like: a link written out after its text, nothing bold. Must
 //! never let feed text break a line (control characters become spaces), so feed text cannot
-//! fake a line of its own, and never leave a secret in text that is logged.
+//! fake a line of its own, never let a URL in feed text be found by a client's autolinker
+//! (a zero-width space splits `://` and `www.`), and never leave a secret in text that is
+//! logged.
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
 use crate::notify::compose::Markup;
 
-/// Plain text: nothing is markup, so escaping only keeps feed text on its line.
+/// U+200B ZERO WIDTH SPACE: invisible, and enough to stop a client recognising `http://…` or
+/// `@name` as anything but text.
+pub const ZWSP: char = '\u{200B}';
+
+/// Plain text: nothing is markup, so escaping keeps feed text on its line and unlinked.
 pub struct Plain;
 
 impl Markup for Plain {
     fn escape(text: &str) -> String {
-        one_line(text)
+        unlink(&one_line(text))
     }
 
     fn link(url: &Url, text: &str) -> String {
@@ -43,6 +49,36 @@ pub fn one_line(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `text` with every `://` and `www.` split by a [`ZWSP`], so no autolinker reads a URL in it.
+pub fn unlink(text: &str) -> String {
+    if !text.contains("://") && !text.to_ascii_lowercase().contains("www.") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let split = if rest.starts_with("://") {
+            1
+        } else if rest
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("www."))
+        {
+            3
+        } else {
+            0
+        };
+        if split > 0 {
+            out.push_str(&rest[..split]);
+            out.push(ZWSP);
+            rest = &rest[split..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// `render(max)` for the largest `max`, starting at `start`, whose result `bytes` says is at
@@ -119,6 +155,14 @@ mod tests {
     #[test]
     fn feed_text_stays_on_its_line() {
         assert_eq!(Plain::escape("a\r\nb\u{2028}c\u{7f}d"), "a  b c d");
+    }
+
+    #[test]
+    fn a_url_in_feed_text_is_not_a_link() {
+        assert_eq!(
+            Plain::escape("see http://x.test or WWW.y.test, ünïcode"),
+            "see http:\u{200B}//x.test or WWW\u{200B}.y.test, ünïcode"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Owns Telegram's format and limits: its HTML subset (`<b>`, `<a href>`), a text of at most
 //! [`TEXT_UNITS`] UTF-16 units after entities are parsed (counted before, which is never less).
 //! Must never let feed text reach the HTML unescaped (`&`, `<`, `>` and, in a link, `"` are
-//! entities), and never let the bot token, which sits in the request path, reach a log: a
+//! entities), never let Telegram find a URL or an `@mention` in it (a zero-width space breaks
+//! `://`, `www.` and each `@`), and never let the bot token, which sits in the request path, reach a log: a
 //! refusal that echoes it loses it first.
 
 use std::time::Duration;
@@ -56,7 +57,9 @@ pub struct TelegramHtml;
 
 impl Markup for TelegramHtml {
     fn escape(text: &str) -> String {
-        html_escape(&plain::one_line(text))
+        // Telegram finds URLs and `@username` mentions in any text; a zero-width space stops it.
+        html_escape(&plain::unlink(&plain::one_line(text)))
+            .replace('@', &format!("@{}", plain::ZWSP))
     }
 
     fn link(url: &Url, text: &str) -> String {

@@ -218,16 +218,22 @@ fn matrix_gets_a_notice_it_accepts_with_feed_text_inert() {
     let body = v["body"].as_str().unwrap();
     assert!(
         body.starts_with(&format!(
-            "{TITLE} @\u{2060}room (http://news.test/story?a=1&b=2)\n\
-             isis-k · Wire & Co · 8 Dec 2026 09:14 CET\n"
+            "{} @\u{2060}room (http://news.test/story?a=1&b=2)\n\
+             isis-k · Wire & Co · 8 Dec 2026 09:14 CET\n",
+            TITLE.replace("://", ":\u{200B}//")
         )),
         "{body}"
+    );
+    assert_eq!(
+        body.matches("://").count(),
+        1,
+        "only the story's URL: {body}"
     );
     let html = v["formatted_body"].as_str().unwrap();
     assert!(
         html.starts_with(
             "<strong><a href=\"http://news.test/story?a=1&amp;b=2\">ISIS-K claims @everyone \
-             &lt;@U123&gt; *attack* [x](http://evil.test) &amp; co @\u{2060}room</a></strong><br>\
+             &lt;@U123&gt; *attack* [x](http:\u{200B}//evil.test) &amp; co @\u{2060}room</a></strong><br>\
              isis-k · Wire &amp; Co · 8 Dec 2026 09:14 CET<br>"
         ),
         "{html}"
@@ -236,6 +242,11 @@ fn matrix_gets_a_notice_it_accepts_with_feed_text_inert() {
         html_links(html).unwrap(),
         ["http://news.test/story?a=1&amp;b=2"],
         "only the story is linked"
+    );
+    assert_eq!(
+        html.matches("://").count(),
+        1,
+        "no bare URL to link: {html}"
     );
 }
 
