@@ -26,7 +26,7 @@ pub fn inert(text: &str, backslashed: &str, broken: &str) -> String {
 }
 
 /// `text` with every `://` and `www.` split by a [`ZWSP`], which no autolinker reads as a URL.
-fn unlink(text: &str) -> String {
+pub fn unlink(text: &str) -> String {
     if !text.contains("://") && !text.to_ascii_lowercase().contains("www.") {
         return text.to_owned();
     }

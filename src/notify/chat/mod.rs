@@ -9,9 +9,13 @@
 mod discord;
 mod googlechat;
 mod inert;
+mod matrix;
 mod mattermost;
+mod ntfy;
+mod plain;
 mod slack;
 mod teams;
+mod telegram;
 
 use std::time::Duration;
 
@@ -77,6 +81,12 @@ pub trait Platform: Send + Sync {
     fn retry_hint(&self, refusal: &Refusal) -> Option<Duration> {
         refusal.retry_after_header()
     }
+
+    /// `text` (a receiver's answer, about to be logged and stored) with every secret this
+    /// platform holds outside the URL taken out: a refusal may echo the request it refused.
+    fn without_secrets(&self, text: String) -> String {
+        text
+    }
 }
 
 /// Posts alerts to a chat platform.
@@ -103,7 +113,7 @@ impl ChatNotifier {
             notifier: name.clone(),
             message,
         };
-        let platform = platform(cfg).map_err(err)?;
+        let platform = platform(name, cfg).map_err(err)?;
         let client = http::client(timeout).map_err(|e| err(e.to_string()))?;
         Ok(ChatNotifier {
             name: name.clone(),
@@ -132,6 +142,7 @@ impl ChatNotifier {
         http::deliver(
             builder,
             |kind: DeliveryErrorKind, message: String| {
+                let message = self.platform.without_secrets(message);
                 DeliveryError::new(kind, self.type_name, &self.name, message)
             },
             |refusal| self.platform.retry_hint(refusal),
@@ -141,7 +152,7 @@ impl ChatNotifier {
 }
 
 /// The platform `cfg` names, with its secrets read.
-fn platform(cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
+fn platform(name: &NotifierName, cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
     let read = |e: &crate::config::MissingSecret| e.to_string();
     Ok(match cfg {
         ChatConfig::Slack { url } => {
@@ -165,11 +176,38 @@ fn platform(cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
         ChatConfig::GoogleChat { url } => Box::new(googlechat::GoogleChat::new(
             url.expose().map_err(read)?.clone(),
         )),
-        ChatConfig::Ntfy { .. } | ChatConfig::Telegram { .. } | ChatConfig::Matrix { .. } => {
-            return Err(format!(
-                "{} is not supported yet",
-                cfg.notifier_type().name()
-            ));
-        }
+        ChatConfig::Ntfy {
+            url,
+            token,
+            priority,
+            tags,
+        } => Box::new(ntfy::Ntfy::new(
+            url.expose().map_err(read)?,
+            token
+                .as_ref()
+                .map(|t| t.expose().map_err(read))
+                .transpose()?,
+            *priority,
+            tags,
+        )?),
+        ChatConfig::Telegram {
+            api_url,
+            bot_token,
+            chat_id,
+        } => Box::new(telegram::Telegram::new(
+            api_url,
+            bot_token.expose().map_err(read)?,
+            chat_id,
+        )),
+        ChatConfig::Matrix {
+            homeserver,
+            room_id,
+            access_token,
+        } => Box::new(matrix::Matrix::new(
+            name,
+            homeserver,
+            room_id,
+            access_token.expose().map_err(read)?,
+        )?),
     })
 }

@@ -7,9 +7,12 @@
 
 mod discord;
 mod googlechat;
+mod matrix;
 mod mattermost;
+mod ntfy;
 mod slack;
 mod teams;
+mod telegram;
 
 use std::path::PathBuf;
 
@@ -30,6 +33,8 @@ pub struct Chat {
     pub sandbox: Sandbox,
     pub http: HttpServer,
     config: PathBuf,
+    /// Set in every run's environment (secrets the config names by `*_env`).
+    env: Vec<(String, String)>,
 }
 
 impl Chat {
@@ -71,12 +76,21 @@ impl Chat {
             sandbox,
             http,
             config,
+            env: Vec::new(),
         }
+    }
+
+    /// This chat, with `key` set to `value` in every run's environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Chat {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Runs `feedwatch ARGS`.
     pub fn run(&self, args: &[&str]) -> RunOutput {
-        run_to_exit(self.sandbox.cmd(&self.config).args(args))
+        let mut cmd = self.sandbox.cmd(&self.config);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        run_to_exit(cmd.args(args))
     }
 
     /// The one alert's delivery, as `alerts --json` shows it.
