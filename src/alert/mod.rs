@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::WatchlistConfig;
 use crate::health::FeedHealth;
 use crate::matcher::{ItemText, Snippet, WatchlistMatch};
-use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
-use crate::store::{FeedNotice, NewAlert, NewItem};
+use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, ItemIdentity, NotifierName};
+use crate::store::{FeedNotice, ItemEdit, NewAlert, NewItem};
 use crate::text::{html_to_text, is_unsafe};
 
 pub use identity::{
-    Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
-    completes_first_fetch, stories_since, story_links,
+    Edit, Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
+    completes_first_fetch, copies, stories_since, story_links,
 };
 
 /// Longest title carried in an alert: a subject line, not an article (and a multi-megabyte
@@ -202,7 +202,8 @@ pub struct FeedRef<'a> {
     pub url: &'a FeedUrl,
 }
 
-/// A new entry with its plain title and what matched it: the input to this poll's alerts.
+/// A new or edited entry with its plain title and what matched it: the input to this poll's
+/// alerts.
 #[derive(Debug, Clone)]
 pub struct MatchedEntry {
     /// The entry and its story.
@@ -250,8 +251,9 @@ pub struct PollAlerts {
     pub dropped: usize,
 }
 
-/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers, at most
-/// [`MAX_ALERTS_PER_POLL`] (the first ones, in document order).
+/// The alerts of this poll's new and edited entries: one per matching watchlist, to its
+/// notifiers, at most [`MAX_ALERTS_PER_POLL`] (the first ones, in document order). An edited
+/// entry alerts as an update, and only for the watchlists that never alerted on it.
 pub fn build(
     feed: FeedRef<'_>,
     entries: &[MatchedEntry],
@@ -263,11 +265,15 @@ pub fn build(
             let Some(watchlist) = watchlists.get(m.watchlist) else {
                 continue;
             };
+            if !e.entry.may_alert(&m.name) {
+                continue;
+            }
             if out.alerts.len() == MAX_ALERTS_PER_POLL {
                 out.dropped += 1;
                 continue;
             }
-            let alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
+            let mut alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
+            alert.update = e.entry.edit.is_some();
             out.alerts.push(NewAlert {
                 item_key: e.entry.item.key.clone(),
                 id: alert.alert_id.clone(),
@@ -281,22 +287,44 @@ pub fn build(
     out
 }
 
-/// The records of this poll's new entries.
-pub fn new_items(entries: Vec<MatchedEntry>) -> Vec<NewItem> {
-    entries
-        .into_iter()
-        .map(|e| {
-            let item = e.entry.item;
-            NewItem {
-                identity: item.identity(),
-                guid: item.guid,
-                title: e.title,
-                link: item.link,
-                story: e.entry.story,
-                published: item.published,
+/// What this poll records of its new and edited entries.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The entries never listed before.
+    pub items: Vec<NewItem>,
+    /// The edited entries' new fingerprint and title.
+    pub edits: Vec<ItemEdit>,
+}
+
+/// The records of this poll's new and edited entries.
+pub fn records(entries: Vec<MatchedEntry>) -> Records {
+    let mut out = Records::default();
+    for e in entries {
+        let item = e.entry.item;
+        if e.entry.edit.is_some() {
+            // The store only calls an entry edited when it has a fingerprint.
+            if let Some(fingerprint) = item.fingerprint {
+                out.edits.push(ItemEdit {
+                    key: item.key,
+                    fingerprint,
+                    title: e.title,
+                });
             }
-        })
-        .collect()
+            continue;
+        }
+        out.items.push(NewItem {
+            identity: ItemIdentity {
+                key: item.key,
+                fingerprint: item.fingerprint,
+            },
+            guid: item.guid,
+            title: e.title,
+            link: item.link,
+            story: e.entry.story,
+            published: item.published,
+        });
+    }
+    out
 }
 
 /// The notice telling `admins` about a change in a feed's health.
@@ -415,7 +443,15 @@ mod tests {
                 })
                 .collect();
             let text = ItemText::from_item(&item);
-            MatchedEntry::matched(NewEntry { item, story: None }, &text, matches)
+            MatchedEntry::matched(
+                NewEntry {
+                    item,
+                    story: None,
+                    edit: None,
+                },
+                &text,
+                matches,
+            )
         };
         let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
         let feed = FeedRef {
