@@ -480,6 +480,64 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_alerts_as_an_update_only_where_it_never_alerted_and_within_the_cap() {
+        let config = crate::config::Config::from_str_at(
+            "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
+             [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
+             [notifiers.out]\ntype = \"stdout\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        // An edit storm: every entry edited, every one matching both watchlists, and "a"
+        // alerted on each of them before.
+        let edited = |i: usize| {
+            let item = Item {
+                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
+                title: format!("story {i}"),
+                fingerprint: Some(format!("hash:{i}")),
+                ..Item::default()
+            };
+            let matches = (0..2)
+                .map(|w| WatchlistMatch {
+                    watchlist: w,
+                    name: config.watchlists[w].name().to_owned(),
+                    hits: Vec::new(),
+                })
+                .collect();
+            let text = ItemText::from_item(&item);
+            let entry = NewEntry {
+                item,
+                story: None,
+                edit: Some(Edit {
+                    alerted: vec!["a".into()],
+                }),
+            };
+            MatchedEntry::matched(entry, &text, matches)
+        };
+        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let feed = FeedRef {
+            name: "F",
+            url: &url,
+        };
+        let storm: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL + 5).map(edited).collect();
+        let built = build(feed, &storm, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, 5),
+            "the alerted watchlist takes no room under the cap"
+        );
+        assert!(built.alerts.iter().all(|a| a.watchlist == "b"));
+        let alert = Alert::from_payload(&built.alerts[0].payload).unwrap();
+        assert!(alert.update);
+        assert_eq!(alert.headline(), "Updated: story 0");
+
+        let recorded = records(storm);
+        assert!(recorded.items.is_empty(), "an edit is no new item");
+        assert_eq!(recorded.edits.len(), MAX_ALERTS_PER_POLL + 5);
+        assert_eq!(recorded.edits[0].fingerprint, "hash:0");
+    }
+
+    #[test]
     fn snippets_carry_no_control_character_and_keep_their_mark() {
         let text = "a\u{9b}2J \u{7f}ISIS\x1b b\u{2028}".to_string();
         let start = text.find("ISIS").unwrap();

@@ -221,17 +221,18 @@ fn dns_label(name: &str) -> String {
     }
 }
 
-/// `[feedwatch] <watchlist>: <item title>`, on one line.
+/// `[feedwatch] <watchlist>: <headline>`, on one line.
 pub fn subject(alert: &Alert) -> String {
     one_line(&format!(
         "[feedwatch] {}: {}",
-        alert.watchlist, alert.item.title
+        alert.watchlist,
+        alert.headline()
     ))
 }
 
 /// The text/plain part.
 pub fn plain_body(alert: &Alert) -> String {
-    let mut s = format!("{}\n\n", alert.item.title);
+    let mut s = format!("{}\n\n", alert.headline());
     if let Some(link) = &alert.item.link {
         s.push_str(&format!("Link:      {link}\n"));
     }
@@ -261,9 +262,9 @@ pub fn html_body(alert: &Alert) -> String {
         Some(link) if link.starts_with("http://") || link.starts_with("https://") => format!(
             "<a href=\"{}\">{}</a>",
             html_escape::encode_double_quoted_attribute(link),
-            e(&alert.item.title)
+            e(&alert.headline())
         ),
-        _ => e(&alert.item.title),
+        _ => e(&alert.headline()),
     };
     let mut s = format!("<!DOCTYPE html><html><body>\n<h2>{title}</h2>\n<p>");
     s.push_str(&format!("Feed: {}<br>\n", e(&alert.feed.name)));

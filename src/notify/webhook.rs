@@ -22,6 +22,8 @@ pub struct WebhookPayload<'a> {
     feed: WireFeed<'a>,
     item: WireItem<'a>,
     matches: Vec<WireMatch<'a>>,
+    /// The story was alerted on before under other text: an edit made it match.
+    update: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +73,7 @@ impl<'a> From<&'a Alert> for WebhookPayload<'a> {
                     snippet: m.snippet.marked_text(),
                 })
                 .collect(),
+            update: a.update,
         }
     }
 }

@@ -15,3 +15,4 @@ mod reach;
 mod retry;
 mod secrets;
 mod timed;
+mod updates;
