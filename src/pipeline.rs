@@ -133,7 +133,7 @@ impl Pipeline {
         // One trip to the blocking pool for the three steps that read every entry.
         let (present, listed, matched, alerts) =
             off_thread("match", FailureKind::Match, move || {
-                let listing = Listing::of(items, &unseen);
+                let listing = Listing::of(items, unseen);
                 let listed = listing.listed();
                 let matched = matching.entries(listing.new);
                 let alerts = matching.alerts(&matched);

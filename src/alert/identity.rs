@@ -186,7 +186,7 @@ impl Listing {
     /// Splits a document's `items` by the store's answer `unseen` (entries never listed
     /// before, entries edited since). A feed may list the same entry twice, under one key or
     /// (same link, same text) under two; the first copy is the one recorded ([`copies`]).
-    pub fn of(mut items: Vec<Item>, unseen: &Unseen) -> Listing {
+    pub fn of(mut items: Vec<Item>, mut unseen: Unseen) -> Listing {
         let mut copy = copies(&items).into_iter();
         items.retain(|_| !copy.next().unwrap_or(false));
         let stories: HashMap<ItemKey, StoryLink> = story_links(&items)
@@ -195,9 +195,10 @@ impl Listing {
             .collect();
         let mut listing = Listing::default();
         for item in items {
-            let edit = unseen.edited.get(&item.key).map(|alerted| Edit {
-                alerted: alerted.clone(),
-            });
+            let edit = unseen
+                .edited
+                .remove(&item.key)
+                .map(|alerted| Edit { alerted });
             if edit.is_none() && !unseen.new.contains(&item.key) {
                 listing.present.push(ItemIdentity {
                     key: item.key,
@@ -307,7 +308,7 @@ mod tests {
             new: HashSet::from([ItemKey::new(KeySource::Guid, "new")]),
             ..Unseen::default()
         };
-        let listing = Listing::of(items, &unseen);
+        let listing = Listing::of(items, unseen);
         assert_eq!(listing.new.len(), 1);
         assert_eq!(listing.new[0].item.link.as_deref(), Some("https://x/new"));
         assert_eq!(listing.present.len(), 1);
@@ -355,7 +356,7 @@ mod tests {
             ]),
             ..Unseen::default()
         };
-        let listing = Listing::of(items, &unseen);
+        let listing = Listing::of(items, unseen);
         assert_eq!(listing.new.len(), 1);
         assert_eq!(listing.new[0].item.key.as_str(), "guid:a");
         assert_eq!(
@@ -376,7 +377,7 @@ mod tests {
             edited: HashMap::from([(ItemKey::new(KeySource::Guid, "edited"), vec!["w".into()])]),
             ..Unseen::default()
         };
-        let listing = Listing::of(items, &unseen);
+        let listing = Listing::of(items, unseen);
         assert_eq!(listing.present.len(), 1);
         assert_eq!(listing.present[0].key.as_str(), "guid:same");
         assert_eq!(listing.new.len(), 1);

@@ -32,7 +32,8 @@ const ID_CHARS: usize = 2048;
 const SUMMARY_CHARS: usize = 600;
 /// Most alerts one poll of one feed creates (counted before cross-feed dedup). A feed that
 /// floods (taken over, or re-publishing its archive under new ids) costs its readers this
-/// many alerts at most; the entries beyond are recorded as seen and never alert.
+/// many alerts per poll at most; the entries beyond are recorded as seen and never alert for
+/// that text (an edit of it may, once per watchlist, as an update: see [`identity`]).
 pub const MAX_ALERTS_PER_POLL: usize = 100;
 
 /// One alert, as stored in the outbox and read by every notifier.
@@ -246,8 +247,8 @@ pub fn plain_title(raw: &str) -> String {
 pub struct PollAlerts {
     /// The alerts kept: the first ones, in document order.
     pub alerts: Vec<NewAlert>,
-    /// How many more the entries called for; their entries are still recorded as seen, so
-    /// they never alert later.
+    /// How many more the entries called for; their entries are still recorded as seen (or
+    /// their edit recorded), so that text never alerts later.
     pub dropped: usize,
 }
 
