@@ -97,10 +97,11 @@ impl Pipeline {
             Err(Stop::Store(e)) => return Err(e),
         };
         let next_due = poll.next_due;
+        let edited = poll.edits.len();
         let counts = self.store.commit_fresh(poll).await?;
         self.report_health(feed, &state, None).await?;
-        if counts.alerts > 0 || counts.new_items > 0 {
-            info!(feed = %feed.url, new_items = counts.new_items, alerts = counts.alerts, first_fetch = !state.first_fetch_done, "polled");
+        if counts.alerts > 0 || counts.new_items > 0 || edited > 0 {
+            info!(feed = %feed.url, new_items = counts.new_items, edited, alerts = counts.alerts, first_fetch = !state.first_fetch_done, "polled");
         }
         let report = PollReport::Fresh {
             new_items: counts.new_items,
@@ -109,7 +110,8 @@ impl Pipeline {
         Ok(PollDone { report, next_due })
     }
 
-    /// parse → unseen → match → build alerts: a fetched document becomes one commit. The
+    /// parse → unseen (new or edited) → match → build alerts: a fetched document becomes one
+    /// commit. The
     /// CPU-bound steps (XML, HTML and Unicode work on every entry) run on the blocking pool,
     /// never on the async workers.
     async fn read(
@@ -131,7 +133,7 @@ impl Pipeline {
         // One trip to the blocking pool for the three steps that read every entry.
         let (present, listed, matched, alerts) =
             off_thread("match", FailureKind::Match, move || {
-                let listing = Listing::of(items, &unseen);
+                let listing = Listing::of(items, unseen);
                 let listed = listing.listed();
                 let matched = matching.entries(listing.new);
                 let alerts = matching.alerts(&matched);
@@ -147,6 +149,7 @@ impl Pipeline {
                 alert::MAX_ALERTS_PER_POLL
             );
         }
+        let records = alert::records(matched);
         let now = self.clock.now();
         let ok = PollResult::Ok {
             min_gap: fetched.min_gap,
@@ -159,8 +162,9 @@ impl Pipeline {
             status: fetched.status,
             moved_to: fetched.moved_to.as_ref().map(|u| u.to_string()),
             next_due: schedule::next_due(&feed.cadence, ok, now),
-            items: alert::new_items(matched),
+            items: records.items,
             present,
+            edits: records.edits,
             alerts: alerts.alerts,
             first_fetch_complete: alert::completes_first_fetch(listed),
             stories_since: alert::stories_since(now),
@@ -268,8 +272,8 @@ struct Matching {
 }
 
 impl Matching {
-    /// Matches the new entries. The entries of a backlog that may not alert are not matched
-    /// at all.
+    /// Matches the new and edited entries. The entries of a backlog that may not alert are not
+    /// matched at all.
     fn entries(&self, entries: Vec<NewEntry>) -> Vec<MatchedEntry> {
         let applies = |i: usize| self.scope.get(i).copied().unwrap_or(false);
         entries

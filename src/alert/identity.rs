@@ -1,18 +1,21 @@
 //! Why an item does or doesn't alert twice: the whole dedup chain, on one page.
 //!
-//! An alert is one (watchlist, story). Four identities, checked in this order, decide whether a
-//! matched entry becomes a new alert:
+//! An alert is one (watchlist, story). Five identities and rules, checked in this order,
+//! decide whether a matched entry becomes a new alert:
 //!
 //! 1. **Item key** (`parse::key`, per feed). The feed's own guid/id, else the entry's link,
 //!    else a hash of its plain title and body (`guid:…`, `link:…`, `hash:…`). Entries of one
 //!    document that would share a key step down that chain until they differ, so distinct
 //!    stories are never merged. An entry whose key this feed has listed before is not new, and
-//!    only new entries can alert: re-polls, 304s and restarts never repeat an alert.
+//!    only new entries can alert (but see 5): re-polls, 304s and restarts never repeat an
+//!    alert.
 //! 2. **Content fingerprint** (`parse::key`, per feed). A hash of the plain title and body,
 //!    when they say enough to tell stories apart. An entry is also known when its fingerprint
 //!    is, so a feed whose keys shift (guids reused or regenerated, links moved) does not bring
-//!    its old stories back as news. Within one document, a second copy of a key is the same
-//!    entry listed twice ([`Listing::of`] keeps the first).
+//!    its old stories back as news. Within one document, a second copy of an entry is the same
+//!    entry listed twice, whether under the same key or under another key with the same link
+//!    and fingerprint (one story under two guids); [`Listing::of`] keeps the first
+//!    ([`copies`]).
 //! 3. **Canonical story link** ([`canonical_link`], across feeds). The link with scheme and
 //!    host lowercased and the fragment and tracking parameters removed. A link shared by
 //!    several different entries of one document (a feed linking every item to its home page)
@@ -21,13 +24,25 @@
 //!    feed does not alert again for that watchlist through another feed within a week, so a
 //!    story syndicated by many feeds alerts once. Within one feed the key decides alone: a
 //!    live blog may list new stories under one page link.
+//! 5. **Content edits** (an update). An entry whose key this feed listed before but whose
+//!    fingerprint has changed (an edited headline or body, the same guid) is matched again,
+//!    unless its new fingerprint is one this feed already listed. Each watchlist that now
+//!    matches and never alerted on the item alerts once, marked as an update
+//!    (`Alert::update`, shown as "Updated: …"); a watchlist that alerted on it, before or
+//!    after an edit, never alerts on it again, and the window of 4 holds as for a new entry.
+//!    The new fingerprint is recorded, so the same edit never matches again, and an edit storm
+//!    (a feed rewriting every entry on each poll) costs each (watchlist, item) one alert at
+//!    most, within the per-poll cap like any alert. An entry with too little text for a
+//!    fingerprint, or a `hash:` key (which changes with the text: the edit is a new entry),
+//!    is never an update.
 //!
 //! The store enforces the result in the poll's one transaction: one item per (feed, key), one
-//! alert per (watchlist, item), and the window check against alerts already stored. A new
-//! feed's backlog is recorded without alerting ([`backlog_alerts`]), and the alert id
-//! ([`alert_id`]) is stable, so a delivery repeated after a crash can be recognised by its
-//! receiver. After `general.retention` an alert and the items its feed no longer lists are
-//! forgotten, so a story that comes back after that alerts again.
+//! alert per (watchlist, item), only items this commit recorded or saw edited alerting, and
+//! the window check against alerts already stored. A new feed's backlog is recorded without
+//! alerting ([`backlog_alerts`]), and the alert id ([`alert_id`]) is stable, so a delivery
+//! repeated after a crash can be recognised by its receiver. After `general.retention` an
+//! alert and the items its feed no longer lists are forgotten, so a story that comes back
+//! after that alerts again.
 //!
 //! Owns these rules as pure functions. Must never touch the store or the network.
 
@@ -39,6 +54,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::model::{AlertId, FeedUrl, Item, ItemIdentity, ItemKey, StoryLink};
+use crate::store::Unseen;
 
 /// How long a story alerted through one feed keeps other feeds that carry it from alerting for
 /// the same watchlist.
@@ -130,40 +146,67 @@ pub fn story_links(items: &[Item]) -> HashMap<&ItemKey, StoryLink> {
 /// A document's entries, split by whether this feed listed them before.
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// Entries never listed before, each once, with its story link.
+    /// Entries to match, each once, with its story link: those never listed before, and those
+    /// listed before whose text has changed since.
     pub new: Vec<NewEntry>,
-    /// Entries already known that the document still lists (kept from retention).
+    /// Entries already known and unchanged that the document still lists (kept from
+    /// retention).
     pub present: Vec<ItemIdentity>,
 }
 
-/// An entry this feed never listed before.
+/// An entry to match: never listed before by this feed, or listed before and edited since.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     /// The entry.
     pub item: Item,
     /// The story it tells, when its link identifies one across feeds.
     pub story: Option<StoryLink>,
+    /// `Some` when the feed listed the entry before and its text has changed since: then it
+    /// alerts as an update, and only for the watchlists that never alerted on it.
+    pub edit: Option<Edit>,
+}
+
+/// What is known about an edited entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edit {
+    /// The watchlists that already alerted on the entry, which never alert on it again.
+    pub alerted: Vec<String>,
+}
+
+impl NewEntry {
+    /// Whether `watchlist` may still alert on this entry (any may, on a new one).
+    pub fn may_alert(&self, watchlist: &str) -> bool {
+        self.edit
+            .as_ref()
+            .is_none_or(|e| !e.alerted.iter().any(|w| w == watchlist))
+    }
 }
 
 impl Listing {
-    /// Splits a document's `items` by the store's answer `unseen` (keys never listed before).
-    /// A feed may list the same entry twice; the first copy is the one recorded.
-    pub fn of(items: Vec<Item>, unseen: &HashSet<ItemKey>) -> Listing {
+    /// Splits a document's `items` by the store's answer `unseen` (entries never listed
+    /// before, entries edited since). A feed may list the same entry twice, under one key or
+    /// (same link, same text) under two; the first copy is the one recorded ([`copies`]).
+    pub fn of(mut items: Vec<Item>, mut unseen: Unseen) -> Listing {
+        let mut copy = copies(&items).into_iter();
+        items.retain(|_| !copy.next().unwrap_or(false));
         let stories: HashMap<ItemKey, StoryLink> = story_links(&items)
             .into_iter()
             .map(|(k, l)| (k.clone(), l))
             .collect();
         let mut listing = Listing::default();
-        let mut recorded = HashSet::new();
         for item in items {
-            if !unseen.contains(&item.key) {
+            let edit = unseen
+                .edited
+                .remove(&item.key)
+                .map(|alerted| Edit { alerted });
+            if edit.is_none() && !unseen.new.contains(&item.key) {
                 listing.present.push(ItemIdentity {
                     key: item.key,
                     fingerprint: item.fingerprint,
                 });
-            } else if recorded.insert(item.key.clone()) {
+            } else {
                 let story = stories.get(&item.key).cloned();
-                listing.new.push(NewEntry { item, story });
+                listing.new.push(NewEntry { item, story, edit });
             }
         }
         listing
@@ -173,6 +216,28 @@ impl Listing {
     pub fn listed(&self) -> usize {
         self.new.len() + self.present.len()
     }
+}
+
+/// Which entries of one document are copies of an earlier entry: the same key, or the same
+/// link and the same text (content fingerprint) under another key, as a feed that lists one
+/// story under two guids does. Such a copy would otherwise alert a second time.
+///
+/// Entries whose text is too short for a fingerprint are copies only by key: that little text
+/// cannot tell two stories apart.
+pub fn copies(items: &[Item]) -> Vec<bool> {
+    let mut keys = HashSet::with_capacity(items.len());
+    let mut texts = HashSet::with_capacity(items.len());
+    items
+        .iter()
+        .map(|item| {
+            let new_key = keys.insert(&item.key);
+            let new_text = match item.fingerprint.as_deref() {
+                Some(print) => texts.insert((print, item.link.as_deref())),
+                None => true,
+            };
+            !(new_key && new_text)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -239,12 +304,93 @@ mod tests {
             item("new", "https://x/new"),
             item("new", "https://x/new-copy"),
         ];
-        let unseen = HashSet::from([ItemKey::new(KeySource::Guid, "new")]);
-        let listing = Listing::of(items, &unseen);
+        let unseen = Unseen {
+            new: HashSet::from([ItemKey::new(KeySource::Guid, "new")]),
+            ..Unseen::default()
+        };
+        let listing = Listing::of(items, unseen);
         assert_eq!(listing.new.len(), 1);
         assert_eq!(listing.new[0].item.link.as_deref(), Some("https://x/new"));
         assert_eq!(listing.present.len(), 1);
         assert_eq!(listing.present[0].key.as_str(), "guid:old");
+        assert_eq!(listing.listed(), 2);
+    }
+
+    fn printed(key: &str, link: &str, print: Option<&str>) -> Item {
+        Item {
+            fingerprint: print.map(str::to_owned),
+            ..item(key, link)
+        }
+    }
+
+    #[test]
+    fn one_story_under_two_guids_is_one_entry() {
+        let items = [
+            printed("a", "https://x/s", Some("hash:s")),
+            printed("b", "https://x/s", Some("hash:s")),
+            // Same text, another link: another entry.
+            printed("c", "https://x/other", Some("hash:s")),
+            // Same link, other text: another entry.
+            printed("d", "https://x/s", Some("hash:t")),
+            // Too little text to tell: only a shared key makes a copy.
+            printed("e", "https://x/short", None),
+            printed("f", "https://x/short", None),
+            printed("e", "https://x/short", None),
+        ];
+        assert_eq!(
+            copies(&items),
+            [false, true, false, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn the_second_guid_of_one_story_neither_alerts_nor_spoils_its_story_link() {
+        let items = vec![
+            printed("a", "https://x/s", Some("hash:s")),
+            printed("b", "https://x/s", Some("hash:s")),
+        ];
+        let unseen = Unseen {
+            new: HashSet::from([
+                ItemKey::new(KeySource::Guid, "a"),
+                ItemKey::new(KeySource::Guid, "b"),
+            ]),
+            ..Unseen::default()
+        };
+        let listing = Listing::of(items, unseen);
+        assert_eq!(listing.new.len(), 1);
+        assert_eq!(listing.new[0].item.key.as_str(), "guid:a");
+        assert_eq!(
+            listing.new[0].story.as_ref().map(StoryLink::as_str),
+            Some("https://x/s"),
+            "the copy does not make the link look shared by two stories"
+        );
+        assert_eq!(listing.listed(), 1);
+    }
+
+    #[test]
+    fn an_edited_entry_is_matched_again_for_the_watchlists_that_never_alerted() {
+        let items = vec![
+            printed("same", "https://x/1", Some("hash:1")),
+            printed("edited", "https://x/2", Some("hash:2")),
+        ];
+        let unseen = Unseen {
+            edited: HashMap::from([(ItemKey::new(KeySource::Guid, "edited"), vec!["w".into()])]),
+            ..Unseen::default()
+        };
+        let listing = Listing::of(items, unseen);
+        assert_eq!(listing.present.len(), 1);
+        assert_eq!(listing.present[0].key.as_str(), "guid:same");
+        assert_eq!(listing.new.len(), 1);
+        let entry = &listing.new[0];
+        assert_eq!(entry.item.key.as_str(), "guid:edited");
+        assert_eq!(
+            entry.edit,
+            Some(Edit {
+                alerted: vec!["w".into()]
+            })
+        );
+        assert!(!entry.may_alert("w"), "w alerted on it already");
+        assert!(entry.may_alert("v"));
         assert_eq!(listing.listed(), 2);
     }
 

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::WatchlistConfig;
 use crate::health::FeedHealth;
 use crate::matcher::{ItemText, Snippet, WatchlistMatch};
-use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, NotifierName};
-use crate::store::{FeedNotice, NewAlert, NewItem};
+use crate::model::{AlertId, FEED_NOTICE_NAME, FeedUrl, Field, Item, ItemIdentity, NotifierName};
+use crate::store::{FeedNotice, ItemEdit, NewAlert, NewItem};
 use crate::text::{html_to_text, is_unsafe};
 
 pub use identity::{
-    Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
-    completes_first_fetch, stories_since, story_links,
+    Edit, Listing, NewEntry, STORY_WINDOW, alert_id, backlog_alerts, canonical_link,
+    completes_first_fetch, copies, stories_since, story_links,
 };
 
 /// Longest title carried in an alert: a subject line, not an article (and a multi-megabyte
@@ -32,7 +32,8 @@ const ID_CHARS: usize = 2048;
 const SUMMARY_CHARS: usize = 600;
 /// Most alerts one poll of one feed creates (counted before cross-feed dedup). A feed that
 /// floods (taken over, or re-publishing its archive under new ids) costs its readers this
-/// many alerts at most; the entries beyond are recorded as seen and never alert.
+/// many alerts per poll at most; the entries beyond are recorded as seen and never alert for
+/// that text (an edit of it may, once per watchlist, as an update: see [`identity`]).
 pub const MAX_ALERTS_PER_POLL: usize = 100;
 
 /// One alert, as stored in the outbox and read by every notifier.
@@ -202,7 +203,8 @@ pub struct FeedRef<'a> {
     pub url: &'a FeedUrl,
 }
 
-/// A new entry with its plain title and what matched it: the input to this poll's alerts.
+/// A new or edited entry with its plain title and what matched it: the input to this poll's
+/// alerts.
 #[derive(Debug, Clone)]
 pub struct MatchedEntry {
     /// The entry and its story.
@@ -245,13 +247,14 @@ pub fn plain_title(raw: &str) -> String {
 pub struct PollAlerts {
     /// The alerts kept: the first ones, in document order.
     pub alerts: Vec<NewAlert>,
-    /// How many more the entries called for; their entries are still recorded as seen, so
-    /// they never alert later.
+    /// How many more the entries called for; their entries are still recorded as seen (or
+    /// their edit recorded), so that text never alerts later.
     pub dropped: usize,
 }
 
-/// The alerts of this poll's new entries: one per matching watchlist, to its notifiers, at most
-/// [`MAX_ALERTS_PER_POLL`] (the first ones, in document order).
+/// The alerts of this poll's new and edited entries: one per matching watchlist, to its
+/// notifiers, at most [`MAX_ALERTS_PER_POLL`] (the first ones, in document order). An edited
+/// entry alerts as an update, and only for the watchlists that never alerted on it.
 pub fn build(
     feed: FeedRef<'_>,
     entries: &[MatchedEntry],
@@ -263,11 +266,15 @@ pub fn build(
             let Some(watchlist) = watchlists.get(m.watchlist) else {
                 continue;
             };
+            if !e.entry.may_alert(&m.name) {
+                continue;
+            }
             if out.alerts.len() == MAX_ALERTS_PER_POLL {
                 out.dropped += 1;
                 continue;
             }
-            let alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
+            let mut alert = Alert::new(feed.name, feed.url, &e.entry.item, m);
+            alert.update = e.entry.edit.is_some();
             out.alerts.push(NewAlert {
                 item_key: e.entry.item.key.clone(),
                 id: alert.alert_id.clone(),
@@ -281,22 +288,44 @@ pub fn build(
     out
 }
 
-/// The records of this poll's new entries.
-pub fn new_items(entries: Vec<MatchedEntry>) -> Vec<NewItem> {
-    entries
-        .into_iter()
-        .map(|e| {
-            let item = e.entry.item;
-            NewItem {
-                identity: item.identity(),
-                guid: item.guid,
-                title: e.title,
-                link: item.link,
-                story: e.entry.story,
-                published: item.published,
+/// What this poll records of its new and edited entries.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The entries never listed before.
+    pub items: Vec<NewItem>,
+    /// The edited entries' new fingerprint and title.
+    pub edits: Vec<ItemEdit>,
+}
+
+/// The records of this poll's new and edited entries.
+pub fn records(entries: Vec<MatchedEntry>) -> Records {
+    let mut out = Records::default();
+    for e in entries {
+        let item = e.entry.item;
+        if e.entry.edit.is_some() {
+            // The store only calls an entry edited when it has a fingerprint.
+            if let Some(fingerprint) = item.fingerprint {
+                out.edits.push(ItemEdit {
+                    key: item.key,
+                    fingerprint,
+                    title: e.title,
+                });
             }
-        })
-        .collect()
+            continue;
+        }
+        out.items.push(NewItem {
+            identity: ItemIdentity {
+                key: item.key,
+                fingerprint: item.fingerprint,
+            },
+            guid: item.guid,
+            title: e.title,
+            link: item.link,
+            story: e.entry.story,
+            published: item.published,
+        });
+    }
+    out
 }
 
 /// The notice telling `admins` about a change in a feed's health.
@@ -415,7 +444,15 @@ mod tests {
                 })
                 .collect();
             let text = ItemText::from_item(&item);
-            MatchedEntry::matched(NewEntry { item, story: None }, &text, matches)
+            MatchedEntry::matched(
+                NewEntry {
+                    item,
+                    story: None,
+                    edit: None,
+                },
+                &text,
+                matches,
+            )
         };
         let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
         let feed = FeedRef {
@@ -441,6 +478,64 @@ mod tests {
             (last.item_key.as_str(), last.watchlist.as_str()),
             (format!("guid:{expected}").as_str(), "b")
         );
+    }
+
+    #[test]
+    fn an_edit_alerts_as_an_update_only_where_it_never_alerted_and_within_the_cap() {
+        let config = crate::config::Config::from_str_at(
+            "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
+             [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
+             [notifiers.out]\ntype = \"stdout\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config");
+        // An edit storm: every entry edited, every one matching both watchlists, and "a"
+        // alerted on each of them before.
+        let edited = |i: usize| {
+            let item = Item {
+                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
+                title: format!("story {i}"),
+                fingerprint: Some(format!("hash:{i}")),
+                ..Item::default()
+            };
+            let matches = (0..2)
+                .map(|w| WatchlistMatch {
+                    watchlist: w,
+                    name: config.watchlists[w].name().to_owned(),
+                    hits: Vec::new(),
+                })
+                .collect();
+            let text = ItemText::from_item(&item);
+            let entry = NewEntry {
+                item,
+                story: None,
+                edit: Some(Edit {
+                    alerted: vec!["a".into()],
+                }),
+            };
+            MatchedEntry::matched(entry, &text, matches)
+        };
+        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let feed = FeedRef {
+            name: "F",
+            url: &url,
+        };
+        let storm: Vec<MatchedEntry> = (0..MAX_ALERTS_PER_POLL + 5).map(edited).collect();
+        let built = build(feed, &storm, &config.watchlists);
+        assert_eq!(
+            (built.alerts.len(), built.dropped),
+            (MAX_ALERTS_PER_POLL, 5),
+            "the alerted watchlist takes no room under the cap"
+        );
+        assert!(built.alerts.iter().all(|a| a.watchlist == "b"));
+        let alert = Alert::from_payload(&built.alerts[0].payload).unwrap();
+        assert!(alert.update);
+        assert_eq!(alert.headline(), "Updated: story 0");
+
+        let recorded = records(storm);
+        assert!(recorded.items.is_empty(), "an edit is no new item");
+        assert_eq!(recorded.edits.len(), MAX_ALERTS_PER_POLL + 5);
+        assert_eq!(recorded.edits[0].fingerprint, "hash:0");
     }
 
     #[test]

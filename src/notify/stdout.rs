@@ -61,7 +61,7 @@ pub fn render_text(alert: &Alert) -> String {
     let mut s = format!(
         "[{}] {}\n",
         Escaped(&alert.watchlist),
-        Escaped(&alert.item.title)
+        Escaped(&alert.headline())
     );
     s.push_str(&format!("  feed: {}\n", Escaped(&alert.feed.name)));
     if let Some(link) = &alert.item.link {

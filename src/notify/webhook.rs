@@ -26,6 +26,8 @@ pub struct WebhookPayload<'a> {
     feed: WireFeed<'a>,
     item: WireItem<'a>,
     matches: Vec<WireMatch<'a>>,
+    /// The story was alerted on before under other text: an edit made it match.
+    update: bool,
 }
 
 /// The JSON body of a webhook call carrying several alerts: a digest, or the summary of alerts
@@ -116,6 +118,7 @@ impl<'a> From<&'a Alert> for WebhookPayload<'a> {
                     snippet: m.snippet.marked_text(),
                 })
                 .collect(),
+            update: a.update,
         }
     }
 }

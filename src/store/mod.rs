@@ -8,17 +8,17 @@
 pub mod records;
 mod sqlite;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
+use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, NotifierName, PollFailure};
 
 pub use records::{
     AlertRecord, DeliveryId, DeliveryRecord, DeliveryState, DueDelivery, FeedNotice, FeedState,
-    FreshPoll, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow,
+    FreshPoll, ItemEdit, ItemRhythm, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow,
+    Unseen,
 };
 pub use sqlite::SqliteStore;
 
@@ -123,15 +123,12 @@ pub trait Store: Send + Sync {
     /// Every known feed, by URL.
     async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError>;
 
-    /// Of these items, the keys of those this feed never listed before. An item is known when
-    /// its key is, or its fingerprint is.
-    async fn unseen(
-        &self,
-        feed: FeedId,
-        items: Vec<ItemIdentity>,
-    ) -> Result<HashSet<ItemKey>, StoreError>;
+    /// Of these items, those this feed never listed before (an item is known when its key is,
+    /// or its fingerprint is), and the known ones whose content has changed since.
+    async fn unseen(&self, feed: FeedId, items: Vec<ItemIdentity>) -> Result<Unseen, StoreError>;
 
-    /// Commits a successful poll: feed state, new items, alerts and their deliveries, at once.
+    /// Commits a successful poll: feed state, new and edited items, alerts and their
+    /// deliveries, at once.
     async fn commit_fresh(&self, poll: FreshPoll) -> Result<PollCounts, StoreError>;
 
     /// Records a `304 Not Modified`.

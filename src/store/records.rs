@@ -3,6 +3,8 @@
 //! Owns the vocabulary between the store and its callers (pipeline, dispatcher, daemon, CLI).
 //! Must never name a table or column: a second backend implements the same records.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 
 use crate::model::{
@@ -62,6 +64,27 @@ pub struct NewItem {
     pub published: Option<DateTime<Utc>>,
 }
 
+/// Which entries of a document are news to a feed: the store's answer before matching.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unseen {
+    /// Keys this feed never listed before (neither the key nor the fingerprint is known).
+    pub new: HashSet<ItemKey>,
+    /// Keys this feed listed before whose content fingerprint has changed since (to one this
+    /// feed has not listed either), each with the watchlists that already alerted on the item.
+    pub edited: HashMap<ItemKey, Vec<String>>,
+}
+
+/// A known item whose content changed: its new fingerprint and title, to record.
+#[derive(Debug, Clone)]
+pub struct ItemEdit {
+    /// The item's key (unchanged).
+    pub key: ItemKey,
+    /// Its new content fingerprint.
+    pub fingerprint: String,
+    /// Its new plain-text title.
+    pub title: String,
+}
+
 /// An alert to create with the item it is about.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
@@ -113,7 +136,10 @@ pub struct FreshPoll {
     pub items: Vec<NewItem>,
     /// Items already known that the document still lists.
     pub present: Vec<ItemIdentity>,
-    /// Alerts for those items.
+    /// Known items whose content changed: their fingerprint is updated, and only an item whose
+    /// fingerprint this commit changed may alert again (an update).
+    pub edits: Vec<ItemEdit>,
+    /// Alerts for new and edited items.
     pub alerts: Vec<NewAlert>,
     /// Whether this poll completes the feed's first fetch (see `alert::completes_first_fetch`).
     pub first_fetch_complete: bool,
@@ -127,7 +153,7 @@ pub struct FreshPoll {
 pub struct PollCounts {
     /// Items recorded for the first time.
     pub new_items: usize,
-    /// Alerts created (after cross-feed dedup).
+    /// Alerts created (after cross-feed dedup), updates included.
     pub alerts: usize,
 }
 

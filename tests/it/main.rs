@@ -19,3 +19,4 @@ mod retry;
 mod secrets;
 mod signing;
 mod timed;
+mod updates;

@@ -216,7 +216,11 @@ fn new_item_alerts_once_by_email_and_webhook_and_backlog_stays_quiet() {
         "the old header is gone"
     );
     let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["alert_id", "feed", "item", "matches", "watchlist"]);
+    assert_eq!(
+        keys,
+        ["alert_id", "feed", "item", "matches", "update", "watchlist"]
+    );
+    assert_eq!(h["update"], false, "a new story is no update");
     assert_eq!(h["watchlist"], "isis-k");
     assert_eq!(h["feed"]["name"], "Feed 0");
     assert_eq!(h["feed"]["url"], w.http.url("/feed.xml"));

@@ -24,6 +24,38 @@ type = "stdout"
 [notifiers.slack]
 type = "slack"
 url = "https://hooks.slack.com/services/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+[notifiers.mattermost]
+type = "mattermost"
+url = "https://chat.example.org/hooks/xxxxxxxxxxxxxxxxxxxxxxxxxx"
+username = "feedwatch"
+
+[notifiers.discord]
+type = "discord"
+url = "https://discord.com/api/webhooks/1/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+[notifiers.teams]
+type = "teams"
+url = "https://example.logic.azure.com/workflows/1/triggers/manual/paths/invoke"
+
+[notifiers.googlechat]
+type = "googlechat"
+url = "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=k&token=t"
+
+[notifiers.ntfy]
+type = "ntfy"
+url = "https://ntfy.example.org/desk-alerts"
+
+[notifiers.telegram]
+type = "telegram"
+bot_token = "123456:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+chat_id = -1001234567890
+
+[notifiers.matrix]
+type = "matrix"
+homeserver = "https://matrix.example.org"
+room_id = "!room:example.org"
+access_token = "syt_XXXXXXXXXXXXXXXXXXXX"
 "#;
 
 /// A story with markup-like text in its title, as feeds have.
@@ -103,7 +135,19 @@ fn preview_of_each_notifier_type_matches_its_snapshot() {
     );
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut differ = Vec::new();
-    for name in ["email", "webhook", "stdout", "slack"] {
+    for name in [
+        "email",
+        "webhook",
+        "stdout",
+        "slack",
+        "mattermost",
+        "discord",
+        "teams",
+        "googlechat",
+        "ntfy",
+        "telegram",
+        "matrix",
+    ] {
         let out = run_to_exit(
             sandbox
                 .cmd(&config)

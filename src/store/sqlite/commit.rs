@@ -1,35 +1,35 @@
-//! One poll's single transaction: new items, the items still listed, alerts and their
-//! deliveries, and the feed's state.
+//! One poll's single transaction: new items, edited items, the items still listed, alerts and
+//! their deliveries, and the feed's state.
 //!
 //! Owns atomicity: a crash never leaves an alert without its deliveries, or an item marked seen
-//! whose alert was lost. Must never decide whether something alerts (the pipeline's alert step
+//! (or its edit recorded) whose alert was lost. Must never decide whether something alerts (the pipeline's alert step
 //! did); it only enforces the identities the schema holds: one item per (feed, key), one alert
 //! per (watchlist, item), one story per watchlist across feeds since `stories_since`.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{feeds, to_ts};
 use crate::model::{FEED_NOTICE_NAME, FeedId, ItemIdentity, ItemKey, NotifierName};
-use crate::store::{FeedNotice, FreshPoll, NewItem, PollCounts, StoreError};
+use crate::store::{FeedNotice, FreshPoll, ItemEdit, NewItem, PollCounts, StoreError};
 
-/// Item row ids of the items this commit recorded for the first time, by key.
-type Inserted<'a> = HashMap<&'a ItemKey, i64>;
+/// Item row ids of the items this commit recorded for the first time, or whose edit it
+/// recorded, by key: the items that may alert.
+type Alertable<'a> = HashMap<&'a ItemKey, i64>;
 
 /// Commits a successful poll at once.
 pub(super) fn fresh(c: &mut Connection, poll: &FreshPoll) -> Result<PollCounts, StoreError> {
     let tx = c.transaction()?;
-    let inserted = insert_items(&tx, poll.feed, &poll.items, poll.now)?;
+    let mut alertable = insert_items(&tx, poll.feed, &poll.items, poll.now)?;
+    let new_items = alertable.len();
+    record_edits(&tx, poll.feed, &poll.edits, poll.now, &mut alertable)?;
     touch_present(&tx, poll.feed, &poll.present, poll.now)?;
-    let alerts = insert_alerts(&tx, poll, &inserted)?;
-    feeds::record_fresh(&tx, poll, inserted.len())?;
+    let alerts = insert_alerts(&tx, poll, &alertable)?;
+    feeds::record_fresh(&tx, poll, new_items)?;
     tx.commit()?;
-    Ok(PollCounts {
-        new_items: inserted.len(),
-        alerts,
-    })
+    Ok(PollCounts { new_items, alerts })
 }
 
 fn insert_items<'a>(
@@ -37,7 +37,7 @@ fn insert_items<'a>(
     feed: FeedId,
     items: &'a [NewItem],
     now: DateTime<Utc>,
-) -> Result<Inserted<'a>, StoreError> {
+) -> Result<Alertable<'a>, StoreError> {
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO items
              (feed_id, key, guid, title, link, canonical_link, published_at, seen_at,
@@ -62,6 +62,41 @@ fn insert_items<'a>(
         }
     }
     Ok(inserted)
+}
+
+/// Records the new fingerprint and title of edited items (and that the document lists them),
+/// adding to `alertable` each item whose fingerprint this very commit changed: the same edit
+/// seen again, or by a commit racing this one, finds the fingerprint already recorded.
+fn record_edits<'a>(
+    tx: &Transaction<'_>,
+    feed: FeedId,
+    edits: &'a [ItemEdit],
+    now: DateTime<Utc>,
+    alertable: &mut Alertable<'a>,
+) -> Result<(), StoreError> {
+    let mut update = tx.prepare_cached(
+        "UPDATE items SET fingerprint = ?3, title = ?4, last_present_at = ?5
+         WHERE feed_id = ?1 AND key = ?2 AND fingerprint IS NOT ?3
+         RETURNING id",
+    )?;
+    for edit in edits {
+        let row: Option<i64> = update
+            .query_row(
+                params![
+                    feed.0,
+                    edit.key.as_str(),
+                    edit.fingerprint,
+                    edit.title,
+                    to_ts(now)
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(row) = row {
+            alertable.entry(&edit.key).or_insert(row);
+        }
+    }
+    Ok(())
 }
 
 /// Marks the items the document still lists, for retention. At most one write per item and
@@ -90,12 +125,13 @@ fn touch_present(
     Ok(())
 }
 
-/// Inserts the alerts of items this commit recorded, unless their story already alerted for
-/// the watchlist through another feed lately; returns how many were created.
+/// Inserts the alerts of items this commit recorded or saw edited, unless their story already
+/// alerted for the watchlist through another feed lately, or the item already alerted for it
+/// (one alert per (watchlist, item), an edit's update included); returns how many were created.
 fn insert_alerts(
     tx: &Transaction<'_>,
     poll: &FreshPoll,
-    inserted: &Inserted<'_>,
+    alertable: &Alertable<'_>,
 ) -> Result<usize, StoreError> {
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO alerts
@@ -108,9 +144,9 @@ fn insert_alerts(
     )?;
     let mut created = 0;
     for alert in &poll.alerts {
-        // Only items first recorded by this very commit may alert: an item another poll
-        // already recorded had its chance then.
-        let Some(&item_id) = inserted.get(&alert.item_key) else {
+        // Only items first recorded (or whose edit was recorded) by this very commit may alert:
+        // an item, or an edit, another poll already recorded had its chance then.
+        let Some(&item_id) = alertable.get(&alert.item_key) else {
             continue;
         };
         if let Some(story) = &alert.story

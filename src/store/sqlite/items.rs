@@ -1,40 +1,92 @@
-//! Seen items: which entries of a document are new, when items were new, and forgetting them.
+//! Seen items: which entries of a document are new or edited, when items were new, and
+//! forgetting them.
 //!
 //! Owns reads and deletions on the `items` table (inserts happen in [`super::commit`], in the
 //! poll's one transaction). Must never decide what counts as the same item: the identities
 //! (key, fingerprint) arrive computed.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{CachedStatement, Connection, params};
 
 use super::{from_ts, to_ts};
-use crate::model::{FeedId, ItemIdentity, ItemKey};
-use crate::store::{ItemRhythm, Pruned, StoreError};
+use crate::model::{FeedId, ItemIdentity};
+use crate::store::{ItemRhythm, Pruned, StoreError, Unseen};
 
-/// Of these items, the keys of those this feed never listed before: an item is known when its
-/// key is, or its fingerprint is.
+/// Of these items, those this feed never listed before (an item is known when its key is, or
+/// its fingerprint is), and the known ones whose content fingerprint has changed to one this
+/// feed has not listed either, with the watchlists that already alerted on each.
+///
+/// A known, unchanged item costs one indexed lookup, its stored fingerprint compared in place;
+/// only an edited one costs more.
 pub(super) fn unseen(
     c: &Connection,
     feed: FeedId,
     items: Vec<ItemIdentity>,
-) -> Result<HashSet<ItemKey>, StoreError> {
-    let mut by_key = c.prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND key = ?2")?;
+) -> Result<Unseen, StoreError> {
+    let mut by_key =
+        c.prepare_cached("SELECT id, fingerprint FROM items WHERE feed_id = ?1 AND key = ?2")?;
     let mut by_print =
         c.prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND fingerprint = ?2")?;
-    let mut unseen = HashSet::new();
+    let mut alerted =
+        c.prepare_cached("SELECT watchlist FROM alerts WHERE item_id = ?1 ORDER BY watchlist")?;
+    let mut unseen = Unseen::default();
     for item in items {
-        let known = by_key.exists(params![feed.0, item.key.as_str()])?
-            || match &item.fingerprint {
-                Some(p) => by_print.exists(params![feed.0, p])?,
-                None => false,
-            };
-        if !known {
-            unseen.insert(item.key);
+        let print_known = |by_print: &mut CachedStatement<'_>| match &item.fingerprint {
+            Some(p) => by_print.exists(params![feed.0, p]),
+            None => Ok(false),
+        };
+        match stored(&mut by_key, feed, &item)? {
+            Stored::Same => {}
+            Stored::Absent => {
+                if !print_known(&mut by_print)? {
+                    unseen.new.insert(item.key);
+                }
+            }
+            // Text another item of this feed already had is no news (stories swapped guids).
+            Stored::Changed(row) => {
+                if !print_known(&mut by_print)? {
+                    let watchlists =
+                        alerted
+                            .query_map([row], |r| r.get(0))?
+                            .collect::<Result<Vec<String>, _>>()?;
+                    unseen.edited.insert(item.key, watchlists);
+                }
+            }
         }
     }
     Ok(unseen)
+}
+
+/// What the store holds under an item's key.
+enum Stored {
+    /// Nothing: the key is new.
+    Absent,
+    /// The item, with the same fingerprint (or the entry has too little text to tell).
+    Same,
+    /// The item (this row), with another fingerprint: its content was edited.
+    Changed(i64),
+}
+
+fn stored(
+    by_key: &mut CachedStatement<'_>,
+    feed: FeedId,
+    item: &ItemIdentity,
+) -> Result<Stored, StoreError> {
+    let mut rows = by_key.query(params![feed.0, item.key.as_str()])?;
+    let Some(row) = rows.next()? else {
+        return Ok(Stored::Absent);
+    };
+    let Some(print) = &item.fingerprint else {
+        return Ok(Stored::Same);
+    };
+    // Compared in place: the hot path of a re-poll, where nearly every item is known.
+    let same = matches!(row.get_ref(1)?, ValueRef::Text(t) if t == print.as_bytes());
+    Ok(if same {
+        Stored::Same
+    } else {
+        Stored::Changed(row.get(0)?)
+    })
 }
 
 /// When this feed's items were first and last new, and how many arrived after the first fetch.

@@ -15,7 +15,6 @@ mod outbox;
 mod reports;
 mod scrub;
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,10 +25,10 @@ use rusqlite::Connection;
 
 use super::records::{
     AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemRhythm, PollCounts,
-    Pruned, SentAs, SentWindow,
+    Pruned, SentAs, SentWindow, Unseen,
 };
 use super::{Access, Store, StoreError};
-use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
+use crate::model::{Database, FeedId, FeedUrl, ItemIdentity, NotifierName, PollFailure};
 use errors::DbFile;
 
 /// The SQLite store.
@@ -238,11 +237,7 @@ impl Store for SqliteStore {
         self.run(|c| feeds::all(c)).await
     }
 
-    async fn unseen(
-        &self,
-        feed: FeedId,
-        items: Vec<ItemIdentity>,
-    ) -> Result<HashSet<ItemKey>, StoreError> {
+    async fn unseen(&self, feed: FeedId, items: Vec<ItemIdentity>) -> Result<Unseen, StoreError> {
         self.run(move |c| items::unseen(c, feed, items)).await
     }
 

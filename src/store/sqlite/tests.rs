@@ -10,7 +10,8 @@ use crate::model::{
     AlertId, Database, FeedUrl, ItemKey, KeySource, NotifierName, StoryLink, Validators,
 };
 use crate::store::{
-    Access, FreshPoll, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow, Store,
+    Access, FreshPoll, ItemEdit, NewAlert, NewItem, PollCounts, Pruned, SentAs, SentWindow, Store,
+    Unseen,
 };
 
 fn store() -> SqliteStore {
@@ -59,6 +60,7 @@ fn poll(
             })
             .collect(),
         present: items.iter().map(|(k, _)| identity(k)).collect(),
+        edits: Vec::new(),
         alerts: items
             .iter()
             .filter(|_| alerting)
@@ -84,7 +86,7 @@ async fn feed(s: &SqliteStore, url: &str) -> crate::store::FeedState {
 
 async fn unseen(s: &SqliteStore, feed: crate::model::FeedId, keys: &[&str]) -> HashSet<ItemKey> {
     let items = keys.iter().map(|k| identity(k)).collect();
-    s.unseen(feed, items).await.unwrap()
+    s.unseen(feed, items).await.unwrap().new
 }
 
 async fn commit(
@@ -141,7 +143,165 @@ async fn a_known_fingerprint_is_a_known_item() {
         key: key("1-moved"),
         fingerprint: Some("hash:f".into()),
     };
-    assert!(s.unseen(a.id, vec![moved]).await.unwrap().is_empty());
+    assert_eq!(
+        s.unseen(a.id, vec![moved]).await.unwrap(),
+        Unseen::default()
+    );
+}
+
+fn printed(k: &str, print: Option<&str>) -> ItemIdentity {
+    ItemIdentity {
+        key: key(k),
+        fingerprint: print.map(str::to_owned),
+    }
+}
+
+/// An alert for watchlist `w` on item `k`, as an update.
+fn update_alert(k: &str, w: &str) -> NewAlert {
+    NewAlert {
+        item_key: key(k),
+        id: AlertId::new(format!("id-{w}-{k}")),
+        watchlist: w.into(),
+        story: None,
+        payload: "{}".into(),
+        notifiers: notifiers(),
+    }
+}
+
+#[tokio::test]
+async fn an_edited_item_alerts_once_per_watchlist_that_never_alerted_on_it() {
+    let s = store();
+    let now = Utc::now();
+    let a = feed(&s, "a").await;
+    let mut first = poll(
+        a.id,
+        now,
+        &[("1", "https://x/1"), ("2", "https://x/2")],
+        true,
+    );
+    first.items[0].identity.fingerprint = Some("hash:f1".into());
+    first.items[1].identity.fingerprint = Some("hash:other".into());
+    // Only item 1 alerted, for watchlist "w".
+    first.alerts.truncate(1);
+    s.commit_fresh(first).await.unwrap();
+
+    let ask = |items: Vec<ItemIdentity>| s.unseen(a.id, items);
+    assert_eq!(
+        ask(vec![printed("1", Some("hash:f1"))]).await.unwrap(),
+        Unseen::default(),
+        "unchanged"
+    );
+    assert_eq!(
+        ask(vec![printed("1", None)]).await.unwrap(),
+        Unseen::default(),
+        "too little text to tell an edit"
+    );
+    assert_eq!(
+        ask(vec![printed("1", Some("hash:other"))]).await.unwrap(),
+        Unseen::default(),
+        "text another item of the feed already had is no news"
+    );
+    let edited = ask(vec![
+        printed("1", Some("hash:f2")),
+        printed("2", Some("hash:f3")),
+    ])
+    .await
+    .unwrap();
+    assert!(edited.new.is_empty());
+    assert_eq!(
+        edited.edited,
+        [(key("1"), vec!["w".to_owned()]), (key("2"), Vec::new())]
+            .into_iter()
+            .collect()
+    );
+
+    let edit = |k: &str, print: &str, watchlists: &[&str]| {
+        let mut p = poll(a.id, now, &[], false);
+        p.first_fetch_complete = true;
+        p.edits = vec![ItemEdit {
+            key: key(k),
+            fingerprint: print.into(),
+            title: format!("{k} edited"),
+        }];
+        p.alerts = watchlists.iter().map(|w| update_alert(k, w)).collect();
+        p
+    };
+    // "w" already alerted on item 1: only "v" alerts.
+    let counts = s
+        .commit_fresh(edit("1", "hash:f2", &["w", "v"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        PollCounts {
+            new_items: 0,
+            alerts: 1
+        }
+    );
+    assert_eq!(
+        ask(vec![printed("1", Some("hash:f2"))]).await.unwrap(),
+        Unseen::default(),
+        "the edit is recorded"
+    );
+    // The same edit committed again changes nothing and cannot alert.
+    let counts = s.commit_fresh(edit("1", "hash:f2", &["u"])).await.unwrap();
+    assert_eq!(counts, PollCounts::default());
+    // Another edit: "v" alerted on the item already, "u" never did.
+    assert_eq!(
+        ask(vec![printed("1", Some("hash:f4"))])
+            .await
+            .unwrap()
+            .edited,
+        [(key("1"), vec!["v".to_owned(), "w".to_owned()])]
+            .into_iter()
+            .collect()
+    );
+    let counts = s
+        .commit_fresh(edit("1", "hash:f4", &["v", "u"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        PollCounts {
+            new_items: 0,
+            alerts: 1
+        }
+    );
+    let titles: Vec<String> = s
+        .alerts_since(now - Duration::days(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| format!("{}: {}", a.watchlist, a.title))
+        .collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(titles.contains(&"u: 1 edited".to_owned()), "{titles:?}");
+}
+
+#[tokio::test]
+async fn an_update_respects_the_cross_feed_story_window() {
+    let s = store();
+    let now = Utc::now();
+    commit(&s, "a", now, &[("1", "https://x/story")]).await;
+    let b = feed(&s, "b").await;
+    let mut first = poll(b.id, now, &[("9", "https://x/story")], false);
+    first.items[0].identity.fingerprint = Some("hash:f1".into());
+    s.commit_fresh(first).await.unwrap();
+    let mut edit = poll(b.id, now, &[], false);
+    edit.first_fetch_complete = true;
+    edit.edits = vec![ItemEdit {
+        key: key("9"),
+        fingerprint: "hash:f2".into(),
+        title: "edited".into(),
+    }];
+    let mut alert = update_alert("9", "w");
+    alert.story = Some(StoryLink::new("https://x/story".into()));
+    edit.alerts = vec![alert];
+    assert_eq!(
+        s.commit_fresh(edit).await.unwrap(),
+        PollCounts::default(),
+        "watchlist w had this story from feed a this week"
+    );
 }
 
 #[tokio::test]

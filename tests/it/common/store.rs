@@ -2,16 +2,15 @@
 //! `mark_sent` calls failing as on a full disk, so the dispatcher's handling of a write it cannot
 //! make is tested in process.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use feedwatch::model::{FeedId, FeedUrl, ItemIdentity, ItemKey, NotifierName, PollFailure};
+use feedwatch::model::{FeedId, FeedUrl, ItemIdentity, NotifierName, PollFailure};
 use feedwatch::store::{
     AlertRecord, DeliveryId, DueDelivery, FeedNotice, FeedState, FreshPoll, ItemRhythm, PollCounts,
-    Pruned, SentAs, SentWindow, SharedStore, Store, StoreError,
+    Pruned, SentAs, SentWindow, SharedStore, Store, StoreError, Unseen,
 };
 
 /// The inner store, with the next `failures` `mark_sent` calls failing.
@@ -50,11 +49,7 @@ impl Store for FlakyStore {
         self.inner.feed_states().await
     }
 
-    async fn unseen(
-        &self,
-        feed: FeedId,
-        items: Vec<ItemIdentity>,
-    ) -> Result<HashSet<ItemKey>, StoreError> {
+    async fn unseen(&self, feed: FeedId, items: Vec<ItemIdentity>) -> Result<Unseen, StoreError> {
         self.inner.unseen(feed, items).await
     }
 
