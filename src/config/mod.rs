@@ -368,7 +368,7 @@ pub enum ChatConfig {
     Matrix {
         /// The homeserver's base URL.
         homeserver: Url,
-        /// The room id (`!abc:example.org`) or alias.
+        /// The room id (`!abc:example.org`).
         room_id: String,
         /// The sending account's access token.
         access_token: SecretValue,

@@ -391,7 +391,7 @@ impl fmt::Display for Exposure {
         match &self.location {
             Some(at) => write!(
                 f,
-                " (at {at}); move the secret out of the config (`password_env`, `password_file`, `{{ env = \"…\" }}`, `{{ file = \"…\" }}`) or make the file unreadable to others"
+                " (at {at}); move the secret out of the config (its `*_env` or `*_file` key, or `{{ env = \"…\" }}` / `{{ file = \"…\" }}` for a header) or make the file unreadable to others"
             ),
             None => write!(f, "; run `chmod 600 {}`", self.file.display()),
         }

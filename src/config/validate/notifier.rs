@@ -554,10 +554,12 @@ fn matrix(t: &Table, secrets: &mut SecretInventory) -> Result<ChatConfig, Config
     let homeserver = t.base_url("homeserver", t.required("homeserver", &n.homeserver)?)?;
     let room = t.required("room_id", &n.room_id)?;
     let room_id = room.get_ref().trim().to_owned();
-    if !(room_id.starts_with('!') || room_id.starts_with('#')) || !room_id.contains(':') {
+    // Messages are sent to a room id; an alias would need a lookup on every start and is
+    // refused by the send endpoint, so it is refused here, with where to find the id.
+    if !room_id.starts_with('!') || !room_id.contains(':') {
         return Err(t.src.error(
             room.span(),
-            "`room_id` is a room id such as \"!abc123:example.org\" (Room settings → Advanced)",
+            "`room_id` is a room id such as \"!abc123:example.org\", not an alias \"#room:server\" (Room settings → Advanced → Internal room ID)",
         ));
     }
     Ok(ChatConfig::Matrix {
@@ -760,6 +762,18 @@ mod tests {
             error(&with_password("smtps://mail.example.org?tls=none")),
             "t.toml:3:8: `smtps://` always uses TLS; remove the `tls` parameter"
         );
+    }
+
+    #[test]
+    fn a_matrix_room_is_given_by_its_id_not_an_alias() {
+        let text = "[notifiers.m]\ntype = \"matrix\"\nhomeserver = \"https://m.example.org\"\n\
+                    room_id = \"#desk:example.org\"\naccess_token_env = \"HOME\"\n";
+        let err = error(text);
+        assert!(
+            err.starts_with("t.toml:4:11: `room_id` is a room id") && err.contains("not an alias"),
+            "{err}"
+        );
+        assert!(load(&text.replace("#desk", "!desk")).is_ok());
     }
 
     #[test]
