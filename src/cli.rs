@@ -369,8 +369,8 @@ async fn notify_test(config: Config, name: &str) -> Result<ExitCode> {
     }
 }
 
-/// Reads a feed from a URL or a path, exactly as a poll would: with the same caps on size (a
-/// file is read as a `file://` feed), from the configured feed's settings when it is one.
+/// Prints what notifier `name` would send for the first alert `item` raises (else the test
+/// alert), without sending it.
 async fn preview(config: &Config, name: &str, item: Option<&str>) -> Result<ExitCode> {
     let key = known_notifier(config, None, name).await?;
     let origin = crate::notify::Origin::of(config);
@@ -413,6 +413,8 @@ async fn first_alert(config: &Config, source: &str) -> Result<crate::alert::Aler
         .with_context(|| format!("no watchlist matches an item of {source}"))
 }
 
+/// Reads a feed from a URL or a path, exactly as a poll would: with the same caps on size (a
+/// file is read as a `file://` feed), from the configured feed's settings when it is one.
 async fn read_source(
     source: &str,
     config: Option<&Config>,

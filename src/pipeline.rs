@@ -111,9 +111,8 @@ impl Pipeline {
     }
 
     /// parse → unseen (new or edited) → match → build alerts: a fetched document becomes one
-    /// commit. The
-    /// CPU-bound steps (XML, HTML and Unicode work on every entry) run on the blocking pool,
-    /// never on the async workers.
+    /// commit. The CPU-bound steps (XML, HTML and Unicode work on every entry) run on the
+    /// blocking pool, never on the async workers.
     async fn read(
         &self,
         feed: &FeedConfig,

@@ -1,9 +1,10 @@
 //! The email notifier: multipart plain text + HTML over SMTP with lettre.
 //!
-//! Owns the message: headers here, the HTML template in [`html`], the text part in `plain`. Must never put feed text in a header unencoded (lettre encodes the
-//! subject, and titles are flattened to one line first; a subject holding `=?` is encoded whole,
-//! so feed text cannot pass for an encoded-word), and never put it in HTML unescaped. The
-//! connections for `smtp://` URLs are in [`connection`].
+//! Owns the message: headers here, the HTML template in [`html`], the text part in `plain`.
+//! Must never put feed text in a header unencoded (lettre encodes the subject, and titles are
+//! flattened to one line first; a subject holding `=?` is encoded whole, so feed text cannot
+//! pass for an encoded-word), and never put it in HTML unescaped. The connections for
+//! `smtp://` URLs are in [`connection`].
 
 mod connection;
 pub mod html;

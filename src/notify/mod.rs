@@ -26,9 +26,15 @@
 //!   records how each delivery went out (single, summary, digest), so a restart keeps it.
 //! - **Instant**: each alert as it comes.
 //!
-//! A batch (digest or summary) is one message: if it fails, every delivery in it is retried
-//! by the usual rules, together. A crash between the send and its record sends the batch once
-//! more after the restart, with the same id, as it would a single alert.
+//! A batch (digest or summary) is one message: if it fails, its deliveries are retried
+//! together and back off as for passing trouble (a refused batch says more about the receiver
+//! than about each alert in it). A crash between the send and its record sends those alerts
+//! once more after the restart, as it would a single alert; the batch's id (derived from the
+//! alerts it holds) is the same only if no new alert joins it in between, so a receiver cannot
+//! always recognise the repeat.
+//!
+//! Feed-health notices go to `general.admin_notify` like any alert, so a notifier with a
+//! `digest` holds them until its digest time and `max_per_hour` counts them.
 
 pub mod chat;
 pub mod compose;
@@ -642,10 +648,7 @@ impl Dispatcher {
             self.store.mark_batch_failed(&failed, &error.message).await,
             "cannot record a failed delivery attempt",
         )?;
-        let failing = matches!(
-            error.kind,
-            DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault
-        );
+        let failing = error.kind != DeliveryErrorKind::Unreadable;
         match failed.iter().filter_map(|(_, at)| *at).min() {
             Some(at) if failing => {
                 logged(
@@ -839,18 +842,18 @@ fn digest_release(
     (fire > now).then_some(fire)
 }
 
-/// When to retry a delivery whose batch failed with `error`, or `None` to give it up: a
-/// refused message by the rejection rule, passing trouble by the usual backoff.
+/// When to retry a delivery whose batch failed with `error`, or `None` to give it up. A
+/// refused batch is not taken as the fault of each alert in it (a wrong chat id refuses a
+/// digest of hundreds the same way): its alerts back off as for passing trouble, and are given
+/// up only when they are too old.
 fn batch_retry(
     error: &DeliveryError,
     d: &DueDelivery,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     match error.kind {
-        DeliveryErrorKind::Reject | DeliveryErrorKind::Unreadable => {
-            (d.attempts + 1 < REJECTED_ATTEMPTS).then(|| now + chrono::Duration::minutes(30))
-        }
-        DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
+        DeliveryErrorKind::Unreadable => None,
+        DeliveryErrorKind::Reject | DeliveryErrorKind::Retry | DeliveryErrorKind::ReceiverFault => {
             retry_time(d, now, error.retry_after)
         }
     }
@@ -1262,12 +1265,13 @@ mod tests {
             Some(now + chrono::Duration::seconds(30))
         );
         assert_eq!(batch_retry(&down, &delivery(0, 80, now), now), None);
-        let refused = error(DeliveryErrorKind::Reject, 413);
+        let refused = error(DeliveryErrorKind::Reject, 400);
         assert_eq!(
-            batch_retry(&refused, &delivery(0, 0, now), now),
-            Some(now + chrono::Duration::minutes(30))
+            batch_retry(&refused, &delivery(2, 0, now), now),
+            Some(now + chrono::Duration::seconds(120)),
+            "a refused batch is not three strikes for each alert in it"
         );
-        assert_eq!(batch_retry(&refused, &delivery(2, 0, now), now), None);
+        assert_eq!(batch_retry(&refused, &delivery(2, 80, now), now), None);
     }
 
     #[test]

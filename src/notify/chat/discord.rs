@@ -186,7 +186,7 @@ mod tests {
     fn discord_markdown_and_mentions_in_feed_text_are_inert() {
         assert_eq!(
             DiscordMarkdown::escape("# @everyone <@1> **x** [a](http://e.test) - ~y~"),
-            "\\# @\u{200B}everyone \\<@\u{200B}1\\> \\*\\*x\\*\\* \\[a\\]\\(http:\u{200B}//e.test\\) \\- \\~y\\~"
+            "\\# @\u{200B}everyone \\<@\u{200B}1\\> \\*\\*x\\*\\* \\[a\\]\\(http:\u{200B}//e.\u{200B}test\\) \\- \\~y\\~"
         );
     }
 }

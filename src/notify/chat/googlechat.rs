@@ -36,18 +36,7 @@ pub struct ChatFormat;
 
 impl Markup for ChatFormat {
     fn escape(text: &str) -> String {
-        let lookalikes: String = text
-            .chars()
-            .map(|c| match c {
-                '*' => '∗',
-                '_' => '＿',
-                '~' => '∼',
-                '`' => 'ˋ',
-                '<' => '‹',
-                '>' => '›',
-                other => other,
-            })
-            .collect();
+        let lookalikes = super::inert::lookalikes(text, "*_~`<>");
         // A zero-width space parts `](`, so not even Markdown could read a link.
         inert(&lookalikes, "", "]")
     }
@@ -121,7 +110,7 @@ mod tests {
     fn feed_text_cannot_mention_link_or_format() {
         assert_eq!(
             ChatFormat::escape("<users/all> <http://e.test|x> *b* _i_ ~s~ `c` & [a](b)"),
-            "‹users/all› ‹http:\u{200B}//e.test|x› ∗b∗ ＿i＿ ∼s∼ ˋcˋ & [a]\u{200B}(b)"
+            "‹users/all› ‹http:\u{200B}//e.\u{200B}test|x› ∗b∗ ＿i＿ ∼s∼ ˋcˋ & [a]\u{200B}(b)"
         );
     }
 }

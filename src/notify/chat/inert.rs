@@ -25,33 +25,60 @@ pub fn inert(text: &str, backslashed: &str, broken: &str) -> String {
     unlink(&out)
 }
 
-/// `text` with every `://` and `www.` split by a [`ZWSP`], which no autolinker reads as a URL.
+/// `text` with every `://` and `www.` split by a [`ZWSP`], and every dot between a letter or
+/// digit and a letter followed by one, so no autolinker reads a URL or a bare domain
+/// (`evil-bank.com/login`) in it.
 pub fn unlink(text: &str) -> String {
-    if !text.contains("://") && !text.to_ascii_lowercase().contains("www.") {
+    if !text.contains("://") && !text.contains('.') {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len() + 8);
+    let mut prev: Option<char> = None;
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if rest.starts_with("://") {
             out.push(':');
             out.push(ZWSP);
+            prev = Some(':');
             rest = &rest[1..];
-            continue;
-        }
-        if rest
-            .get(..4)
-            .is_some_and(|w| w.eq_ignore_ascii_case("www."))
-        {
-            out.push_str(&rest[..3]);
-            out.push(ZWSP);
-            rest = &rest[3..];
             continue;
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
+        let next = rest.chars().next();
+        if c == '.'
+            && prev.is_some_and(char::is_alphanumeric)
+            && next.is_some_and(|n| n.is_ascii_alphabetic())
+        {
+            out.push(ZWSP);
+        }
+        prev = Some(c);
     }
     out
+}
+
+/// `text` with each of `chars` replaced by its look-alike (`*` `_` `~` `` ` `` `<` `>` `[`
+/// `]` as `∗` `＿` `∼` `ˋ` `‹` `›` `［` `］`), for syntaxes with no escape character: the
+/// reader sees the same text, and the platform finds no markup in it.
+pub fn lookalikes(text: &str, chars: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if !chars.contains(c) {
+                return c;
+            }
+            match c {
+                '*' => '∗',
+                '_' => '＿',
+                '~' => '∼',
+                '`' => 'ˋ',
+                '<' => '‹',
+                '>' => '›',
+                '[' => '［',
+                ']' => '］',
+                other => other,
+            }
+        })
+        .collect()
 }
 
 /// A URL for markdown's `[text](url)`: parentheses, which could end it early, encoded.
@@ -67,7 +94,7 @@ mod tests {
     fn marks_are_escaped_and_links_and_mentions_broken() {
         assert_eq!(
             inert("*a* @all see http://x.test or WWW.y.test", "*", "@"),
-            "\\*a\\* @\u{200B}all see http:\u{200B}//x.test or WWW\u{200B}.y.test"
+            "\\*a\\* @\u{200B}all see http:\u{200B}//x.\u{200B}test or WWW.\u{200B}y.\u{200B}test"
         );
         assert_eq!(inert("plain ünïcode", "*", "@"), "plain ünïcode");
     }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::plain::{self, Plain};
-use super::{ChatBody, ChatRequest, Platform};
+use super::{ChatBody, ChatRequest, Platform, html_escape};
 use crate::config::NotifierName;
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::http::Refusal;
@@ -158,21 +158,6 @@ impl Markup for MatrixHtml {
     fn hit(text: &str) -> String {
         format!("<strong>{text}</strong>")
     }
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The event content for `message`, with both renderings fitted to `max`.

@@ -102,7 +102,7 @@ mod tests {
     fn mentions_channels_and_hashtags_in_feed_text_stay_text() {
         assert_eq!(
             MattermostMarkdown::escape("@here ~town-square #tag a@b.test"),
-            "@\u{200B}here ~\u{200B}town-square #\u{200B}tag a@\u{200B}b.test"
+            "@\u{200B}here ~\u{200B}town-square #\u{200B}tag a@\u{200B}b.\u{200B}test"
         );
     }
 

@@ -151,6 +151,12 @@ impl ChatNotifier {
     }
 }
 
+/// Feed text as HTML text or a double-quoted attribute value: `&`, `<`, `>` and `"` escaped,
+/// the entities every HTML subset (Telegram's, Matrix's) knows.
+pub(super) fn html_escape(text: &str) -> String {
+    html_escape::encode_double_quoted_attribute(text).into_owned()
+}
+
 /// The platform `cfg` names, with its secrets read.
 fn platform(name: &NotifierName, cfg: &ChatConfig) -> Result<Box<dyn Platform>, String> {
     let read = |e: &crate::config::MissingSecret| e.to_string();

@@ -127,7 +127,7 @@ mod tests {
     fn a_url_in_feed_text_is_not_a_link() {
         assert_eq!(
             Plain::escape("see http://x.test or WWW.y.test, ünïcode"),
-            "see http:\u{200B}//x.test or WWW\u{200B}.y.test, ünïcode"
+            "see http:\u{200B}//x.\u{200B}test or WWW.\u{200B}y.\u{200B}test, ünïcode"
         );
     }
 

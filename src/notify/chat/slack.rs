@@ -3,12 +3,14 @@
 //!
 //! Owns Slack's format and limits: a header's plain text ≤ 150 characters, a section's text
 //! ≤ 3000. Must never let feed text reach mrkdwn unescaped: `&`, `<` and `>` are escaped, so no
-//! link, mention (`<!channel>`) or user ping can be smuggled in, and `verbatim` stops Slack
-//! turning bare URLs and channel names in feed text into links.
+//! link, mention (`<!channel>`) or user ping can be smuggled in; `*` `_` `~` `` ` `` become
+//! look-alikes, as mrkdwn has no escape for them; and `verbatim`, with URLs in feed text
+//! broken by a zero-width space, stops Slack turning them and channel names into links.
 
 use serde_json::{Value, json};
 use url::Url;
 
+use super::inert::{lookalikes, unlink};
 use super::{ChatRequest, Platform};
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::message::Message;
@@ -35,14 +37,21 @@ pub struct Mrkdwn;
 
 impl Markup for Mrkdwn {
     fn escape(text: &str) -> String {
-        text.replace('&', "&amp;")
+        // mrkdwn has no escape for its emphasis marks: look-alikes keep them text.
+        unlink(&lookalikes(text, "*_~`"))
+            .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
     }
 
     fn link(url: &Url, text: &str) -> String {
         // `|` and `>` end the URL part of `<url|text>`.
-        let url = Mrkdwn::escape(url.as_str()).replace('|', "%7C");
+        let url = url
+            .as_str()
+            .replace('&', "&amp;")
+            .replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace('|', "%7C");
         format!("<{url}|{text}>")
     }
 
@@ -91,7 +100,7 @@ impl Platform for Slack {
                     },
                 },
                 { "type": "section", "text": mrkdwn(section) },
-                { "type": "context", "elements": [mrkdwn(context)] },
+                { "type": "context", "elements": [mrkdwn(compose::cut(&context, SECTION_CHARS))] },
             ],
         });
         ChatRequest::post_json(&self.url, body)

@@ -3,15 +3,16 @@
 //!
 //! Owns the card's shape and its size: Teams refuses a message over about 28 KB, so the text is
 //! fitted to [`TEXT_CHARS`], and fitted again to less while the JSON would still be larger
-//! (non-Latin text takes up to three bytes a character, and each line is a block). Must never let feed text reach a `TextBlock`'s markdown as markup: its markdown
-//! characters are backslash-escaped (CommonMark, which Adaptive Cards' markdown follows), and
+//! (non-Latin text takes up to three bytes a character, and each line is a block). Must never
+//! let feed text reach a `TextBlock`'s markdown as markup: Adaptive Cards document no escape
+//! character, so its markdown marks become look-alikes (with no `[` there is no link), and
 //! bare URLs are broken so Teams links nothing but the story. A Teams mention needs an `<at>`
 //! tag and an entry in the card's `msteams.entities`, which feed text cannot add.
 
 use serde_json::{Value, json};
 use url::Url;
 
-use super::inert::{self, inert};
+use super::inert::{self, inert, lookalikes};
 use super::{ChatRequest, Platform};
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::message::Message;
@@ -38,7 +39,9 @@ pub struct CardMarkdown;
 
 impl Markup for CardMarkdown {
     fn escape(text: &str) -> String {
-        inert(text, "\\*_`[]()<>#-!~|&", "")
+        // Adaptive Cards document no escape character, so a backslash would show: markdown
+        // marks become look-alikes, and without `[` there is no link.
+        inert(&lookalikes(text, "*_~`[]<>"), "", "")
     }
 
     fn link(url: &Url, text: &str) -> String {
@@ -149,7 +152,7 @@ mod tests {
         let last = body.last().unwrap()["text"].as_str().unwrap();
         assert!(
             last.starts_with(&format!(
-                "… and {} more alerts: \\`feedwatch alerts\\`",
+                "… and {} more alerts: ˋfeedwatch alertsˋ",
                 200 - shown
             )),
             "{last}"

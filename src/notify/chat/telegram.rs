@@ -4,9 +4,9 @@
 //! Owns Telegram's format and limits: its HTML subset (`<b>`, `<a href>`), a text of at most
 //! [`TEXT_UNITS`] UTF-16 units after entities are parsed (counted before, which is never less).
 //! Must never let feed text reach the HTML unescaped (`&`, `<`, `>` and, in a link, `"` are
-//! entities), never let Telegram find a URL or an `@mention` in it (a zero-width space breaks
-//! `://`, `www.` and each `@`), and never let the bot token, which sits in the request path, reach a log: a
-//! refusal that echoes it loses it first.
+//! entities), never let Telegram find a URL, a bare domain or an `@mention` in it (a zero-width
+//! space breaks `://`, a dot before a letter and each `@`), and never let the bot token, which
+//! sits in the request path, reach a log: a refusal that echoes it loses it first.
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::plain;
-use super::{ChatRequest, Platform};
+use super::{ChatRequest, Platform, html_escape};
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::http::Refusal;
 use crate::notify::message::Message;
@@ -73,21 +73,6 @@ impl Markup for TelegramHtml {
     fn hit(text: &str) -> String {
         format!("<b>{text}</b>")
     }
-}
-
-/// `&`, `<`, `>` and `"` as the named entities Telegram supports.
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Platform for Telegram {

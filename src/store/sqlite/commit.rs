@@ -2,9 +2,10 @@
 //! their deliveries, and the feed's state.
 //!
 //! Owns atomicity: a crash never leaves an alert without its deliveries, or an item marked seen
-//! (or its edit recorded) whose alert was lost. Must never decide whether something alerts (the pipeline's alert step
-//! did); it only enforces the identities the schema holds: one item per (feed, key), one alert
-//! per (watchlist, item), one story per watchlist across feeds since `stories_since`.
+//! (or its edit recorded) whose alert was lost. Must never decide whether something alerts
+//! (the pipeline's alert step did); it only enforces the identities the schema holds: one item
+//! per (feed, key), one alert per (watchlist, item), one story per watchlist across feeds since
+//! `stories_since`.
 
 use std::collections::HashMap;
 

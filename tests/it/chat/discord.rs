@@ -115,7 +115,7 @@ fn discord_gets_an_embed_within_its_limits_that_pings_no_one() {
     assert_eq!(v["allowed_mentions"]["parse"], json!([]));
     let embed = &v["embeds"][0];
     let title = "ISIS\\-K claims @\u{200B}everyone \\<@\u{200B}U123\\> \\*attack\\* \
-                 \\[x\\]\\(http:\u{200B}//evil.test\\) & co";
+                 \\[x\\]\\(http:\u{200B}//evil.\u{200B}test\\) & co";
     assert_eq!(embed["title"], title);
     assert_eq!(embed["url"], LINK, "the one link is the story's");
     assert_eq!(embed["timestamp"], "2026-12-08T08:14:00Z");

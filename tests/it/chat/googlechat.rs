@@ -47,7 +47,7 @@ fn google_chat_gets_text_with_feed_text_inert() {
     assert!(
         text.starts_with(&format!(
             "*<{LINK}|ISIS-K claims @everyone ‹@U123› ∗attack∗ \
-             [x]\u{200B}(http:\u{200B}//evil.test) & co>*\n"
+             [x]\u{200B}(http:\u{200B}//evil.\u{200B}test) & co>*\n"
         )),
         "{text}"
     );

@@ -220,7 +220,9 @@ fn matrix_gets_a_notice_it_accepts_with_feed_text_inert() {
         body.starts_with(&format!(
             "{} @\u{2060}room (http://news.test/story?a=1&b=2)\n\
              isis-k · Wire & Co · 8 Dec 2026 09:14 CET\n",
-            TITLE.replace("://", ":\u{200B}//")
+            TITLE
+                .replace("://", ":\u{200B}//")
+                .replace(".test", ".\u{200B}test")
         )),
         "{body}"
     );
@@ -233,7 +235,7 @@ fn matrix_gets_a_notice_it_accepts_with_feed_text_inert() {
     assert!(
         html.starts_with(
             "<strong><a href=\"http://news.test/story?a=1&amp;b=2\">ISIS-K claims @everyone \
-             &lt;@U123&gt; *attack* [x](http:\u{200B}//evil.test) &amp; co @\u{2060}room</a></strong><br>\
+             &lt;@U123&gt; *attack* [x](http:\u{200B}//evil.\u{200B}test) &amp; co @\u{2060}room</a></strong><br>\
              isis-k · Wire &amp; Co · 8 Dec 2026 09:14 CET<br>"
         ),
         "{html}"

@@ -58,7 +58,7 @@ fn mattermost_gets_a_post_with_feed_text_inert() {
     assert!(
         text.starts_with(&format!(
             "**[ISIS-K claims @\u{200B}everyone \\<@\u{200B}U123\\> \\*attack\\* \
-             \\[x\\]\\(http:\u{200B}//evil.test\\) \\& co]({LINK})**\n"
+             \\[x\\]\\(http:\u{200B}//evil.\u{200B}test\\) \\& co]({LINK})**\n"
         )),
         "{text}"
     );

@@ -111,12 +111,14 @@ fn ntfy_gets_plain_text_with_feed_text_inert_and_headers_it_accepts() {
     assert_eq!(r.header("priority"), Some("4"));
     let body = std::str::from_utf8(&r.body).unwrap();
     // A zero-width space keeps the title's URL from being linked by ntfy's apps.
-    let title = TITLE.replace("://", ":\u{200B}//");
+    let title = TITLE
+        .replace("://", ":\u{200B}//")
+        .replace(".test", ".\u{200B}test");
     assert_eq!(
         body,
         format!(
             "{title} ({LINK})\nisis-k · Wire & Co · 8 Dec 2026 09:14 CET\n\
-             ISIS-K (title): *ISIS-K* claims @everyone <@U123> *attack* [x](http:\u{200B}//evil.test) & co"
+             ISIS-K (title): *ISIS-K* claims @everyone <@U123> *attack* [x](http:\u{200B}//evil.\u{200B}test) & co"
         ),
         "plain text, nothing rendered"
     );

@@ -63,7 +63,7 @@ fn slack_gets_blocks_its_schema_accepts_with_feed_text_inert() {
     let section = v["blocks"][1]["text"]["text"].as_str().unwrap();
     // The one link is the story's; the title's mentions and markup are text.
     assert!(
-        section.starts_with("*<http://news.test/story?a=1&amp;b=2|ISIS-K claims @everyone &lt;@U123&gt; *attack* [x](http://evil.test) &amp; co>*"),
+        section.starts_with("*<http://news.test/story?a=1&amp;b=2|ISIS-K claims @everyone &lt;@U123&gt; ∗attack∗ [x](http:\u{200B}//evil.\u{200B}test) &amp; co>*"),
         "{section}"
     );
     assert_eq!(section.matches('<').count(), 1, "{section}");

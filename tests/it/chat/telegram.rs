@@ -162,7 +162,7 @@ fn telegram_gets_html_it_parses_with_feed_text_inert() {
     assert!(
         text.starts_with(
             "<b><a href=\"http://news.test/story?a=1&amp;b=2\">ISIS-K claims @\u{200B}everyone \
-             &lt;@\u{200B}U123&gt; *attack* [x](http:\u{200B}//evil.test) &amp; co</a></b>\n"
+             &lt;@\u{200B}U123&gt; *attack* [x](http:\u{200B}//evil.\u{200B}test) &amp; co</a></b>\n"
         ),
         "{text}"
     );
