@@ -34,7 +34,8 @@
 //!    (a feed rewriting every entry on each poll) costs each (watchlist, item) one alert at
 //!    most, within the per-poll cap like any alert. An entry with too little text for a
 //!    fingerprint, or a `hash:` key (which changes with the text: the edit is a new entry),
-//!    is never an update.
+//!    is never an update. An alert is remembered for `general.retention`: an entry still
+//!    listed after that (an evergreen page) whose edit matches again alerts once more.
 //!
 //! The store enforces the result in the poll's one transaction: one item per (feed, key), one
 //! alert per (watchlist, item), only items this commit recorded or saw edited alerting, and

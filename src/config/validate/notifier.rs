@@ -389,7 +389,10 @@ impl Table<'_> {
         match (&n.url, &n.url_env, &n.url_file) {
             (Some(url), None, None) => {
                 let parsed = http_url(url.get_ref()).map_err(|e| self.src.error(url.span(), e))?;
-                if secrets::url_has_token(&parsed) {
+                // An ntfy topic's name is its only secret, however plain it looks.
+                if self.ty == Ntfy {
+                    secrets.inline(self.at(url.span()), self.secret_of("topic in the url"));
+                } else if secrets::url_has_token(&parsed) {
                     secrets.inline(self.at(url.span()), self.secret_of("token in the url"));
                 }
                 Ok(SecretUrl::given(parsed))

@@ -62,11 +62,26 @@ impl ChatRequest {
         }
     }
 
-    /// The body as it goes on the wire, pretty-printed when it is JSON.
+    /// The body as it goes on the wire, pretty-printed when it is JSON; a text body comes after
+    /// the headers that carry the rest of the message (ntfy's `Title`, `Click`, `Tags`…),
+    /// credentials left out.
     pub fn preview(&self) -> String {
         match &self.body {
             ChatBody::Json(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
-            ChatBody::Text(t) => t.clone(),
+            ChatBody::Text(t) => {
+                let mut out = String::new();
+                for (name, value) in &self.headers {
+                    if !value.is_sensitive() {
+                        out.push_str(&format!(
+                            "{name}: {}\n",
+                            String::from_utf8_lossy(value.as_bytes())
+                        ));
+                    }
+                }
+                out.push('\n');
+                out.push_str(t);
+                out
+            }
         }
     }
 }
