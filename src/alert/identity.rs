@@ -125,7 +125,9 @@ pub fn canonical_link(link: &str) -> Option<StoryLink> {
 ///
 /// A link shared by several different entries of one document says nothing about the story,
 /// so it is not used: otherwise only the first of those stories would ever alert.
-pub fn story_links(items: &[Item]) -> HashMap<&ItemKey, StoryLink> {
+pub fn story_links<'a>(
+    items: impl IntoIterator<Item = &'a Item>,
+) -> HashMap<&'a ItemKey, StoryLink> {
     let mut by_link: HashMap<StoryLink, Vec<&ItemKey>> = HashMap::new();
     for item in items {
         if let Some(link) = item.link.as_deref().and_then(canonical_link) {
@@ -187,28 +189,45 @@ impl Listing {
     /// Splits a document's `items` by the store's answer `unseen` (entries never listed
     /// before, entries edited since). A feed may list the same entry twice, under one key or
     /// (same link, same text) under two; the first copy is the one recorded ([`copies`]).
-    pub fn of(mut items: Vec<Item>, mut unseen: Unseen) -> Listing {
-        let mut copy = copies(&items).into_iter();
-        items.retain(|_| !copy.next().unwrap_or(false));
-        let stories: HashMap<ItemKey, StoryLink> = story_links(&items)
-            .into_iter()
-            .map(|(k, l)| (k.clone(), l))
+    pub fn of(items: Vec<Item>, mut unseen: Unseen) -> Listing {
+        // One lookup for a known entry (the re-poll's common case); the map of edits is
+        // nearly always empty.
+        let news: Vec<bool> = items
+            .iter()
+            .map(|i| {
+                unseen.new.contains(&i.key)
+                    || (!unseen.edited.is_empty() && unseen.edited.contains_key(&i.key))
+            })
             .collect();
+        let copy = copies(&items, &news);
+        let stories: HashMap<ItemKey, StoryLink> = story_links(
+            items
+                .iter()
+                .zip(&copy)
+                .filter(|(_, c)| !**c)
+                .map(|(i, _)| i),
+        )
+        .into_iter()
+        .map(|(k, l)| (k.clone(), l))
+        .collect();
         let mut listing = Listing::default();
-        for item in items {
-            let edit = unseen
-                .edited
-                .remove(&item.key)
-                .map(|alerted| Edit { alerted });
-            if edit.is_none() && !unseen.new.contains(&item.key) {
+        for ((item, news), copy) in items.into_iter().zip(news).zip(copy) {
+            if copy {
+                continue;
+            }
+            if !news {
                 listing.present.push(ItemIdentity {
                     key: item.key,
                     fingerprint: item.fingerprint,
                 });
-            } else {
-                let story = stories.get(&item.key).cloned();
-                listing.new.push(NewEntry { item, story, edit });
+                continue;
             }
+            let edit = unseen
+                .edited
+                .remove(&item.key)
+                .map(|alerted| Edit { alerted });
+            let story = stories.get(&item.key).cloned();
+            listing.new.push(NewEntry { item, story, edit });
         }
         listing
     }
@@ -219,18 +238,24 @@ impl Listing {
     }
 }
 
-/// Which entries of one document are copies of an earlier entry: the same key, or the same
-/// link and the same text (content fingerprint) under another key, as a feed that lists one
-/// story under two guids does. Such a copy would otherwise alert a second time.
+/// Which entries of one document are copies of an earlier entry, among its news (`news`: never
+/// listed before, or edited): the same key, or the same link and the same text (content
+/// fingerprint) under another key, as a feed that lists one story under two guids does. Such a
+/// copy would otherwise alert a second time. A known entry is never a copy: the store already
+/// recognised its key or its text.
 ///
 /// Entries whose text is too short for a fingerprint are copies only by key: that little text
 /// cannot tell two stories apart.
-pub fn copies(items: &[Item]) -> Vec<bool> {
-    let mut keys = HashSet::with_capacity(items.len());
-    let mut texts = HashSet::with_capacity(items.len());
+pub fn copies(items: &[Item], news: &[bool]) -> Vec<bool> {
+    let mut keys = HashSet::new();
+    let mut texts = HashSet::new();
     items
         .iter()
-        .map(|item| {
+        .zip(news)
+        .map(|(item, &news)| {
+            if !news {
+                return false;
+            }
             let new_key = keys.insert(&item.key);
             let new_text = match item.fingerprint.as_deref() {
                 Some(print) => texts.insert((print, item.link.as_deref())),
@@ -339,8 +364,14 @@ mod tests {
             printed("e", "https://x/short", None),
         ];
         assert_eq!(
-            copies(&items),
+            copies(&items, &[true; 7]),
             [false, true, false, false, false, false, true]
+        );
+        let known = [false, true, false, true, false, true, false];
+        assert_eq!(
+            copies(&items, &known),
+            [false; 7],
+            "a known entry is the store's to recognise, and no news is its copy"
         );
     }
 
