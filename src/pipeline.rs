@@ -129,6 +129,7 @@ impl Pipeline {
             .filter(|t| !t.is_empty());
         let items = parsed.items;
         let matching = self.matching(feed, state, title.as_deref());
+        let backlog = !matching.may_alert;
         // One trip to the blocking pool for the three steps that read every entry.
         let (present, listed, matched, alerts) =
             off_thread("match", FailureKind::Match, move || {
@@ -148,7 +149,7 @@ impl Pipeline {
                 alert::MAX_ALERTS_PER_POLL
             );
         }
-        let records = alert::records(matched);
+        let records = alert::records(matched, backlog);
         let now = self.clock.now();
         let ok = PollResult::Ok {
             min_gap: fetched.min_gap,
@@ -180,7 +181,7 @@ impl Pipeline {
                 .config
                 .watchlists
                 .iter()
-                .map(|w| may_alert && w.applies_to(feed, title))
+                .map(|w| w.applies_to(feed, title))
                 .collect(),
             may_alert,
             name: feed.display_name(title),
@@ -263,7 +264,7 @@ impl Pipeline {
 struct Matching {
     matcher: Arc<Matcher>,
     config: Arc<Config>,
-    /// Which watchlists apply to this feed (none while its backlog may not alert).
+    /// Which watchlists apply to this feed.
     scope: Vec<bool>,
     may_alert: bool,
     name: String,
@@ -271,16 +272,13 @@ struct Matching {
 }
 
 impl Matching {
-    /// Matches the new and edited entries. The entries of a backlog that may not alert are not
-    /// matched at all.
+    /// Matches the new and edited entries; a backlog's too, so that the entries it would have
+    /// alerted on are recorded as such (an edit of one is no news).
     fn entries(&self, entries: Vec<NewEntry>) -> Vec<MatchedEntry> {
         let applies = |i: usize| self.scope.get(i).copied().unwrap_or(false);
         entries
             .into_iter()
             .map(|entry| {
-                if !self.may_alert {
-                    return MatchedEntry::unmatched(entry);
-                }
                 let text = ItemText::from_item(&entry.item);
                 let matches = self.matcher.match_item(&text, applies);
                 MatchedEntry::matched(entry, &text, matches)
@@ -288,8 +286,12 @@ impl Matching {
             .collect()
     }
 
-    /// The alerts of the matched entries, within the per-poll cap.
+    /// The alerts of the matched entries, within the per-poll cap; none for a backlog that may
+    /// not alert.
     fn alerts(&self, matched: &[MatchedEntry]) -> PollAlerts {
+        if !self.may_alert {
+            return PollAlerts::default();
+        }
         let feed = FeedRef {
             name: &self.name,
             url: &self.url,

@@ -34,7 +34,9 @@
 //!    (a feed rewriting every entry on each poll) costs each (watchlist, item) one alert at
 //!    most, within the per-poll cap like any alert. An entry with too little text for a
 //!    fingerprint, or a `hash:` key (which changes with the text: the edit is a new entry),
-//!    is never an update. An alert is remembered for `general.retention`: an entry still
+//!    is never an update. A new feed's backlog is matched but does not alert; its entries
+//!    that matched are recorded as such, and an edit of one never alerts (it named the
+//!    watched group all along). An alert is remembered for `general.retention`: an entry still
 //!    listed after that (an evergreen page) whose edit matches again alerts once more.
 //!
 //! The store enforces the result in the poll's one transaction: one item per (feed, key), one

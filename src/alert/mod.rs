@@ -211,20 +211,11 @@ pub struct MatchedEntry {
     pub entry: NewEntry,
     /// Its title as plain text on one line, as recorded.
     pub title: String,
-    /// The watchlists that matched it (none when it may not alert).
+    /// The watchlists that matched it.
     pub matches: Vec<WatchlistMatch>,
 }
 
 impl MatchedEntry {
-    /// An entry that was not matched (a backlog that may not alert).
-    pub fn unmatched(entry: NewEntry) -> MatchedEntry {
-        MatchedEntry {
-            title: plain_title(&entry.item.title),
-            entry,
-            matches: Vec::new(),
-        }
-    }
-
     /// `entry` with what matched it in `text`, whose plain title is the one [`plain_title`]
     /// would make: read once for matching, not again for the record.
     pub fn matched(entry: NewEntry, text: &ItemText, matches: Vec<WatchlistMatch>) -> MatchedEntry {
@@ -298,9 +289,10 @@ pub struct Records {
 }
 
 /// The records of this poll's new and edited entries.
-pub fn records(entries: Vec<MatchedEntry>) -> Records {
+pub fn records(entries: Vec<MatchedEntry>, backlog: bool) -> Records {
     let mut out = Records::default();
     for e in entries {
+        let quiet = backlog && !e.matches.is_empty();
         let item = e.entry.item;
         if e.entry.edit.is_some() {
             // The store only calls an entry edited when it has a fingerprint.
@@ -323,6 +315,7 @@ pub fn records(entries: Vec<MatchedEntry>) -> Records {
             link: item.link,
             story: e.entry.story,
             published: item.published,
+            quiet,
         });
     }
     out
@@ -532,7 +525,7 @@ mod tests {
         assert!(alert.update);
         assert_eq!(alert.headline(), "Updated: story 0");
 
-        let recorded = records(storm);
+        let recorded = records(storm, false);
         assert!(recorded.items.is_empty(), "an edit is no new item");
         assert_eq!(recorded.edits.len(), MAX_ALERTS_PER_POLL + 5);
         assert_eq!(recorded.edits[0].fingerprint, "hash:0");

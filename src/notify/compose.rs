@@ -272,13 +272,7 @@ mod tests {
 
     #[test]
     fn a_long_batch_ends_with_a_count_and_a_pointer_and_stays_within_the_limit() {
-        let alerts: Vec<Alert> = (0..200)
-            .map(|i| {
-                let mut a = test_alert();
-                a.alert_id = crate::model::AlertId::new(format!("{i}"));
-                a
-            })
-            .collect();
+        let alerts: Vec<Alert> = crate::notify::test_alerts(200);
         let batch = Batch {
             kind: BatchKind::Digest,
             alerts: &alerts,

@@ -996,6 +996,18 @@ pub(crate) fn test_origin() -> Origin {
     }
 }
 
+/// `n` copies of [`test_alert`], each with its own id, for tests of batches.
+#[cfg(test)]
+pub fn test_alerts(n: usize) -> Vec<Alert> {
+    (0..n)
+        .map(|i| {
+            let mut a = test_alert();
+            a.alert_id = crate::model::AlertId::new(format!("{i}"));
+            a
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

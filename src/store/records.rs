@@ -62,6 +62,9 @@ pub struct NewItem {
     pub story: Option<StoryLink>,
     /// Published time.
     pub published: Option<DateTime<Utc>>,
+    /// It matched a watchlist but was recorded without alerting (a new feed's backlog): an
+    /// edit of it later is recorded but never alerts, as its text matched all along.
+    pub quiet: bool,
 }
 
 /// Which entries of a document are news to a feed: the store's answer before matching.

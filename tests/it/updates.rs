@@ -364,3 +364,35 @@ fn a_feed_rewriting_every_entry_on_each_poll_alerts_once_per_watchlist_and_story
     }
     assert_eq!(delivered, [3, 0, 0], "one update per (watchlist, story)");
 }
+
+#[test]
+fn an_edit_of_a_backlog_story_that_already_named_the_group_stays_quiet() {
+    let mut w = World::new();
+    let old = entry(
+        "b1",
+        "ISIS-K claims attack in Jalalabad",
+        "The group said it was behind the blast.",
+    );
+    let other = entry("b2", "Border crossing reopens", "Trucks are moving again.");
+    let first = w.poll(&[old, other, FILLER]);
+    assert!(first.hooks.is_empty(), "a new feed's backlog stays quiet");
+
+    // The backlog story is edited, as wire stories are all day: it named the group all
+    // along, so the edit is no news. The other one newly names it: that is news.
+    let old_edited = Entry {
+        body: "The group said it was behind the blast; the death toll rose to 12.",
+        ..old
+    };
+    let other_edited = Entry {
+        title: "Border crossing reopens after ISIS-K threat",
+        ..other
+    };
+    let pass = w.poll(&[old_edited, other_edited, FILLER]);
+    let guids: Vec<&str> = pass
+        .hooks
+        .iter()
+        .map(|h| h["item"]["guid"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(guids, ["b2"], "{:?}", pass.subjects);
+    assert_eq!(pass.hooks[0]["update"], true);
+}

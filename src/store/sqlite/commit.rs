@@ -42,8 +42,8 @@ fn insert_items<'a>(
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO items
              (feed_id, key, guid, title, link, canonical_link, published_at, seen_at,
-              last_present_at, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+              last_present_at, fingerprint, quiet)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
     )?;
     let mut inserted = HashMap::new();
     for item in items {
@@ -56,7 +56,8 @@ fn insert_items<'a>(
             item.story.as_ref().map(|s| s.as_str()),
             item.published.map(to_ts),
             to_ts(now),
-            item.identity.fingerprint
+            item.identity.fingerprint,
+            item.quiet
         ])?;
         if n == 1 {
             inserted.insert(&item.identity.key, tx.last_insert_rowid());
@@ -67,7 +68,8 @@ fn insert_items<'a>(
 
 /// Records the new fingerprint and title of edited items (and that the document lists them),
 /// adding to `alertable` each item whose fingerprint this very commit changed: the same edit
-/// seen again, or by a commit racing this one, finds the fingerprint already recorded.
+/// seen again, or by a commit racing this one, finds the fingerprint already recorded. An item
+/// that matched when it was recorded quietly (a new feed's backlog) is never alertable.
 fn record_edits<'a>(
     tx: &Transaction<'_>,
     feed: FeedId,
@@ -78,10 +80,10 @@ fn record_edits<'a>(
     let mut update = tx.prepare_cached(
         "UPDATE items SET fingerprint = ?3, title = ?4, last_present_at = ?5
          WHERE feed_id = ?1 AND key = ?2 AND fingerprint IS NOT ?3
-         RETURNING id",
+         RETURNING id, quiet",
     )?;
     for edit in edits {
-        let row: Option<i64> = update
+        let row: Option<(i64, bool)> = update
             .query_row(
                 params![
                     feed.0,
@@ -90,10 +92,10 @@ fn record_edits<'a>(
                     edit.title,
                     to_ts(now)
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some(row) = row {
+        if let Some((row, false)) = row {
             alertable.entry(&edit.key).or_insert(row);
         }
     }

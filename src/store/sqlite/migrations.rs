@@ -89,6 +89,12 @@ const STEPS: &[&str] = &[
     UPDATE deliveries SET sent_as = 'single' WHERE state = 'sent';
     CREATE INDEX deliveries_sent ON deliveries (notifier, sent_at) WHERE state = 'sent';
     ",
+    // 3: entries that matched a watchlist but were recorded without alerting (a new feed's
+    // backlog). Such an entry named a watched group all along, so an edit of it is recorded
+    // but never alerts as an update.
+    "
+    ALTER TABLE items ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the schema up to date, one step per transaction.

@@ -57,6 +57,7 @@ fn poll(
                 link: Some(l.to_string()),
                 story: Some(StoryLink::new(l.to_string())),
                 published: None,
+                quiet: false,
             })
             .collect(),
         present: items.iter().map(|(k, _)| identity(k)).collect(),
@@ -166,6 +167,39 @@ fn update_alert(k: &str, w: &str) -> NewAlert {
         payload: "{}".into(),
         notifiers: notifiers(),
     }
+}
+
+#[tokio::test]
+async fn an_edit_of_a_backlog_item_that_matched_quietly_is_recorded_but_never_alerts() {
+    let s = store();
+    let now = Utc::now();
+    let a = feed(&s, "a").await;
+    let mut backlog = poll(a.id, now, &[("1", "https://x/1")], false);
+    backlog.items[0].quiet = true;
+    backlog.items[0].identity.fingerprint = Some("hash:f1".into());
+    s.commit_fresh(backlog).await.unwrap();
+
+    let mut p = poll(a.id, now, &[], false);
+    p.first_fetch_complete = true;
+    p.edits = vec![ItemEdit {
+        key: key("1"),
+        fingerprint: "hash:f2".into(),
+        title: "1 edited".into(),
+    }];
+    p.alerts = vec![update_alert("1", "w")];
+    let counts = s.commit_fresh(p).await.unwrap();
+    assert_eq!(
+        counts,
+        PollCounts::default(),
+        "its old text may have matched"
+    );
+    assert_eq!(
+        s.unseen(a.id, vec![printed("1", Some("hash:f2"))])
+            .await
+            .unwrap(),
+        Unseen::default(),
+        "the edit is recorded"
+    );
 }
 
 #[tokio::test]
