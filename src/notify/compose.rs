@@ -63,6 +63,17 @@ pub fn title<M: Markup>(alert: &Alert) -> String {
     })
 }
 
+/// [`title`], without its link when the linked line would take more than half of `max` (a
+/// link can be 2,048 characters): a line cut to fit would cut through its markup, and the
+/// platform would refuse the message.
+fn title_within<M: Markup>(alert: &Alert, max: usize) -> String {
+    let linked = title::<M>(alert);
+    if measure(&linked) <= max / 2 {
+        return linked;
+    }
+    M::bold(&M::escape(&alert.headline()))
+}
+
 /// `watchlist · feed · published`, escaped.
 pub fn source<M: Markup>(alert: &Alert, view: &View) -> String {
     let mut line = format!(
@@ -97,7 +108,7 @@ fn snippet<M: Markup>(m: &AlertMatch) -> String {
 /// One alert as chat text of at most `max` (see [`measure`]): title, source, then as many
 /// snippet lines as fit, and a count of those that do not.
 pub fn alert_text<M: Markup>(alert: &Alert, view: &View, max: usize) -> String {
-    let head = [title::<M>(alert), source::<M>(alert, view)];
+    let head = [title_within::<M>(alert, max), source::<M>(alert, view)];
     fit_matches::<M>(head.into_iter().chain(snippets::<M>(alert)), max)
 }
 
@@ -132,7 +143,11 @@ pub fn batch_text<M: Markup>(batch: &Batch, view: &View, max: usize) -> String {
             } else {
                 String::new()
             };
-            block.push_str(&format!("• {}\n  {}", title::<M>(a), source::<M>(a, view)));
+            block.push_str(&format!(
+                "• {}\n  {}",
+                title_within::<M>(a, max),
+                source::<M>(a, view)
+            ));
             if let Some(first) = a.matches.first() {
                 block.push_str("\n  ");
                 block.push_str(&snippet::<M>(first));
@@ -288,6 +303,19 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_link_too_long_for_the_message_is_dropped_not_cut() {
+        let mut a = test_alert();
+        a.item.link = Some(format!("https://example.org/{}", "x".repeat(2000)));
+        let text = alert_text::<Tagged>(&a, &view(), 1000);
+        assert!(measure(&text) <= 1000, "{}", measure(&text));
+        assert!(
+            text.starts_with("*Test alert from feedwatch*\n"),
+            "the title stays whole: {text}"
+        );
+        assert!(!text.contains("example.org"), "{text}");
     }
 
     #[test]
