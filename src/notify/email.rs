@@ -224,20 +224,36 @@ pub struct RenderedMail {
     pub html: String,
 }
 
+/// Most alerts one batch mail shows: about 100 KB of HTML, where Gmail starts clipping a
+/// message; a longer digest names how many more there are and where to read them.
+pub const MAIL_BATCH_SHOWN: usize = 50;
+
 /// A batch as one mail: the heading as subject, then the alerts grouped by watchlist, newest
-/// first, each as a single alert's mail shows it.
+/// first, each as a single alert's mail shows it, at most [`MAIL_BATCH_SHOWN`] of them.
 pub fn render_batch(batch: &Batch<'_>, origin: &Origin) -> RenderedMail {
     let heading = batch.heading();
     let alerts: Vec<Alert> = batch
         .by_watchlist()
         .into_iter()
-        .flat_map(|(_, alerts)| alerts.into_iter().cloned())
+        .flat_map(|(_, alerts)| alerts.into_iter())
+        .take(MAIL_BATCH_SHOWN)
+        .cloned()
         .collect();
+    let more = batch.alerts.len().saturating_sub(alerts.len());
     RenderedMail {
         subject: one_line(&format!("[feedwatch] {heading}")),
-        plain: plain::render_batch(&alerts, &heading, origin),
-        html: html::render_batch(&alerts, &heading, origin),
+        plain: plain::render_batch(&alerts, more, &heading, origin),
+        html: html::render_batch(&alerts, more, &heading, origin),
     }
+}
+
+/// The line that ends a batch mail showing only some of its alerts.
+fn more_line(more: usize, origin: &Origin) -> String {
+    format!(
+        "… and {more} more {}: `feedwatch alerts` on {} lists them all.",
+        if more == 1 { "alert" } else { "alerts" },
+        origin.host
+    )
 }
 
 /// What an SMTP failure says about whom. The server rejecting this message itself (552 too
@@ -423,5 +439,30 @@ mod tests {
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", mail.plain);
         assert!(!mail.html.contains("<script>"), "{}", mail.html);
         assert!(mail.html.contains("&lt;script&gt;"), "{}", mail.html);
+    }
+
+    #[test]
+    fn a_long_batch_mail_shows_the_first_alerts_and_counts_the_rest() {
+        let alerts = crate::notify::test_alerts(MAIL_BATCH_SHOWN + 7);
+        let batch = Batch {
+            kind: crate::notify::BatchKind::Digest,
+            alerts: &alerts,
+        };
+        let origin = crate::notify::test_origin();
+        let mail = render_batch(&batch, &origin);
+        let end = format!(
+            "… and 7 more alerts: `feedwatch alerts` on {} lists them all.",
+            origin.host
+        );
+        assert!(mail.plain.contains(&end), "{}", mail.plain);
+        assert_eq!(
+            mail.plain.matches("[notify-test] ").count(),
+            MAIL_BATCH_SHOWN
+        );
+        assert!(mail.html.contains("… and 7 more alerts"), "{}", mail.html);
+        assert_eq!(
+            mail.subject,
+            format!("[feedwatch] Digest: {} alerts", MAIL_BATCH_SHOWN + 7)
+        );
     }
 }

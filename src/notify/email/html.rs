@@ -32,18 +32,29 @@ fn text(s: &str) -> Cow<'_, str> {
 
 /// The page for one alert.
 pub fn render_alert(alert: &Alert, origin: &Origin) -> String {
-    page(&alert.headline(), None, std::slice::from_ref(alert), origin)
+    page(
+        &alert.headline(),
+        None,
+        (std::slice::from_ref(alert), 0),
+        origin,
+    )
 }
 
 /// The page for several alerts under one `heading` (`3 alerts for isis-k`), each in its own
 /// block, as a digest or a flood summary sends them.
-pub fn render_batch(alerts: &[Alert], heading: &str, origin: &Origin) -> String {
-    page(heading, Some(heading), alerts, origin)
+/// `more` counts the alerts left out, named at the end with where to read them.
+pub fn render_batch(alerts: &[Alert], more: usize, heading: &str, origin: &Origin) -> String {
+    page(heading, Some(heading), (alerts, more), origin)
 }
 
 /// The whole document: `title` for the window, an optional heading row, the alert blocks, the
 /// footer.
-fn page(title: &str, heading: Option<&str>, alerts: &[Alert], origin: &Origin) -> String {
+fn page(
+    title: &str,
+    heading: Option<&str>,
+    (alerts, more): (&[Alert], usize),
+    origin: &Origin,
+) -> String {
     let mut s = String::with_capacity(4096 + 2048 * alerts.len());
     let _ = write!(
         s,
@@ -67,7 +78,14 @@ fn page(title: &str, heading: Option<&str>, alerts: &[Alert], origin: &Origin) -
         );
     }
     for (i, alert) in alerts.iter().enumerate() {
-        alert_block(&mut s, alert, origin, i + 1 < alerts.len());
+        alert_block(&mut s, alert, origin, i + 1 < alerts.len() || more > 0);
+    }
+    if more > 0 {
+        let _ = writeln!(
+            s,
+            "<tr><td style=\"padding:16px 20px;{FONT};color:{MUTED};\">{}</td></tr>",
+            text(&super::more_line(more, origin))
+        );
     }
     let _ = write!(
         s,
@@ -347,7 +365,7 @@ mod tests {
             alert("Second story", Some("https://news.example/2")),
             alert("Third <story>", None),
         ];
-        let html = render_batch(&alerts, "3 alerts for isis-k", &test_origin());
+        let html = render_batch(&alerts, 0, "3 alerts for isis-k", &test_origin());
         assert!(html.contains("<title>3 alerts for isis-k</title>"));
         assert_eq!(html.matches("<h1").count(), 1);
         assert!(html.contains(">3 alerts for isis-k</h1>"));
@@ -357,7 +375,7 @@ mod tests {
         let second = html.find("Second story").unwrap();
         let third = html.find("Third &lt;story&gt;").unwrap();
         assert!(first < second && second < third);
-        let rendered = render_batch(&[], "<x>", &test_origin());
+        let rendered = render_batch(&[], 0, "<x>", &test_origin());
         assert!(rendered.contains("&lt;x&gt;</h1>") && !rendered.contains("<x>"));
     }
 }

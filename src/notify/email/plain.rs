@@ -19,7 +19,8 @@ pub fn render_alert(alert: &Alert, origin: &Origin) -> String {
 
 /// The text for several alerts under one `heading`, as [`super::html::render_batch`] lays
 /// them out.
-pub fn render_batch(alerts: &[Alert], heading: &str, origin: &Origin) -> String {
+/// `more` counts the alerts left out, named at the end with where to read them.
+pub fn render_batch(alerts: &[Alert], more: usize, heading: &str, origin: &Origin) -> String {
     let mut s = String::with_capacity(256 + 1024 * alerts.len());
     let _ = writeln!(s, "{heading}\n{}\n", "=".repeat(heading.chars().count()));
     for (i, alert) in alerts.iter().enumerate() {
@@ -27,6 +28,9 @@ pub fn render_batch(alerts: &[Alert], heading: &str, origin: &Origin) -> String 
             s.push_str("\n----\n\n");
         }
         alert_block(&mut s, alert, origin);
+    }
+    if more > 0 {
+        let _ = writeln!(s, "\n----\n\n{}", super::more_line(more, origin));
     }
     footer(&mut s, origin);
     s
@@ -95,7 +99,7 @@ mod tests {
     #[test]
     fn a_batch_lists_each_alert_under_one_heading() {
         let alerts = [test_alert(), test_alert()];
-        let text = render_batch(&alerts, "2 alerts for notify-test", &test_origin());
+        let text = render_batch(&alerts, 0, "2 alerts for notify-test", &test_origin());
         assert!(
             text.starts_with(
                 "2 alerts for notify-test\n========================\n\n[notify-test] "
