@@ -5,10 +5,12 @@
 //! 5xx are passing trouble, postponed by the receiver's own retry hint when it gives one; any
 //! other status is the receiver's or the config's fault. Must never follow a redirect (the body
 //! could go elsewhere), never read more of an error body than [`ERROR_BODY_BYTES`], and never
-//! put the request URL in an error (it often is the credential).
+//! put the request URL in an error (it often is the credential); [`redact`] takes out of a
+//! receiver's answer the secrets it may quote.
 
 use std::time::Duration;
 
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
@@ -120,6 +122,72 @@ pub fn classify(status: StatusCode) -> DeliveryErrorKind {
     }
 }
 
+/// Shortest start of a secret taken out on its own: a receiver's text is cut to a length
+/// before it is logged, and the cut may fall inside a secret it echoes.
+const SECRET_START: usize = 8;
+
+/// `text` with each of `secrets` (as written, and percent-encoded as a URL would carry it)
+/// replaced by `[redacted]`, and so is any start of one at least [`SECRET_START`] long.
+pub fn redact(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let encoded = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+        for form in [secret.as_str(), encoded.as_str()] {
+            text = redact_one(&text, form);
+        }
+    }
+    text
+}
+
+fn redact_one(text: &str, secret: &str) -> String {
+    let start = secret
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([secret.len()])
+        .find(|&i| i >= SECRET_START)
+        .unwrap_or(secret.len());
+    let probe = &secret[..start];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(probe) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        // As much of the secret as is there, ending between characters.
+        let mut end = tail
+            .bytes()
+            .zip(secret.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !tail.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str("[redacted]");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The parts of `url` that may be a credential: its password, its query values, and path
+/// segments long enough and mixed enough to be a token (`/services/T0/B0/XXXX…`).
+pub fn url_secrets(url: &url::Url) -> Vec<String> {
+    let tokenish = |s: &str| {
+        s.len() >= 16
+            && s.chars().any(|c| c.is_ascii_digit())
+            && s.chars().any(|c| c.is_ascii_alphabetic())
+    };
+    let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
+    secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+    secrets.extend(
+        url.path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| tokenish(s))
+            .map(str::to_owned),
+    );
+    secrets.retain(|s| !s.is_empty());
+    secrets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +225,33 @@ mod tests {
         assert_eq!(
             refusal(br#"{"retry_after":-1}"#).json_seconds(&["retry_after"]),
             None
+        );
+    }
+
+    #[test]
+    fn secrets_are_taken_out_as_written_and_as_a_url_carries_them() {
+        let secrets = ["123:abc".to_owned()];
+        assert_eq!(
+            redact("no /bot123:abc/ or /bot123%3Aabc/".into(), &secrets),
+            "no /bot[redacted]/ or /bot[redacted]/"
+        );
+        let secrets = ["123456789:AAHdqTcvCH1vGWJxfSeo".to_owned()];
+        assert_eq!(
+            redact("cut at /bot123456789:AAHdq".into(), &secrets),
+            "cut at /bot[redacted]",
+            "a secret cut short is taken out too"
+        );
+    }
+
+    #[test]
+    fn a_url_s_tokens_are_its_secrets() {
+        let url = url::Url::parse(
+            "https://hooks.example.org/services/T0/B0/abcdef0123456789xyz?key=k1&token=t2",
+        )
+        .unwrap();
+        assert_eq!(
+            url_secrets(&url),
+            ["k1", "t2", "abcdef0123456789xyz"].map(String::from)
         );
     }
 }

@@ -130,6 +130,9 @@ pub struct WebhookNotifier {
     client: reqwest::Client,
     headers: reqwest::header::HeaderMap,
     secret: Option<SigningKey>,
+    /// What a receiver's answer must never carry into a log: the URL's tokens and the
+    /// configured credential headers' values.
+    redacted: Vec<String>,
 }
 
 /// Standard Webhooks header carrying the message id: the alert's id, the same on every retry,
@@ -171,12 +174,23 @@ impl WebhookNotifier {
             .as_ref()
             .map(|s| s.clone().map_err(|e| err(e.to_string())))
             .transpose()?;
+        let url = cfg.url.expose().map_err(|e| err(e.to_string()))?.clone();
+        let mut redacted = super::http::url_secrets(&url);
+        redacted.extend(
+            cfg.headers
+                .values()
+                // Every configured value is marked sensitive; a short one is no credential
+                // and would only blank ordinary words.
+                .filter(|v| v.is_sensitive() && v.len() >= 8)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        );
         Ok(WebhookNotifier {
             name: name.clone(),
-            url: cfg.url.expose().map_err(|e| err(e.to_string()))?.clone(),
+            url,
             client,
             headers: cfg.headers.clone(),
             secret,
+            redacted,
         })
     }
 
@@ -187,7 +201,10 @@ impl WebhookNotifier {
 
     /// Posts one message.
     pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
-        let fail = |kind, message: String| DeliveryError::new(kind, "webhook", &self.name, message);
+        let fail = |kind, message: String| {
+            let message = super::http::redact(message, &self.redacted);
+            DeliveryError::new(kind, "webhook", &self.name, message)
+        };
         let body = body(message).map_err(|e| {
             fail(
                 DeliveryErrorKind::Reject,
@@ -211,7 +228,7 @@ impl WebhookNotifier {
         }
         super::http::deliver(
             request.body(body),
-            |kind, message| DeliveryError::new(kind, "webhook", &self.name, message),
+            fail,
             |refusal: &super::http::Refusal<'_>| refusal.retry_after_header(),
         )
         .await

@@ -251,6 +251,37 @@ fn no_secret_reaches_logs_database_payloads_or_output_even_at_trace_level() {
     assert!(stored >= 1, "no database in {}", state.display());
 }
 
+#[test]
+fn a_webhook_refusal_that_quotes_the_request_loses_its_secrets_before_it_is_kept() {
+    let w = World::new();
+    w.http.set(
+        "/members.xml",
+        Route::rss(&rss("m1", "ISIS-K claims members attack")),
+    );
+    // A receiver that answers by quoting what it got, as some debug endpoints do.
+    let hook = format!("/hook/{HOOK_TOKEN}");
+    w.http.set(
+        &hook,
+        Route::status(400).with_body(format!(
+            "rejected POST {hook} with Authorization: {HOOK_AUTH}"
+        )),
+    );
+    let once = w.run_traced(&["once", "--all"]);
+    assert!(!w.http.requests(&hook).is_empty(), "{}", once.stderr);
+    let alerts = w.run_traced(&["alerts"]);
+    assert!(
+        alerts.stdout.contains("rejected POST /hook/[redacted]"),
+        "the refusal is kept, without its secrets: {}",
+        alerts.stdout
+    );
+    assert_no_secret("stderr of once", once.stderr.as_bytes());
+    assert_no_secret("alerts", alerts.stdout.as_bytes());
+    for entry in std::fs::read_dir(w.sandbox.path("state")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_no_secret(&path.display().to_string(), &std::fs::read(&path).unwrap());
+    }
+}
+
 /// A config whose every secret is missing, in three different ways.
 fn config_missing_everything(sandbox: &Sandbox) -> PathBuf {
     let cfg = format!(

@@ -211,7 +211,7 @@ impl Platform for Matrix {
     }
 
     fn without_secrets(&self, text: String) -> String {
-        plain::redact(text, &self.secrets)
+        crate::notify::http::redact(text, &self.secrets)
     }
 }
 

@@ -147,6 +147,8 @@ impl ChatNotifier {
     /// Sends one message.
     pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
         let r = self.request(message);
+        // A refusal may quote the URL it was sent to, which often is the credential.
+        let url_secrets = http::url_secrets(&r.url);
         let mut builder = self.client.request(r.method, r.url).headers(r.headers);
         builder = match r.body {
             ChatBody::Json(v) => builder.json(&v),
@@ -157,7 +159,7 @@ impl ChatNotifier {
         http::deliver(
             builder,
             |kind: DeliveryErrorKind, message: String| {
-                let message = self.platform.without_secrets(message);
+                let message = http::redact(self.platform.without_secrets(message), &url_secrets);
                 DeliveryError::new(kind, self.type_name, &self.name, message)
             },
             |refusal| self.platform.retry_hint(refusal),

@@ -185,7 +185,7 @@ impl Platform for Ntfy {
     }
 
     fn without_secrets(&self, text: String) -> String {
-        plain::redact(text, &self.secrets)
+        crate::notify::http::redact(text, &self.secrets)
     }
 }
 

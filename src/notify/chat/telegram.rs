@@ -98,7 +98,7 @@ impl Platform for Telegram {
     }
 
     fn without_secrets(&self, text: String) -> String {
-        plain::redact(text, &self.secrets)
+        crate::notify::http::redact(text, &self.secrets)
     }
 }
 
