@@ -74,12 +74,16 @@ fn title_within<M: Markup>(alert: &Alert, max: usize) -> String {
     M::bold(&M::escape(&alert.headline()))
 }
 
+/// Longest feed name shown: a feed's own title can be any length, and the line it is on must
+/// never need cutting (a cut could fall inside an escape).
+const FEED_NAME_CHARS: usize = 200;
+
 /// `watchlist · feed · published`, escaped.
 pub fn source<M: Markup>(alert: &Alert, view: &View) -> String {
     let mut line = format!(
         "{} · {}",
         M::escape(&alert.watchlist),
-        M::escape(&alert.feed.name)
+        M::escape(&cut(&alert.feed.name, FEED_NAME_CHARS))
     );
     if let Some(p) = alert.item.published {
         line.push_str(" · ");
@@ -108,8 +112,13 @@ fn snippet<M: Markup>(m: &AlertMatch) -> String {
 /// One alert as chat text of at most `max` (see [`measure`]): title, source, then as many
 /// snippet lines as fit, and a count of those that do not.
 pub fn alert_text<M: Markup>(alert: &Alert, view: &View, max: usize) -> String {
-    let head = [title_within::<M>(alert, max), source::<M>(alert, view)];
-    fit_matches::<M>(head.into_iter().chain(snippets::<M>(alert)), max)
+    // Title and source as one line, so that only matches are ever counted as left out.
+    let head = format!(
+        "{}\n{}",
+        title_within::<M>(alert, max),
+        source::<M>(alert, view)
+    );
+    fit_matches::<M>(std::iter::once(head).chain(snippets::<M>(alert)), max)
 }
 
 /// The title and as many snippet lines as fit in `max`, for platforms that show the source
