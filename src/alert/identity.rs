@@ -29,7 +29,8 @@
 //!    unless its new fingerprint is one this feed already listed. Each watchlist that now
 //!    matches and never alerted on the item alerts once, marked as an update
 //!    (`Alert::update`, shown as "Updated: …"); a watchlist that alerted on it, before or
-//!    after an edit, never alerts on it again, and the window of 4 holds as for a new entry.
+//!    after an edit, or on its story through another feed (at any age), never alerts on it
+//!    again, and the window of 4 holds as for a new entry.
 //!    The new fingerprint is recorded, so the same edit never matches again, and an edit storm
 //!    (a feed rewriting every entry on each poll) costs each (watchlist, item) one alert at
 //!    most, within the per-poll cap like any alert. An entry with too little text for a

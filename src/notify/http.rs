@@ -127,7 +127,7 @@ pub fn classify(status: StatusCode) -> DeliveryErrorKind {
 const SECRET_START: usize = 8;
 
 /// `text` with each of `secrets` (as written, and percent-encoded as a URL would carry it)
-/// replaced by `[redacted]`, and so is any start of one at least [`SECRET_START`] long.
+/// replaced by `[redacted]`, and so is any start of one at least 8 bytes long (`SECRET_START`).
 pub fn redact(mut text: String, secrets: &[String]) -> String {
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         let encoded = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();

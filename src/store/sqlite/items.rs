@@ -15,7 +15,8 @@ use crate::store::{ItemRhythm, Pruned, StoreError, Unseen};
 
 /// Of these items, those this feed never listed before (an item is known when its key is, or
 /// its fingerprint is), and the known ones whose content fingerprint has changed to one this
-/// feed has not listed either, with the watchlists that already alerted on each.
+/// feed has not listed either, with the watchlists that already alerted on each or on its
+/// story through another feed.
 ///
 /// A known, unchanged item costs one indexed lookup, its stored fingerprint compared in place;
 /// only an edited one costs more.
@@ -28,8 +29,15 @@ pub(super) fn unseen(
         c.prepare_cached("SELECT id, fingerprint FROM items WHERE feed_id = ?1 AND key = ?2")?;
     let mut by_print =
         c.prepare_cached("SELECT 1 FROM items WHERE feed_id = ?1 AND fingerprint = ?2")?;
-    let mut alerted =
-        c.prepare_cached("SELECT watchlist FROM alerts WHERE item_id = ?1 ORDER BY watchlist")?;
+    // The watchlists that alerted on this item, or on its story through another feed (at any
+    // age: an edit of a syndicated copy is no news to a watchlist that had the story).
+    let mut alerted = c.prepare_cached(
+        "SELECT watchlist FROM alerts WHERE item_id = ?1
+         UNION
+         SELECT a.watchlist FROM alerts a JOIN items i ON i.id = ?1
+          WHERE i.canonical_link IS NOT NULL AND a.canonical_link = i.canonical_link
+         ORDER BY 1",
+    )?;
     let mut unseen = Unseen::default();
     for item in items {
         let print_known = |by_print: &mut CachedStatement<'_>| match &item.fingerprint {

@@ -170,6 +170,30 @@ fn update_alert(k: &str, w: &str) -> NewAlert {
 }
 
 #[tokio::test]
+async fn an_edited_copy_of_a_story_another_feed_alerted_on_is_no_news_to_that_watchlist() {
+    let s = store();
+    let now = Utc::now();
+    let (a, b) = (feed(&s, "a").await, feed(&s, "b").await);
+    s.commit_fresh(poll(b.id, now, &[("wire", "https://x/story")], true))
+        .await
+        .unwrap();
+    // Feed a's copy of the story was recorded without alerting (the window held it back).
+    let mut copy = poll(a.id, now, &[("copy", "https://x/story")], false);
+    copy.items[0].identity.fingerprint = Some("hash:f1".into());
+    s.commit_fresh(copy).await.unwrap();
+    let edited = s
+        .unseen(a.id, vec![printed("copy", Some("hash:f2"))])
+        .await
+        .unwrap()
+        .edited;
+    assert_eq!(
+        edited,
+        [(key("copy"), vec!["w".to_owned()])].into_iter().collect(),
+        "w had the story through feed b, however long ago"
+    );
+}
+
+#[tokio::test]
 async fn an_edit_of_a_backlog_item_that_matched_quietly_is_recorded_but_never_alerts() {
     let s = store();
     let now = Utc::now();
