@@ -13,16 +13,28 @@ use url::Url;
 use super::message::Batch;
 use crate::alert::{Alert, AlertMatch};
 
-/// A chat platform's markup.
+/// A chat platform's markup. Links and emphasis default to CommonMark's, which Discord,
+/// Mattermost and Teams share.
 pub trait Markup {
     /// Feed text made inert: it can add no markup, link or mention.
     fn escape(text: &str) -> String;
+
     /// `text` (already escaped) as a link to `url` (always `http` or `https`).
-    fn link(url: &Url, text: &str) -> String;
+    fn link(url: &Url, text: &str) -> String {
+        // Parentheses could end the URL early.
+        let url = url.as_str().replace('(', "%28").replace(')', "%29");
+        format!("[{text}]({url})")
+    }
+
     /// `text` (already escaped) in bold.
-    fn bold(text: &str) -> String;
+    fn bold(text: &str) -> String {
+        format!("**{text}**")
+    }
+
     /// A snippet's hit (already escaped), highlighted.
-    fn hit(text: &str) -> String;
+    fn hit(text: &str) -> String {
+        Self::bold(text)
+    }
 }
 
 /// What every rendering of an alert needs besides the alert.

@@ -14,7 +14,7 @@ use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::inert::{self, inert};
+use super::inert::inert;
 use super::{ChatRequest, Platform};
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::http::Refusal;
@@ -57,18 +57,6 @@ pub struct DiscordMarkdown;
 impl Markup for DiscordMarkdown {
     fn escape(text: &str) -> String {
         inert(text, "\\*_~`|>#-[]()<", "@")
-    }
-
-    fn link(url: &Url, text: &str) -> String {
-        format!("[{text}]({})", inert::markdown_url(url))
-    }
-
-    fn bold(text: &str) -> String {
-        format!("**{text}**")
-    }
-
-    fn hit(text: &str) -> String {
-        format!("**{text}**")
     }
 }
 

@@ -81,11 +81,6 @@ pub fn lookalikes(text: &str, chars: &str) -> String {
         .collect()
 }
 
-/// A URL for markdown's `[text](url)`: parentheses, which could end it early, encoded.
-pub fn markdown_url(url: &url::Url) -> String {
-    url.as_str().replace('(', "%28").replace(')', "%29")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

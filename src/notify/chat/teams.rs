@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 use url::Url;
 
-use super::inert::{self, inert, lookalikes};
+use super::inert::{inert, lookalikes};
 use super::{ChatRequest, Platform};
 use crate::notify::compose::{self, Markup, View};
 use crate::notify::message::Message;
@@ -42,18 +42,6 @@ impl Markup for CardMarkdown {
         // Adaptive Cards document no escape character, so a backslash would show: markdown
         // marks become look-alikes, and without `[` there is no link.
         inert(&lookalikes(text, "*_~`[]<>"), "", "")
-    }
-
-    fn link(url: &Url, text: &str) -> String {
-        format!("[{text}]({})", inert::markdown_url(url))
-    }
-
-    fn bold(text: &str) -> String {
-        format!("**{text}**")
-    }
-
-    fn hit(text: &str) -> String {
-        format!("**{text}**")
     }
 }
 
