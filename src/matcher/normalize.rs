@@ -10,10 +10,12 @@
 //! 1. NFKC (full-width letters, ligatures, NBSP and the like become their plain equivalents);
 //! 2. invisible characters (soft hyphen, zero-width characters, bidi marks, BOM, Arabic tatweel)
 //!    are removed;
-//! 3. typographic apostrophes and quotes become ASCII `'` and `"`;
-//! 4. every run of whitespace, hyphens and dashes becomes one ASCII space;
+//! 3. typographic apostrophes and quotes, transliteration marks, the backtick and Hebrew
+//!    geresh and gershayim become ASCII `'` and `"`;
+//! 4. every run of whitespace, hyphens, dashes and underscores becomes one ASCII space;
 //! 5. unless the term is case-sensitive, full Unicode case folding (`ß` → `ss`);
-//! 6. unless the term is accent-sensitive, NFD and removal of diacritical marks.
+//! 6. unless the term is accent-sensitive, NFD and removal of diacritical marks, and letters
+//!    without a decomposition folded to their base (`ł` → `l`, `ı` → `i`).
 
 use std::collections::HashMap;
 
@@ -331,14 +333,16 @@ impl ClusterForms {
     }
 }
 
-/// ASCII whitespace (as `char::is_whitespace` sees it, vertical tab included) or a hyphen.
+/// ASCII whitespace (as `char::is_whitespace` sees it, vertical tab included), a hyphen or an
+/// underscore.
 fn is_ascii_separator(b: u8) -> bool {
-    matches!(b, b'\t'..=b'\r' | b' ' | b'-')
+    matches!(b, b'\t'..=b'\r' | b' ' | b'-' | b'_')
 }
 
-/// An ASCII byte that is not a separator, so normalizes to itself (or its lowercase).
+/// An ASCII byte that is not a separator and normalizes to itself (or its lowercase): not the
+/// backtick, which becomes an apostrophe on the cluster path.
 fn is_ascii_word_byte(b: u8) -> bool {
-    b.is_ascii() && !is_ascii_separator(b)
+    b.is_ascii() && !is_ascii_separator(b) && b != b'`'
 }
 
 /// Normalizes one cluster (a character and its combining marks) into `out`.
@@ -387,21 +391,25 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
-/// Typographic apostrophes and quotes become their ASCII forms.
+/// Typographic apostrophes and quotes become their ASCII forms; so do the transliteration
+/// marks for ayin and hamza (`ʿAsaʾib`), the backtick, and Hebrew geresh and gershayim (the
+/// Hebrew forms of `'` and `"`, as in acronyms).
 fn unify_punctuation(c: char) -> char {
     match c {
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{02BC}' => '\'',
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => '"',
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{02BC}'
+        | '\u{02BE}' | '\u{02BF}' | '`' | '\u{05F3}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{05F4}' => '"',
         c => c,
     }
 }
 
-/// Whitespace, hyphens and dashes: any run of them is one separator.
+/// Whitespace, hyphens, dashes and underscores (hashtags and handles: `boko_haram`): any
+/// run of them is one separator.
 pub(crate) fn is_separator(c: char) -> bool {
     c.is_whitespace()
         || matches!(
             c,
-            '-' | '\u{058A}' // Armenian hyphen
+            '-' | '_' | '\u{058A}' // Armenian hyphen
                 | '\u{05BE}' // Hebrew maqaf
                 | '\u{1806}'
                 | '\u{2010}'
@@ -467,13 +475,15 @@ fn strip_stroke(c: char) -> char {
         'Ħ' => 'H',
         'ŧ' => 't',
         'Ŧ' => 'T',
+        // Turkish dotless i, as the dotted capital İ already folds to i.
+        'ı' => 'i',
         c => c,
     }
 }
 
 /// A character that makes up words, for the whole-word check.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || is_combining_mark(c)
+    c.is_alphanumeric() || is_combining_mark(c)
 }
 
 /// Scripts where a term is found as a substring: those written without spaces between words,
@@ -545,7 +555,31 @@ mod tests {
     }
 
     #[test]
+    fn transliteration_marks_and_hebrew_quotes_are_ascii_quotes() {
+        assert_eq!(norm("\u{02BF}Asa\u{02BE}ib"), "'asa'ib");
+        assert_eq!(norm("`Asa`ib"), "'asa'ib");
+        assert_eq!(
+            norm("\u{05E6}\u{05D4}\u{05F4}\u{05DC}"),
+            "\u{05E6}\u{05D4}\"\u{05DC}"
+        );
+        assert_eq!(norm("\u{05D2}\u{05F3}"), "\u{05D2}'");
+    }
+
+    #[test]
+    fn dotless_and_dotted_i_fold_alike() {
+        assert_eq!(norm("Kırşehir"), "kirsehir");
+        assert_eq!(norm("Ağrı'da"), "agri'da");
+        assert_eq!(norm("İSTANBUL"), "istanbul");
+        assert_eq!(normalize("Kırşehir", Form::new(false, true)), "kırşehir");
+    }
+
+    #[test]
     fn separators_collapse_to_one_space() {
+        assert_eq!(norm("boko_haram"), "boko haram");
+        assert_eq!(
+            norm("#\u{0628}\u{0648}\u{06A9}\u{0648}_\u{062D}\u{0631}\u{0627}\u{0645}"),
+            "#\u{0628}\u{0648}\u{06A9}\u{0648} \u{062D}\u{0631}\u{0627}\u{0645}"
+        );
         assert_eq!(norm("ISIS\u{2013}K"), "isis k");
         assert_eq!(norm("John \u{00A0}\n Kirby"), "john kirby");
         assert_eq!(norm("a - b"), "a b");

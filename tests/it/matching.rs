@@ -498,6 +498,29 @@ fn cases() -> Vec<Case> {
             .also(Field::Content, "Kyiv"),
         case("author field", &[P("Jane Doe")], "Story", true)
             .also(Field::Author, "Jane Doe, John Roe"),
+        hit(
+            "underscore in a hashtag",
+            "Boko Haram",
+            "#boko_haram trends again",
+        ),
+        hit(
+            "underscore in Arabic script",
+            "بوكو حرام",
+            "وسم #بوكو_حرام يتصدر",
+        ),
+        hit(
+            "transliteration marks as apostrophes",
+            "'Asa'ib Ahl al-Haq",
+            "\u{02BF}Asa\u{02BE}ib Ahl al-Haq fighters",
+        ),
+        hit(
+            "backtick as apostrophe",
+            "'Asa'ib Ahl al-Haq",
+            "`Asa`ib Ahl al-Haq",
+        ),
+        hit("dotless i", "Kirsehir", "Kırşehir'de patlama"),
+        hit("dotless i with a suffix", "Agri", "Ağrı'da çatışma"),
+        hit("Hebrew gershayim", "צה\"ל", "דובר צה\u{05F4}ל אמר"),
     ]
 }
 
