@@ -462,9 +462,17 @@ fn is_diacritic(c: char) -> bool {
 }
 
 /// Letters whose diacritic is part of the glyph and so survives NFD (Polish ł, Danish ø,
-/// Croatian đ, Maltese ħ): mapped to their base letter for accent-insensitive matching.
+/// Croatian đ, Maltese ħ, Turkish ı): mapped to their base letter for accent-insensitive
+/// matching. So are Arabic-script letter variants ("Arabic-script folding"): the Persian and
+/// Urdu kāf and yā' and the alif maqṣūra fold to the Arabic forms, tā' marbūṭa (always at the
+/// end of a word) to hā', and alif waṣla to alif; hamza carriers already lose their hamza as
+/// a mark under NFD.
 fn strip_stroke(c: char) -> char {
     match c {
+        '\u{06A9}' => '\u{0643}',              // ک → ك
+        '\u{06CC}' | '\u{0649}' => '\u{064A}', // ی, ى → ي
+        '\u{0629}' => '\u{0647}',              // ة → ه
+        '\u{0671}' => '\u{0627}',              // ٱ → ا
         'ł' => 'l',
         'Ł' => 'L',
         'ø' => 'o',
@@ -566,6 +574,40 @@ mod tests {
     }
 
     #[test]
+    fn arabic_script_variants_fold_unless_accents_count() {
+        // Persian spelling (ک, ی) and Arabic spelling (ك, ي) of one name.
+        assert_eq!(
+            norm("\u{06A9}\u{0631}\u{062F}\u{06CC}"),
+            norm("\u{0643}\u{0631}\u{062F}\u{064A}")
+        );
+        assert_eq!(
+            norm("\u{0645}\u{0648}\u{0633}\u{0649}"),
+            norm("\u{0645}\u{0648}\u{0633}\u{064A}")
+        );
+        // Tā' marbūṭa and hā' at the end of a word; hamza carriers and alif waṣla.
+        assert_eq!(
+            norm("\u{062D}\u{0645}\u{0627}\u{0633}\u{0629}"),
+            norm("\u{062D}\u{0645}\u{0627}\u{0633}\u{0647}")
+        );
+        for alif in ['\u{0623}', '\u{0625}', '\u{0622}', '\u{0671}'] {
+            assert_eq!(
+                norm(&format!("{alif}\u{0645}\u{064A}\u{0631}")),
+                norm("\u{0627}\u{0645}\u{064A}\u{0631}")
+            );
+        }
+        assert_eq!(
+            norm("\u{0645}\u{0624}\u{062A}\u{0645}\u{0631}"),
+            norm("\u{0645}\u{0648}\u{062A}\u{0645}\u{0631}")
+        );
+        assert_eq!(
+            norm("\u{0647}\u{064A}\u{0626}\u{0629}"),
+            norm("\u{0647}\u{064A}\u{064A}\u{0647}")
+        );
+        let kept = Form::new(false, true);
+        assert_ne!(normalize("\u{06A9}", kept), normalize("\u{0643}", kept));
+    }
+
+    #[test]
     fn dotless_and_dotted_i_fold_alike() {
         assert_eq!(norm("Kırşehir"), "kirsehir");
         assert_eq!(norm("Ağrı'da"), "agri'da");
@@ -578,7 +620,7 @@ mod tests {
         assert_eq!(norm("boko_haram"), "boko haram");
         assert_eq!(
             norm("#\u{0628}\u{0648}\u{06A9}\u{0648}_\u{062D}\u{0631}\u{0627}\u{0645}"),
-            "#\u{0628}\u{0648}\u{06A9}\u{0648} \u{062D}\u{0631}\u{0627}\u{0645}"
+            "#\u{0628}\u{0648}\u{0643}\u{0648} \u{062D}\u{0631}\u{0627}\u{0645}"
         );
         assert_eq!(norm("ISIS\u{2013}K"), "isis k");
         assert_eq!(norm("John \u{00A0}\n Kirby"), "john kirby");

@@ -521,6 +521,17 @@ fn cases() -> Vec<Case> {
         hit("dotless i", "Kirsehir", "Kırşehir'de patlama"),
         hit("dotless i with a suffix", "Agri", "Ağrı'da çatışma"),
         hit("Hebrew gershayim", "צה\"ל", "דובר צה\u{05F4}ל אמר"),
+        hit(
+            "Persian kāf in an Arabic text",
+            "کابل",
+            "انفجار في كابل اليوم",
+        ),
+        hit(
+            "tā' marbūṭa, hā' and hamza carriers",
+            "الدولة الإسلامية",
+            "بيان الدوله الاسلاميه",
+        ),
+        hit("Persian yā'", "ولایت خراسان", "ولايت خراسان"),
     ]
 }
 
