@@ -8,8 +8,8 @@
 //! Every form is built the same way for watch terms and for item text, so a term matches exactly
 //! when its normalized text occurs in the item's normalized text:
 //! 1. NFKC (full-width letters, ligatures, NBSP and the like become their plain equivalents);
-//! 2. invisible characters (soft hyphen, zero-width characters, bidi marks, BOM, Arabic tatweel)
-//!    are removed;
+//! 2. invisible characters (soft hyphen, zero-width characters, bidi marks, BOM, Arabic tatweel,
+//!    variation selectors) are removed;
 //! 3. typographic apostrophes and quotes, transliteration marks, the backtick and Hebrew
 //!    geresh and gershayim become ASCII `'` and `"`;
 //! 4. every run of whitespace, hyphens, dashes and underscores becomes one ASCII space;
@@ -387,6 +387,8 @@ fn is_invisible(c: char) -> bool {
             | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
             | '\u{2060}'..='\u{2064}' // word joiner and invisible operators
             | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FE00}'..='\u{FE0F}' // variation selectors (emoji or text style: ✈️)
+            | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
             | '\u{FEFF}' // BOM / zero-width no-break space
     )
 }
@@ -532,8 +534,22 @@ pub(crate) fn is_whole_word(text: &str, start: usize, end: usize) -> bool {
     else {
         return false;
     };
-    edge_ok(before.chars().next_back(), hit.chars().next())
+    edge_ok(last_base(before), hit.chars().next())
         && edge_ok(after.chars().next(), hit.chars().next_back())
+}
+
+/// The last character of `before` as the whole-word check sees it: combining marks count as
+/// the character they sit on, so a mark after a symbol (`✈⃝`) does not make the next letter
+/// part of a word.
+fn last_base(before: &str) -> Option<char> {
+    let mut mark = None;
+    for c in before.chars().rev() {
+        if !is_combining_mark(c) {
+            return Some(c);
+        }
+        mark.get_or_insert(c);
+    }
+    mark
 }
 
 fn edge_ok(outside: Option<char>, inside: Option<char>) -> bool {
@@ -650,6 +666,13 @@ mod tests {
 
     #[test]
     fn whole_word_edges() {
+        let emoji = norm("\u{2708}\u{FE0F}Kabul");
+        assert_eq!(emoji, "\u{2708}kabul", "a variation selector is invisible");
+        assert!(is_whole_word(&emoji, emoji.len() - 5, emoji.len()));
+        let marked = "\u{2708}\u{20DD}kabul";
+        assert!(is_whole_word(marked, marked.len() - 5, marked.len()));
+        let accented = "e\u{0301}kabul";
+        assert!(!is_whole_word(accented, accented.len() - 5, accented.len()));
         assert!(!is_whole_word("crisis", 2, 6));
         assert!(is_whole_word("isis's men", 0, 4));
         assert!(is_whole_word("在isis的", 3, 7));

@@ -532,6 +532,16 @@ fn cases() -> Vec<Case> {
             "بيان الدوله الاسلاميه",
         ),
         hit("Persian yā'", "ولایت خراسان", "ولايت خراسان"),
+        hit(
+            "a name right after an emoji",
+            "Kabul",
+            "\u{2708}\u{FE0F}Kabul flights resume",
+        ),
+        hit(
+            "a name after a mark on a symbol",
+            "Kabul",
+            "\u{260E}\u{20DD}Kabul hotline",
+        ),
     ]
 }
 
