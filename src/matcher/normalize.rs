@@ -98,6 +98,9 @@ impl Normalized {
             let Some(cluster) = plain.get(i..).map(first_cluster) else {
                 break;
             };
+            if cluster.chars().next().is_some_and(ends_a_word) {
+                b.extend_separator(i, i, false);
+            }
             b.push_cluster(clusters.normalize(cluster), i, i + cluster.len());
             i += cluster.len();
         }
@@ -491,6 +494,16 @@ fn strip_stroke(c: char) -> char {
     }
 }
 
+/// Superscripts, subscripts and the trade and service marks: NFKC makes them letters and
+/// digits (`¹` → `1`, `™` → `TM`), which would glue them onto the word they follow
+/// ("Interpol¹" → "interpol1"), so a separator goes before them.
+fn ends_a_word(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00B2}' | '\u{00B3}' | '\u{00B9}' | '\u{2070}'..='\u{209F}' | '\u{2120}' | '\u{2122}'
+    )
+}
+
 /// A character that makes up words, for the whole-word check.
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || is_combining_mark(c)
@@ -662,6 +675,17 @@ mod tests {
         let s = n.text().find("zurich ost").unwrap_or(0);
         let (ps, pe) = n.to_plain(s, s + "zurich ost".len()).unwrap_or((0, 0));
         assert_eq!(&plain[ps..pe], "Zürich\u{00A0}\u{00A0}Ost");
+    }
+
+    #[test]
+    fn superscripts_and_trade_marks_end_a_word() {
+        assert_eq!(norm("Interpol\u{00B9} said"), "interpol 1 said");
+        assert_eq!(norm("Acme\u{2122} Corp"), "acme tm corp");
+        assert_eq!(norm("x\u{2082}"), "x 2");
+        let text = "Interpol\u{00B9}";
+        let n = Normalized::new(text, Form::DEFAULT);
+        assert_eq!(n.text(), "interpol 1");
+        assert!(is_whole_word(n.text(), 0, 8));
     }
 
     #[test]
