@@ -57,6 +57,12 @@ const BLOCK_ELEMENTS: [&str; 38] = [
     "body",
 ];
 
+/// Inline elements whose content is never part of the word before or after it: footnote
+/// marks, indices and small print (`Interpol<sup>2</sup>`, `H<sub>2</sub>O`,
+/// `Reuters<small>(AFP)</small>`). Other inline elements (`b`, `i`, `span`, `a`…) can split a
+/// word in two (`Jo<i>hn</i>`) and join their text without a space.
+const WORD_BREAKING_ELEMENTS: [&str; 3] = ["sup", "sub", "small"];
+
 /// HTML → plain text: tags removed, `<script>`/`<style>`/comments dropped, block elements and
 /// `<br>` become "\n", named and numeric entities decoded (also when escaped twice), whitespace
 /// runs collapsed.
@@ -108,6 +114,11 @@ fn strip_and_decode(s: &str) -> String {
                 }
                 if BLOCK_ELEMENTS.iter().any(|e| name.eq_ignore_ascii_case(e)) {
                     out.line_break();
+                } else if WORD_BREAKING_ELEMENTS
+                    .iter()
+                    .any(|e| name.eq_ignore_ascii_case(e))
+                {
+                    out.word_break();
                 }
             }
         }
@@ -341,11 +352,26 @@ impl TextOut {
     fn line_break(&mut self) {
         self.pending = Some('\n');
     }
+
+    /// A word boundary: the next text is a word of its own (unless a line break is pending).
+    fn word_break(&mut self) {
+        if self.pending.is_none() {
+            self.pending = Some(' ');
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::html_to_text;
+
+    #[test]
+    fn superscripts_subscripts_and_small_print_are_words_of_their_own() {
+        assert_eq!(html_to_text("Interpol<sup>2</sup> said"), "Interpol 2 said");
+        assert_eq!(html_to_text("H<sub>2</sub>O"), "H 2 O");
+        assert_eq!(html_to_text("Reuters<small>(AFP)</small>"), "Reuters (AFP)");
+        assert_eq!(html_to_text("<p>a</p><sup>1</sup>"), "a\n1");
+    }
 
     #[test]
     fn strips_tags_and_keeps_words_together() {

@@ -537,8 +537,21 @@ fn cases() -> Vec<Case> {
             "Kabul",
             "\u{2708}\u{FE0F}Kabul flights resume",
         ),
-        hit("a footnote mark after a name", "Interpol", "Interpol\u{00B9} said"),
-        hit("a trade mark after a name", "Acme", "Acme\u{2122} recalls cars"),
+        hit(
+            "a footnote mark after a name",
+            "Interpol",
+            "Interpol\u{00B9} said",
+        ),
+        hit(
+            "a trade mark after a name",
+            "Acme",
+            "Acme\u{2122} recalls cars",
+        ),
+        hit(
+            "a footnote tag after a name",
+            "Interpol",
+            "Interpol<sup>2</sup> said",
+        ),
         hit(
             "a name after a mark on a symbol",
             "Kabul",
