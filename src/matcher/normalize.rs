@@ -7,7 +7,9 @@
 //!
 //! Every form is built the same way for watch terms and for item text, so a term matches exactly
 //! when its normalized text occurs in the item's normalized text:
-//! 1. NFKC (full-width letters, ligatures, NBSP and the like become their plain equivalents);
+//! 1. NFKC over each character and what composes with it (full-width letters, ligatures, NBSP
+//!    and the like become their plain equivalents; half-width voiced katakana and decomposed
+//!    Hangul compose);
 //! 2. invisible characters (soft hyphen, zero-width characters, bidi marks, BOM, Arabic tatweel,
 //!    variation selectors) are removed;
 //! 3. typographic apostrophes and quotes, transliteration marks, the backtick and Hebrew
@@ -278,21 +280,33 @@ fn ascii_run_end(bytes: &[u8], start: usize) -> usize {
     end
 }
 
-/// The first cluster of `s`: its first character and the combining marks that follow it, so
-/// that composition and mark removal see the whole unit.
+/// The first cluster of `s`: its first character and what composes with it under NFKC
+/// (see [`joins`]), so that composition and mark removal see the whole unit.
 fn first_cluster(s: &str) -> &str {
     let mut chars = s.char_indices();
     let mut end = s.len();
     if let Some((_, first)) = chars.next() {
         end = first.len_utf8();
+        let mut prev = first;
         for (off, c) in chars {
-            if !is_combining_mark(c) {
+            if !joins(prev, c) {
                 break;
             }
             end = off + c.len_utf8();
+            prev = c;
         }
     }
     s.get(..end).unwrap_or(s)
+}
+
+/// Whether `c` composes with the character before it: a combining mark; a half-width
+/// katakana voiced or semi-voiced mark (`ﾋﾞ` is `ビ`); a Hangul vowel or final jamo after a
+/// leading jamo, a vowel or a syllable (decomposed Hangul recomposes into syllables).
+fn joins(prev: char, c: char) -> bool {
+    let hangul = |p: char| matches!(p, '\u{1100}'..='\u{11FF}' | '\u{AC00}'..='\u{D7A3}');
+    is_combining_mark(c)
+        || matches!(c, '\u{FF9E}' | '\u{FF9F}')
+        || (matches!(c, '\u{1160}'..='\u{11FF}') && hangul(prev))
 }
 
 /// Normalized forms of the clusters of one text.
@@ -675,6 +689,26 @@ mod tests {
         let s = n.text().find("zurich ost").unwrap_or(0);
         let (ps, pe) = n.to_plain(s, s + "zurich ost".len()).unwrap_or((0, 0));
         assert_eq!(&plain[ps..pe], "Zürich\u{00A0}\u{00A0}Ost");
+    }
+
+    #[test]
+    fn nfkc_composes_across_a_sequence() {
+        assert_eq!(
+            norm("\u{FF8B}\u{FF9E}\u{FF99}"),
+            norm("\u{30D3}\u{30EB}"),
+            "ﾋﾞﾙ is ビル"
+        );
+        assert_eq!(norm("\u{FF8E}\u{FF9F}"), norm("\u{30DD}"), "ﾎﾟ is ポ");
+        assert_eq!(
+            norm("\u{1112}\u{1161}\u{11AB}"),
+            norm("\u{D55C}"),
+            "jamo are 한"
+        );
+        assert_eq!(
+            norm("\u{1109}\u{1165}\u{110B}\u{116E}\u{11AF}"),
+            norm("\u{C11C}\u{C6B8}"),
+            "서울"
+        );
     }
 
     #[test]

@@ -548,6 +548,16 @@ fn cases() -> Vec<Case> {
             "Acme\u{2122} recalls cars",
         ),
         hit(
+            "half-width katakana with voiced marks",
+            "ソフトバンク",
+            "\u{FF7F}\u{FF8C}\u{FF84}\u{FF8A}\u{FF9E}\u{FF9D}\u{FF78}が発表",
+        ),
+        hit(
+            "decomposed Hangul",
+            "서울",
+            "\u{1109}\u{1165}\u{110B}\u{116E}\u{11AF}에서 회담",
+        ),
+        hit(
             "a footnote tag after a name",
             "Interpol",
             "Interpol<sup>2</sup> said",
