@@ -136,18 +136,22 @@ impl Compiler {
                     });
                 }
                 let f = form.index();
-                let pattern = match self.seen[f].entry(key) {
-                    Entry::Occupied(e) => *e.get(),
-                    Entry::Vacant(e) => {
-                        let p = self.patterns[f].len();
-                        self.patterns[f].push(e.key().clone());
-                        self.owners[f].push(Vec::new());
-                        e.insert(p);
-                        p
+                for key in phrase_keys(key) {
+                    let pattern = match self.seen[f].entry(key) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => {
+                            let p = self.patterns[f].len();
+                            self.patterns[f].push(e.key().clone());
+                            self.owners[f].push(Vec::new());
+                            e.insert(p);
+                            p
+                        }
+                    };
+                    if let Some(owners) = self.owners[f].get_mut(pattern)
+                        && !owners.contains(&id)
+                    {
+                        owners.push(id);
                     }
-                };
-                if let Some(owners) = self.owners[f].get_mut(pattern) {
-                    owners.push(id);
                 }
             }
             TermPattern::Regex(pattern) => {
@@ -333,4 +337,42 @@ impl Matcher {
         let terms: usize = self.terms.iter().map(|t| t.label.capacity() + 48).sum();
         automata + terms
     }
+}
+
+/// The keys a normalized phrase is searched under: itself and, when a space in it joins two
+/// Arabic-script letters, the same without those spaces. Persian writes a compound with a space,
+/// with a zero-width non-joiner (invisible, so removed) or solid, and all three are one name.
+fn phrase_keys(key: String) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let joined: String = chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| {
+            !(c == ' '
+                && i > 0
+                && chars.get(i - 1).copied().is_some_and(is_arabic_script)
+                && chars.get(i + 1).copied().is_some_and(is_arabic_script))
+        })
+        .map(|(_, &c)| c)
+        .collect();
+    if joined == key {
+        vec![key]
+    } else {
+        vec![key, joined]
+    }
+}
+
+/// Letters of the Arabic script (Arabic, Persian, Urdu, Pashto…), presentation forms included.
+fn is_arabic_script(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0620}'..='\u{064A}'
+            | '\u{066E}'..='\u{06D3}'
+            | '\u{06D5}'
+            | '\u{06FA}'..='\u{06FC}'
+            | '\u{0750}'..='\u{077F}'
+            | '\u{08A0}'..='\u{08FF}'
+            | '\u{FB50}'..='\u{FDFF}'
+            | '\u{FE70}'..='\u{FEFF}'
+    )
 }

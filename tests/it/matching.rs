@@ -553,6 +553,26 @@ fn cases() -> Vec<Case> {
             "\u{FF7F}\u{FF8C}\u{FF84}\u{FF8A}\u{FF9E}\u{FF9D}\u{FF78}が発表",
         ),
         hit(
+            "ZWNJ matches the alias with a space",
+            "حزب الله",
+            "بیانیه حزب\u{200C}الله",
+        ),
+        hit(
+            "ZWNJ matches the alias written solid",
+            "حزبالله",
+            "بیانیه حزب\u{200C}الله",
+        ),
+        hit(
+            "a solid compound matches the alias with a space",
+            "حزب الله",
+            "بیانیه حزبالله",
+        ),
+        hit(
+            "a compound with a space matches the alias with a space",
+            "حزب الله",
+            "بیانیه حزب الله",
+        ),
+        hit(
             "decomposed Hangul",
             "서울",
             "\u{1109}\u{1165}\u{110B}\u{116E}\u{11AF}에서 회담",
