@@ -86,6 +86,10 @@ impl Normalized {
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
+            if let Some(len) = soft_hyphen_break(plain, i) {
+                i += len;
+                continue;
+            }
             if is_ascii_separator(byte) {
                 b.extend_separator(i, i + 1, byte == b' ');
                 i += 1;
@@ -255,6 +259,21 @@ impl Builder {
         }
         self.out.push(c);
     }
+}
+
+/// The length of a line-end hyphenation at `at` (`-`, the line break and the next line's
+/// indent), when it splits a word: a letter before it and a lower-case letter after it
+/// ("Inter-\npol" is "Interpol"). A hyphen before a capital ("Al-\nShabaab") or on one line
+/// stays a separator.
+fn soft_hyphen_break(plain: &str, at: usize) -> Option<usize> {
+    let rest = plain.get(at..)?.strip_prefix('-')?;
+    let after = rest
+        .strip_prefix("\r\n")
+        .or_else(|| rest.strip_prefix('\n'))?;
+    let next = after.trim_start_matches([' ', '\t']);
+    let letter_before = plain.get(..at)?.chars().next_back()?.is_alphabetic();
+    let lower_after = next.chars().next()?.is_lowercase();
+    (letter_before && lower_after).then(|| plain.len() - at - next.len())
 }
 
 /// Where the ASCII fast path starting at `start` ends: a run of ASCII bytes that are not
@@ -689,6 +708,22 @@ mod tests {
         let s = n.text().find("zurich ost").unwrap_or(0);
         let (ps, pe) = n.to_plain(s, s + "zurich ost".len()).unwrap_or((0, 0));
         assert_eq!(&plain[ps..pe], "Zürich\u{00A0}\u{00A0}Ost");
+    }
+
+    #[test]
+    fn a_word_hyphenated_at_a_line_end_is_one_word() {
+        assert_eq!(norm("Inter-\npol said"), "interpol said");
+        assert_eq!(norm("Inter-\r\n   pol"), "interpol");
+        assert_eq!(
+            norm("Al-\nShabaab"),
+            "al shabaab",
+            "a capital starts a word"
+        );
+        assert_eq!(norm("ISIS-K"), "isis k", "a hyphen on one line separates");
+        assert_eq!(norm("2024-\nnow"), "2024 now", "only between letters");
+        let text = "Inter-\npol said";
+        let n = Normalized::new(text, Form::DEFAULT);
+        assert_eq!(n.text(), "interpol said");
     }
 
     #[test]

@@ -105,6 +105,15 @@ fn strip_and_decode(s: &str) -> String {
             Markup::Tag { name, closing, end } => {
                 out.push_raw(s.get(text_start..lt).unwrap_or(""));
                 pos = end;
+                // A news photo's alt text often names who is in it: it is text of its own.
+                if !closing
+                    && name.eq_ignore_ascii_case("img")
+                    && let Some(alt) = s.get(lt..end).and_then(alt_text)
+                {
+                    out.word_break();
+                    out.push_raw(alt);
+                    out.word_break();
+                }
                 if !closing
                     && SKIPPED_ELEMENTS
                         .iter()
@@ -126,6 +135,30 @@ fn strip_and_decode(s: &str) -> String {
     }
     out.push_raw(s.get(text_start..).unwrap_or(""));
     out.out
+}
+
+/// The value of the `alt` attribute in the tag `tag` (`<img … alt="…">`), if it has one.
+fn alt_text(tag: &str) -> Option<&str> {
+    let lower = tag.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower.get(from..)?.find("alt") {
+        let at = from + found;
+        from = at + 3;
+        let preceded = lower[..at].ends_with(|c: char| c.is_ascii_whitespace());
+        let rest = lower.get(at + 3..)?.trim_start();
+        if !preceded || !rest.starts_with('=') {
+            continue;
+        }
+        let value_at = tag.len() - rest.len() + 1;
+        let value = tag.get(value_at..)?.trim_start();
+        return match value.chars().next()? {
+            q @ ('"' | '\'') => value.get(1..)?.split(q).next(),
+            _ => value
+                .split(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+                .next(),
+        };
+    }
+    None
 }
 
 /// Whether `s` contains something that `strip_and_decode` would remove as markup.
@@ -364,6 +397,21 @@ impl TextOut {
 #[cfg(test)]
 mod tests {
     use super::html_to_text;
+
+    #[test]
+    fn image_alt_text_is_text_of_its_own() {
+        assert_eq!(
+            html_to_text("Photo<img src=\"a.jpg\" alt=\"ISIS-K fighters\">taken"),
+            "Photo ISIS-K fighters taken"
+        );
+        assert_eq!(
+            html_to_text("<IMG ALT='Kabul &amp; Herat' SRC=x>"),
+            "Kabul & Herat"
+        );
+        assert_eq!(html_to_text("<img alt=Kabul>"), "Kabul");
+        assert_eq!(html_to_text("<img data-alt=\"no\" src=x>"), "");
+        assert_eq!(html_to_text("<img salt=\"no\">"), "");
+    }
 
     #[test]
     fn superscripts_subscripts_and_small_print_are_words_of_their_own() {

@@ -572,6 +572,38 @@ fn cases() -> Vec<Case> {
             "حزب الله",
             "بیانیه حزب الله",
         ),
+        case(
+            "a word hyphenated at a line end",
+            &[P("Interpol")],
+            "Police news",
+            true,
+        )
+        .also(Field::Content, "Officers from Inter-\npol arrived"),
+        decoy(
+            "a hyphen at a line end before a capital",
+            "AlShabaab",
+            "Al-\nShabaab claims",
+        ),
+        case(
+            "a name in a photo's alt text",
+            &[P("ISIS-K")],
+            "Photo of the day",
+            true,
+        )
+        .also(
+            Field::Content,
+            "<p>Checkpoint</p><img src=\"x.jpg\" alt=\"ISIS-K fighters near Jalalabad\">",
+        ),
+        case(
+            "a name in a figure caption",
+            &[P("ISIS-K")],
+            "Photo of the day",
+            true,
+        )
+        .also(
+            Field::Content,
+            "<figure><img src=\"x.jpg\"><figcaption>ISIS-K fighters</figcaption></figure>",
+        ),
         hit(
             "decomposed Hangul",
             "서울",
