@@ -1059,6 +1059,58 @@ proptest! {
     }
 
     #[test]
+    fn variation_selectors_anywhere_never_change_a_match(
+        words in prop::collection::vec(prop::sample::select(WORDS), 1..6),
+        phrase_at in 0usize..6,
+        at in prop::collection::vec(0usize..64, 1..4),
+    ) {
+        let plain = words.join(" ");
+        let start = phrase_at % words.len();
+        let phrase = words[start];
+        let mut chars: Vec<char> = plain.chars().collect();
+        for a in at {
+            let pos = a % (chars.len() + 1);
+            chars.insert(pos, '\u{FE0F}');
+        }
+        let variant: String = chars.into_iter().collect();
+        prop_assert_eq!(
+            matches_phrase(phrase, &variant),
+            matches_phrase(phrase, &plain),
+            "{:?} in {:?}", phrase, variant
+        );
+    }
+
+    #[test]
+    fn nfkc_of_the_whole_input_never_changes_a_match(
+        s in text_strategy(),
+        word in prop::sample::select(WORDS),
+    ) {
+        use unicode_normalization::UnicodeNormalization;
+        let raw = format!("{s} {word} {s}");
+        let composed: String = raw.nfkc().collect();
+        prop_assert_eq!(
+            matches_phrase(word, &composed),
+            matches_phrase(word, &raw),
+            "{:?} in {:?}", word, raw
+        );
+    }
+
+    #[test]
+    fn a_footnote_after_a_term_never_breaks_it(
+        words in prop::collection::vec(prop::sample::select(WORDS), 1..6),
+        phrase_at in 0usize..6,
+        mark in prop::sample::select(&["<sup>1</sup>", "<sup>[2]</sup>", "\u{00B9}", "\u{2122}"][..]),
+    ) {
+        let end = phrase_at % words.len() + 1;
+        let phrase = words[end - 1];
+        let plain = words.join(" ");
+        let variant = format!("{}{mark} {}", words[..end].join(" "), words[end..].join(" "));
+        if matches_phrase(phrase, &plain) {
+            prop_assert!(matches_phrase(phrase, &variant), "{:?} in {:?}", phrase, variant);
+        }
+    }
+
+    #[test]
     fn arbitrary_input_never_panics(raw in "\\PC{0,200}", term in "\\PC{1,12}") {
         if let Ok(m) = Matcher::compile(&[list("any", &[&term])]) {
             let text = ItemText::from_fields(&[(Field::Title, &raw), (Field::Content, &raw)]);
