@@ -28,7 +28,7 @@ pub use secrets::{
     Exposure, InlineSecret, MissingSecret, Secret, SecretInventory, SecretSource, SecretUrl,
     SecretValue, SigningKey,
 };
-pub use secrets::{basic_auth, redact_userinfo};
+pub use secrets::{basic_auth, redact_userinfo, url_secrets};
 pub use validate::default_user_agent;
 
 /// The default config path when neither `--config` nor `$FEEDWATCH_CONFIG` is given.

@@ -445,20 +445,53 @@ pub fn is_credential_header(name: &str) -> bool {
 /// Whether a webhook URL carries a token: userinfo, or a path segment or query value of 16 or
 /// more characters that mixes letters and digits (how Slack, Discord and Teams hooks look).
 pub fn url_has_token(url: &Url) -> bool {
+    !url.username().is_empty() || !url_secrets(url).is_empty()
+}
+
+/// The parts of `url` that look like a credential: its password, and path segments and query
+/// values long enough and mixed enough to be a token (`/services/T0/B0/XXXX…`, `?token=…`).
+pub fn url_secrets(url: &Url) -> Vec<String> {
     let tokenish = |s: &str| {
         s.len() >= 16
             && s.chars().any(|c| c.is_ascii_digit())
             && s.chars().any(|c| c.is_ascii_alphabetic())
     };
-    !url.username().is_empty()
-        || url.password().is_some()
-        || url.path_segments().into_iter().flatten().any(tokenish)
-        || url.query_pairs().any(|(_, v)| tokenish(&v))
+    let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
+    secrets.extend(
+        url.path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| tokenish(s))
+            .map(str::to_owned),
+    );
+    secrets.extend(
+        url.query_pairs()
+            .filter(|(_, v)| tokenish(v))
+            .map(|(_, v)| v.into_owned()),
+    );
+    secrets
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_s_tokens_are_its_secrets() {
+        let url = Url::parse(
+            "https://u:pw@hooks.example.org/services/T0/abcdef0123456789xyz?key=k1&token=AIzaSyDdI0hCZtE6vySjMm",
+        )
+        .unwrap();
+        assert_eq!(
+            url_secrets(&url),
+            ["pw", "abcdef0123456789xyz", "AIzaSyDdI0hCZtE6vySjMm"].map(String::from),
+            "short values such as key=k1 are no credential, and would blank ordinary words"
+        );
+        assert!(url_has_token(&url));
+        assert!(!url_has_token(
+            &Url::parse("https://example.org/hook?x=1").unwrap()
+        ));
+    }
     use crate::model::without_userinfo;
 
     #[test]

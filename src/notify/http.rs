@@ -167,27 +167,6 @@ fn redact_one(text: &str, secret: &str) -> String {
     out
 }
 
-/// The parts of `url` that may be a credential: its password, its query values, and path
-/// segments long enough and mixed enough to be a token (`/services/T0/B0/XXXX…`).
-pub fn url_secrets(url: &url::Url) -> Vec<String> {
-    let tokenish = |s: &str| {
-        s.len() >= 16
-            && s.chars().any(|c| c.is_ascii_digit())
-            && s.chars().any(|c| c.is_ascii_alphabetic())
-    };
-    let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
-    secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
-    secrets.extend(
-        url.path_segments()
-            .into_iter()
-            .flatten()
-            .filter(|s| tokenish(s))
-            .map(str::to_owned),
-    );
-    secrets.retain(|s| !s.is_empty());
-    secrets
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,18 +219,6 @@ mod tests {
             redact("cut at /bot123456789:AAHdq".into(), &secrets),
             "cut at /bot[redacted]",
             "a secret cut short is taken out too"
-        );
-    }
-
-    #[test]
-    fn a_url_s_tokens_are_its_secrets() {
-        let url = url::Url::parse(
-            "https://hooks.example.org/services/T0/B0/abcdef0123456789xyz?key=k1&token=t2",
-        )
-        .unwrap();
-        assert_eq!(
-            url_secrets(&url),
-            ["k1", "t2", "abcdef0123456789xyz"].map(String::from)
         );
     }
 }

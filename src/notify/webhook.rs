@@ -175,7 +175,7 @@ impl WebhookNotifier {
             .map(|s| s.clone().map_err(|e| err(e.to_string())))
             .transpose()?;
         let url = cfg.url.expose().map_err(|e| err(e.to_string()))?.clone();
-        let mut redacted = super::http::url_secrets(&url);
+        let mut redacted = crate::config::url_secrets(&url);
         redacted.extend(
             cfg.headers
                 .values()

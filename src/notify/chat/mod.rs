@@ -148,7 +148,7 @@ impl ChatNotifier {
     pub async fn send(&self, message: &Message<'_>) -> Result<(), DeliveryError> {
         let r = self.request(message);
         // A refusal may quote the URL it was sent to, which often is the credential.
-        let url_secrets = http::url_secrets(&r.url);
+        let url_secrets = crate::config::url_secrets(&r.url);
         let mut builder = self.client.request(r.method, r.url).headers(r.headers);
         builder = match r.body {
             ChatBody::Json(v) => builder.json(&v),
