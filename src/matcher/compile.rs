@@ -12,7 +12,7 @@ use std::collections::hash_map::Entry;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use super::normalize::{Form, normalize};
+use super::normalize::{Form, is_arabic_script, normalize};
 use super::{Field, MatcherError, TermPattern, TermSpec, WatchlistSpec};
 
 /// Compiled size limit for one regex term.
@@ -360,19 +360,4 @@ fn phrase_keys(key: String) -> Vec<String> {
     } else {
         vec![key, joined]
     }
-}
-
-/// Letters of the Arabic script (Arabic, Persian, Urdu, Pashto…), presentation forms included.
-fn is_arabic_script(c: char) -> bool {
-    matches!(
-        c,
-        '\u{0620}'..='\u{064A}'
-            | '\u{066E}'..='\u{06D3}'
-            | '\u{06D5}'
-            | '\u{06FA}'..='\u{06FC}'
-            | '\u{0750}'..='\u{077F}'
-            | '\u{08A0}'..='\u{08FF}'
-            | '\u{FB50}'..='\u{FDFF}'
-            | '\u{FE70}'..='\u{FEFF}'
-    )
 }

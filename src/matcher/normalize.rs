@@ -542,6 +542,21 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || is_combining_mark(c)
 }
 
+/// Letters of the Arabic script (Arabic, Persian, Urdu, Pashto…), presentation forms included.
+pub(crate) fn is_arabic_script(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0620}'..='\u{064A}'
+            | '\u{066E}'..='\u{06D3}'
+            | '\u{06D5}'
+            | '\u{06FA}'..='\u{06FC}'
+            | '\u{0750}'..='\u{077F}'
+            | '\u{08A0}'..='\u{08FF}'
+            | '\u{FB50}'..='\u{FDFF}'
+            | '\u{FE70}'..='\u{FEFF}'
+    )
+}
+
 /// Scripts where a term is found as a substring: those written without spaces between words,
 /// and Korean, which spaces words but attaches particles to names ("서울에서", in Seoul), so a
 /// whole-word rule would miss most mentions.
