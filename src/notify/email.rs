@@ -232,12 +232,11 @@ pub const MAIL_BATCH_SHOWN: usize = 50;
 /// first, each as a single alert's mail shows it, at most [`MAIL_BATCH_SHOWN`] of them.
 pub fn render_batch(batch: &Batch<'_>, origin: &Origin) -> RenderedMail {
     let heading = batch.heading();
-    let alerts: Vec<Alert> = batch
+    let alerts: Vec<&Alert> = batch
         .by_watchlist()
         .into_iter()
-        .flat_map(|(_, alerts)| alerts.into_iter())
+        .flat_map(|(_, alerts)| alerts)
         .take(MAIL_BATCH_SHOWN)
-        .cloned()
         .collect();
     let more = batch.alerts.len().saturating_sub(alerts.len());
     RenderedMail {

@@ -32,18 +32,13 @@ fn text(s: &str) -> Cow<'_, str> {
 
 /// The page for one alert.
 pub fn render_alert(alert: &Alert, origin: &Origin) -> String {
-    page(
-        &alert.headline(),
-        None,
-        (std::slice::from_ref(alert), 0),
-        origin,
-    )
+    page(&alert.headline(), None, (&[alert], 0), origin)
 }
 
 /// The page for several alerts under one `heading` (`3 alerts for isis-k`), each in its own
 /// block, as a digest or a flood summary sends them.
 /// `more` counts the alerts left out, named at the end with where to read them.
-pub fn render_batch(alerts: &[Alert], more: usize, heading: &str, origin: &Origin) -> String {
+pub fn render_batch(alerts: &[&Alert], more: usize, heading: &str, origin: &Origin) -> String {
     page(heading, Some(heading), (alerts, more), origin)
 }
 
@@ -52,7 +47,7 @@ pub fn render_batch(alerts: &[Alert], more: usize, heading: &str, origin: &Origi
 fn page(
     title: &str,
     heading: Option<&str>,
-    (alerts, more): (&[Alert], usize),
+    (alerts, more): (&[&Alert], usize),
     origin: &Origin,
 ) -> String {
     let mut s = String::with_capacity(4096 + 2048 * alerts.len());
@@ -365,7 +360,12 @@ mod tests {
             alert("Second story", Some("https://news.example/2")),
             alert("Third <story>", None),
         ];
-        let html = render_batch(&alerts, 0, "3 alerts for isis-k", &test_origin());
+        let html = render_batch(
+            &alerts.iter().collect::<Vec<_>>(),
+            0,
+            "3 alerts for isis-k",
+            &test_origin(),
+        );
         assert!(html.contains("<title>3 alerts for isis-k</title>"));
         assert_eq!(html.matches("<h1").count(), 1);
         assert!(html.contains(">3 alerts for isis-k</h1>"));

@@ -20,7 +20,7 @@ pub fn render_alert(alert: &Alert, origin: &Origin) -> String {
 /// The text for several alerts under one `heading`, as [`super::html::render_batch`] lays
 /// them out.
 /// `more` counts the alerts left out, named at the end with where to read them.
-pub fn render_batch(alerts: &[Alert], more: usize, heading: &str, origin: &Origin) -> String {
+pub fn render_batch(alerts: &[&Alert], more: usize, heading: &str, origin: &Origin) -> String {
     let mut s = String::with_capacity(256 + 1024 * alerts.len());
     let _ = writeln!(s, "{heading}\n{}\n", "=".repeat(heading.chars().count()));
     for (i, alert) in alerts.iter().enumerate() {
@@ -98,8 +98,13 @@ mod tests {
 
     #[test]
     fn a_batch_lists_each_alert_under_one_heading() {
-        let alerts = [test_alert(), test_alert()];
-        let text = render_batch(&alerts, 0, "2 alerts for notify-test", &test_origin());
+        let alert = test_alert();
+        let text = render_batch(
+            &[&alert, &alert],
+            0,
+            "2 alerts for notify-test",
+            &test_origin(),
+        );
         assert!(
             text.starts_with(
                 "2 alerts for notify-test\n========================\n\n[notify-test] "
