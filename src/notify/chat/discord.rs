@@ -159,15 +159,7 @@ mod tests {
         );
         assert_eq!(v["allowed_mentions"]["parse"], json!([]));
         let text = embed["description"].as_str().unwrap();
-        let last = text.lines().last().unwrap();
-        let shown = text.matches("• ").count();
-        assert!(
-            last.starts_with(&format!(
-                "… and {} more alerts: \\`feedwatch alerts\\`",
-                200 - shown
-            )),
-            "{last}"
-        );
+        compose::assert_counts_the_rest(text, 200);
     }
 
     #[test]

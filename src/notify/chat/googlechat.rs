@@ -95,15 +95,7 @@ mod tests {
         };
         let text = v["text"].as_str().unwrap();
         assert!(compose::measure(text) <= TEXT_CHARS);
-        let last = text.lines().last().unwrap();
-        let shown = text.matches("• ").count();
-        assert!(
-            last.starts_with(&format!(
-                "… and {} more alerts: ˋfeedwatch alertsˋ",
-                200 - shown
-            )),
-            "{last}"
-        );
+        compose::assert_counts_the_rest(text, 200);
     }
 
     #[test]

@@ -291,15 +291,7 @@ mod tests {
         assert!(v.to_string().len() <= CONTENT_BYTES);
         for key in ["body", "formatted_body"] {
             let text = v[key].as_str().unwrap();
-            let shown = text.matches("• ").count();
-            assert!(shown < 200, "{shown}");
-            assert!(
-                text.ends_with(&format!(
-                    "… and {} more alerts: `feedwatch alerts` lists them all",
-                    200 - shown
-                )),
-                "{text}"
-            );
+            compose::assert_counts_the_rest(text, 200);
         }
     }
 

@@ -164,14 +164,7 @@ mod tests {
         };
         let text = v["text"].as_str().unwrap();
         assert!(compose::measure(text) <= TEXT_UNITS);
-        let shown = text.matches("• ").count();
-        assert!(
-            text.ends_with(&format!(
-                "… and {} more alerts: `feedwatch alerts` lists them all",
-                200 - shown
-            )),
-            "{text}"
-        );
+        compose::assert_counts_the_rest(text, 200);
     }
 
     #[test]
