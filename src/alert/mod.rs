@@ -414,40 +414,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_flood_from_one_poll_is_capped_in_document_order() {
-        let config = crate::config::Config::from_str_at(
+    /// Watchlists "a" and "b".
+    fn two_watchlists() -> crate::config::Config {
+        crate::config::Config::from_str_at(
             "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
              [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
              [notifiers.out]\ntype = \"stdout\"\n",
             std::path::Path::new("t.toml"),
         )
-        .expect("config");
-        let entry = |i: usize| {
-            let item = Item {
-                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
-                title: format!("story {i}"),
-                ..Item::default()
-            };
-            let matches = (0..2)
-                .map(|w| WatchlistMatch {
-                    watchlist: w,
-                    name: config.watchlists[w].name().to_owned(),
-                    hits: Vec::new(),
-                })
-                .collect();
-            let text = ItemText::from_item(&item);
-            MatchedEntry::matched(
-                NewEntry {
-                    item,
-                    story: None,
-                    edit: None,
-                },
-                &text,
-                matches,
-            )
+        .expect("config")
+    }
+
+    fn feed_url() -> FeedUrl {
+        FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap())
+    }
+
+    /// Entry number `i` (guid `i`, fingerprint `hash:i`), matched by both watchlists of
+    /// `config`, new or an `edit`.
+    fn matching_both(config: &crate::config::Config, i: usize, edit: Option<Edit>) -> MatchedEntry {
+        let item = Item {
+            key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
+            title: format!("story {i}"),
+            fingerprint: Some(format!("hash:{i}")),
+            ..Item::default()
         };
-        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let matches = (0..2)
+            .map(|w| WatchlistMatch {
+                watchlist: w,
+                name: config.watchlists[w].name().to_owned(),
+                hits: Vec::new(),
+            })
+            .collect();
+        let text = ItemText::from_item(&item);
+        let entry = NewEntry {
+            item,
+            story: None,
+            edit,
+        };
+        MatchedEntry::matched(entry, &text, matches)
+    }
+
+    #[test]
+    fn a_flood_from_one_poll_is_capped_in_document_order() {
+        let config = two_watchlists();
+        let entry = |i: usize| matching_both(&config, i, None);
+        let url = feed_url();
         let feed = FeedRef {
             name: "F",
             url: &url,
@@ -475,40 +486,16 @@ mod tests {
 
     #[test]
     fn an_edit_alerts_as_an_update_only_where_it_never_alerted_and_within_the_cap() {
-        let config = crate::config::Config::from_str_at(
-            "[[watchlists]]\nname = \"a\"\nterms = [\"x\"]\n\n\
-             [[watchlists]]\nname = \"b\"\nterms = [\"y\"]\n\n\
-             [notifiers.out]\ntype = \"stdout\"\n",
-            std::path::Path::new("t.toml"),
-        )
-        .expect("config");
+        let config = two_watchlists();
         // An edit storm: every entry edited, every one matching both watchlists, and "a"
         // alerted on each of them before.
         let edited = |i: usize| {
-            let item = Item {
-                key: crate::model::ItemKey::new(crate::model::KeySource::Guid, &i.to_string()),
-                title: format!("story {i}"),
-                fingerprint: Some(format!("hash:{i}")),
-                ..Item::default()
+            let edit = Edit {
+                alerted: vec!["a".into()],
             };
-            let matches = (0..2)
-                .map(|w| WatchlistMatch {
-                    watchlist: w,
-                    name: config.watchlists[w].name().to_owned(),
-                    hits: Vec::new(),
-                })
-                .collect();
-            let text = ItemText::from_item(&item);
-            let entry = NewEntry {
-                item,
-                story: None,
-                edit: Some(Edit {
-                    alerted: vec!["a".into()],
-                }),
-            };
-            MatchedEntry::matched(entry, &text, matches)
+            matching_both(&config, i, Some(edit))
         };
-        let url = FeedUrl::new(&url::Url::parse("https://example.org/feed").unwrap());
+        let url = feed_url();
         let feed = FeedRef {
             name: "F",
             url: &url,
