@@ -169,6 +169,25 @@ fn update_alert(k: &str, w: &str) -> NewAlert {
     }
 }
 
+/// A document that lists item `k` edited to fingerprint `print`, alerting `watchlists` as an
+/// update.
+fn edit_poll(
+    feed: crate::model::FeedId,
+    now: DateTime<Utc>,
+    (k, print): (&str, &str),
+    watchlists: &[&str],
+) -> FreshPoll {
+    let mut p = poll(feed, now, &[], false);
+    p.first_fetch_complete = true;
+    p.edits = vec![ItemEdit {
+        key: key(k),
+        fingerprint: print.into(),
+        title: format!("{k} edited"),
+    }];
+    p.alerts = watchlists.iter().map(|w| update_alert(k, w)).collect();
+    p
+}
+
 #[tokio::test]
 async fn an_edited_copy_of_a_story_another_feed_alerted_on_is_no_news_to_that_watchlist() {
     let s = store();
@@ -203,15 +222,10 @@ async fn an_edit_of_a_backlog_item_that_matched_quietly_is_recorded_but_never_al
     backlog.items[0].identity.fingerprint = Some("hash:f1".into());
     s.commit_fresh(backlog).await.unwrap();
 
-    let mut p = poll(a.id, now, &[], false);
-    p.first_fetch_complete = true;
-    p.edits = vec![ItemEdit {
-        key: key("1"),
-        fingerprint: "hash:f2".into(),
-        title: "1 edited".into(),
-    }];
-    p.alerts = vec![update_alert("1", "w")];
-    let counts = s.commit_fresh(p).await.unwrap();
+    let counts = s
+        .commit_fresh(edit_poll(a.id, now, ("1", "hash:f2"), &["w"]))
+        .await
+        .unwrap();
     assert_eq!(
         counts,
         PollCounts::default(),
@@ -273,17 +287,8 @@ async fn an_edited_item_alerts_once_per_watchlist_that_never_alerted_on_it() {
             .collect()
     );
 
-    let edit = |k: &str, print: &str, watchlists: &[&str]| {
-        let mut p = poll(a.id, now, &[], false);
-        p.first_fetch_complete = true;
-        p.edits = vec![ItemEdit {
-            key: key(k),
-            fingerprint: print.into(),
-            title: format!("{k} edited"),
-        }];
-        p.alerts = watchlists.iter().map(|w| update_alert(k, w)).collect();
-        p
-    };
+    let edit =
+        |k: &str, print: &str, watchlists: &[&str]| edit_poll(a.id, now, (k, print), watchlists);
     // "w" already alerted on item 1: only "v" alerts.
     let counts = s
         .commit_fresh(edit("1", "hash:f2", &["w", "v"]))
