@@ -160,6 +160,10 @@ mod tests {
         assert_eq!(v["allowed_mentions"]["parse"], json!([]));
         let text = embed["description"].as_str().unwrap();
         compose::assert_counts_the_rest(text, 200);
+        assert!(
+            text.ends_with("alerts: \\`feedwatch alerts\\` lists them all"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -96,6 +96,10 @@ mod tests {
         let text = v["text"].as_str().unwrap();
         assert!(compose::measure(text) <= TEXT_CHARS);
         compose::assert_counts_the_rest(text, 200);
+        assert!(
+            text.ends_with("alerts: ˋfeedwatch alertsˋ lists them all"),
+            "{text}"
+        );
     }
 
     #[test]

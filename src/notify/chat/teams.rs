@@ -134,6 +134,11 @@ mod tests {
         let body = v["attachments"][0]["content"]["body"].as_array().unwrap();
         let text: Vec<&str> = body.iter().map(|b| b["text"].as_str().unwrap()).collect();
         let shown = compose::assert_counts_the_rest(&text.join("\n"), 200);
+        let last = text.last().copied().unwrap_or_default();
+        assert!(
+            last.ends_with("alerts: ˋfeedwatch alertsˋ lists them all"),
+            "{last}"
+        );
         assert!(shown > 10, "{shown}");
         assert!(v["attachments"][0]["content"].get("actions").is_none());
     }
